@@ -1,0 +1,228 @@
+"""Data: CIFAR-10 from the official python batches, and the DLN's Gaussian regression.
+
+CIFAR-10 is found, in this order, at the `data_dir` argument, at the folder or
+archive named by the BN_SMOOTH_CIFAR10 environment variable, or in
+~/.cache/bn_smooth. Each may be the `cifar-10-batches-py` folder itself, a
+folder holding it or `cifar-10-python.tar.gz`, or the archive itself. When
+nothing is found and `download=True`, the official archive is fetched and
+checked against its official md5 before use.
+"""
+
+import hashlib
+import io
+import os
+import pickle
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ENV_VAR = "BN_SMOOTH_CIFAR10"
+DEFAULT_DIR = Path("~/.cache/bn_smooth").expanduser()
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+FOLDER_NAME = "cifar-10-batches-py"
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILE = "test_batch"
+
+_FIX = (
+    f"Point data_dir (or ${ENV_VAR}) at the official '{FOLDER_NAME}' folder or "
+    f"'{ARCHIVE_NAME}', or pass download=True (--config.download=True) to fetch it."
+)
+
+
+class DataError(RuntimeError):
+    """Missing, corrupt or malformed data; the message names the file and the fix."""
+
+
+# ---------------------------------------------------------------------------
+# Locating, downloading and reading CIFAR-10
+
+
+def _candidates(data_dir):
+    if data_dir:
+        return [Path(data_dir).expanduser()]
+    if os.environ.get(ENV_VAR):
+        return [Path(os.environ[ENV_VAR]).expanduser()]
+    return [DEFAULT_DIR]
+
+
+def _resolve(root: Path):
+    """The batches folder or the archive under `root`, or None."""
+    if root.is_file():
+        return root
+    for path in (root, root / FOLDER_NAME):
+        if (path / TEST_FILE).exists() or (path / TRAIN_FILES[0]).exists():
+            return path
+    if (root / ARCHIVE_NAME).is_file():
+        return root / ARCHIVE_NAME
+    return None
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(dest_dir, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
+    """Fetch the archive into dest_dir with a progress bar; verify its md5."""
+    dest_dir = Path(dest_dir).expanduser()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / ARCHIVE_NAME
+    partial = target.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                _progress(done, total)
+        sys.stderr.write("\n")
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"could not download CIFAR-10 from {url}: {e}. {_FIX}") from e
+    actual = md5sum(partial)
+    if actual != md5:
+        partial.unlink(missing_ok=True)
+        raise DataError(
+            f"the download from {url} has md5 {actual}, expected {md5}; it was deleted. "
+            "Try again, or fetch the archive by hand and point data_dir at it."
+        )
+    partial.rename(target)
+    return target
+
+
+def _progress(done: int, total: int):
+    if total:
+        filled = int(30 * done / total)
+        bar = "#" * filled + "." * (30 - filled)
+        sys.stderr.write(f"\rdownloading CIFAR-10 [{bar}] {done / 2**20:.0f}/{total / 2**20:.0f} MiB")
+    else:
+        sys.stderr.write(f"\rdownloading CIFAR-10 {done / 2**20:.0f} MiB")
+    sys.stderr.flush()
+
+
+def _unpickle(raw: bytes, name: str) -> dict:
+    try:
+        batch = pickle.loads(raw, encoding="bytes")
+        images = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int32)
+    except Exception as e:  # pickle raises many types on bad bytes; all mean the same here
+        raise DataError(
+            f"{name} is corrupt or truncated ({type(e).__name__}: {e}). "
+            f"Replace it with the official file. {_FIX}"
+        ) from None
+    if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels):
+        raise DataError(
+            f"{name} is not a CIFAR-10 batch (data {images.shape}, {len(labels)} labels). {_FIX}"
+        )
+    # Rows are R, G, B planes of 32x32, row-major: to NHWC.
+    return {"images": images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), "labels": labels}
+
+
+def _reader(source: Path):
+    """A function name -> bytes over the folder or the archive."""
+    if source.is_dir():
+
+        def read(name):
+            path = source / name
+            if not path.is_file():
+                raise DataError(f"{path} is missing. {_FIX}")
+            return path.read_bytes(), str(path)
+
+        return read
+    try:
+        archive = tarfile.open(source, "r:gz")
+        members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataError(f"{source} is not a readable tar.gz archive ({e}). {_FIX}") from None
+
+    def read(name):
+        if name not in members:
+            raise DataError(f"{source} has no member {name}. {_FIX}")
+        try:
+            return archive.extractfile(members[name]).read(), f"{source}:{name}"
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise DataError(f"{source}:{name} is corrupt or truncated ({e}). {_FIX}") from None
+
+    return read
+
+
+def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str = CIFAR10_URL,
+                 md5: str = CIFAR10_MD5) -> dict:
+    """CIFAR-10 as numpy arrays: train/test images uint8 (N, 32, 32, 3), labels int32."""
+    roots = _candidates(data_dir)
+    source = next((s for s in map(_resolve, roots) if s is not None), None)
+    if source is None:
+        if not download_if_missing:
+            raise DataError(f"CIFAR-10 not found at {', '.join(map(str, roots))}. {_FIX}")
+        source = download(roots[0], url, md5)
+    read = _reader(source)
+
+    def load(names):
+        parts = [_unpickle(*read(name)) for name in names]
+        return (np.concatenate([p["images"] for p in parts]),
+                np.concatenate([p["labels"] for p in parts]))
+
+    train_images, train_labels = load(TRAIN_FILES)
+    test_images, test_labels = load([TEST_FILE])
+    return {"train_images": train_images, "train_labels": train_labels,
+            "test_images": test_images, "test_labels": test_labels, "source": str(source)}
+
+
+def channel_stats(images: np.ndarray):
+    """Per-channel mean and std of uint8 NHWC images, as float32 (computed in float64)."""
+    flat = images.reshape(-1, images.shape[-1]).astype(np.float64)
+    return flat.mean(0).astype(np.float32), flat.std(0).astype(np.float32)
+
+
+def standardize(images, mean, std):
+    return (jnp.asarray(images, jnp.float32) - mean) / std
+
+
+def write_cifar_batch(path, images: np.ndarray, labels, batch_label: str = "batch"):
+    """Write uint8 NHWC images as one official-format batch file (for tests and fixtures)."""
+    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    obj = {b"batch_label": batch_label.encode(), b"labels": list(map(int, labels)),
+           b"data": data, b"filenames": [f"{i:05d}.png".encode() for i in range(len(images))]}
+    buf = io.BytesIO()
+    pickle.dump(obj, buf, protocol=3)
+    Path(path).write_bytes(buf.getvalue())
+
+
+# ---------------------------------------------------------------------------
+# Gaussian regression for the deep linear network
+
+
+def gaussian_regression(seed: int, num_samples: int = 1000, dim: int = 10):
+    """Inputs x ~ N(0, I) and targets A x with A of i.i.d. N(0, 1) entries."""
+    key_x, key_a = jax.random.split(jax.random.key(seed))
+    x = jax.random.normal(key_x, (num_samples, dim))
+    a = jax.random.normal(key_a, (dim, dim))
+    return x, x @ a.T
+
+
+# ---------------------------------------------------------------------------
+# Batches drawn on device
+
+
+def batch_indices(key, step, num_examples: int, batch_size: int):
+    """Indices of the batch at `step`: a slice of the permutation of its epoch.
+
+    A pure function of (key, step), so a resumed run sees the same batches and
+    nothing crosses from host to device. The last partial batch of an epoch
+    is dropped.
+    """
+    per_epoch = num_examples // batch_size
+    epoch, position = jnp.divmod(step, per_epoch)
+    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+    return jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)

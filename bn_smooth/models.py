@@ -1,0 +1,126 @@
+"""VGG for CIFAR-10 and the deep linear network (appendix A.1).
+
+Parameters are laid out by layer: the top-level keys are `layer_00`,
+`layer_01`, ... in forward order (then `head` for VGG), and each holds its
+weights and its normalization's scale and shift, so that "the layers before
+layer i" is a selection of top-level keys. Each layer records its input to
+the normalization and the normalization's output with `sow` in the
+'intermediates' collection, for activation tracking.
+"""
+
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+
+from bn_smooth.norms import Identity
+
+ModuleDef = Callable[..., nn.Module]
+
+glorot = nn.initializers.glorot_uniform()
+
+# Simonyan & Zisserman's configurations A, B, D, E: widths, 'M' = 2x2 max pool.
+VGG_CFGS = {
+    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+              512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"),
+}
+
+
+def layer_name(i: int) -> str:
+    return f"layer_{i:02d}"
+
+
+def layer_order(params) -> list[str]:
+    """The top-level parameter keys in forward order (jax sorts dict keys)."""
+    layers = sorted(k for k in params if k.startswith("layer_"))
+    return layers + [k for k in params if not k.startswith("layer_")]
+
+
+class Block(nn.Module):
+    """One layer: a linear map (conv 3x3 or dense), its norm, then ReLU and pooling."""
+
+    features: int
+    norm: ModuleDef
+    conv: bool = True
+    relu: bool = True
+    pool: bool = False
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        if self.conv:
+            linear = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.use_bias,
+                             kernel_init=glorot, name="conv")
+        else:
+            linear = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=glorot,
+                              name="dense")
+        x = linear(x)
+        self.sow("intermediates", "pre_norm", x)
+        x = self.norm(name="norm")(x, train=train)
+        self.sow("intermediates", "post_norm", x)
+        if self.relu:
+            x = nn.relu(x)
+        if self.pool:
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        return x
+
+
+class VGG(nn.Module):
+    """VGG on 32x32 images: conv -> norm -> ReLU blocks, then the classifier.
+
+    `cfg` is a name from VGG_CFGS or a sequence of widths and 'M'; every width
+    is multiplied by `width`. `classifier` lists hidden dense widths before the
+    final Dense(num_classes) (empty: the common CIFAR head, a single Dense).
+    """
+
+    cfg: str | Sequence = "vgg11"
+    norm: ModuleDef = Identity
+    width: float = 1.0
+    classifier: Sequence[int] = ()
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        cfg = VGG_CFGS[self.cfg] if isinstance(self.cfg, str) else tuple(self.cfg)
+        index = 0
+        for pos, v in enumerate(cfg):
+            if v == "M":
+                continue
+            pool = pos + 1 < len(cfg) and cfg[pos + 1] == "M"
+            features = max(1, round(v * self.width))
+            x = Block(features, self.norm, pool=pool, name=layer_name(index))(x, train)
+            index += 1
+        x = x.reshape(x.shape[0], -1)
+        for hidden in self.classifier:
+            features = max(1, round(hidden * self.width))
+            x = Block(features, self.norm, conv=False, name=layer_name(index))(x, train)
+            index += 1
+        return nn.Dense(self.num_classes, kernel_init=glorot, name="head")(x)
+
+
+class DeepLinearNet(nn.Module):
+    """x -> x W_1 ... W_k: `depth` square bias-free layers, no non-linearity.
+
+    With a norm, it follows every layer but the last (the output must be free
+    to match Ax). Appendix A uses the norm without affine parameters.
+    """
+
+    depth: int = 25
+    dim: int = 10
+    norm: ModuleDef = Identity
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        for i in range(self.depth):
+            norm = self.norm if i < self.depth - 1 else Identity
+            x = Block(self.dim, norm, conv=False, relu=False, use_bias=False,
+                      name=layer_name(i))(x, train)
+        return x
+
+
+def count_params(params) -> int:
+    return sum(p.size for p in jax.tree.leaves(params))

@@ -1,0 +1,162 @@
+"""Normalization layers, chosen by name through `get_norm`.
+
+Every layer is called as `module(x, train=...)` on `(N, C)` or `(N, H, W, C)`
+inputs and normalizes each unit (the last axis) with statistics taken over all
+other axes. In training mode it uses the batch statistics and updates running
+averages in the 'batch_stats' collection; in evaluation mode it uses those
+running averages. `noisy_batch` draws its noise from the 'noise' RNG stream.
+"""
+
+import functools
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def _batch_axes(x):
+    """All axes but the unit axis: the batch and, for convolutions, H and W."""
+    return tuple(range(x.ndim - 1))
+
+
+class Identity(nn.Module):
+    """The `none` normalization: returns its input unchanged."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        del train
+        return x
+
+
+class _Normalization(nn.Module):
+    """y = gamma * (x - mean) / divisor(spread) + beta, per unit.
+
+    Subclasses say what the spread statistic is and how it becomes a divisor;
+    the running averages, the train/eval switch and the affine part live here.
+    """
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    use_scale: bool = True
+    use_bias: bool = True
+    spread_name = "spread"
+
+    def statistics(self, x):
+        raise NotImplementedError
+
+    def divisor(self, spread):
+        raise NotImplementedError
+
+    def perturb(self, y):
+        """Training-mode hook on the output; the identity but for noisy_batch."""
+        return y
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        features = x.shape[-1]
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
+        ra_spread = self.variable("batch_stats", self.spread_name, jnp.ones, (features,), jnp.float32)
+        if train:
+            mean, spread = self.statistics(x)
+            # As flax's BatchNorm: initialization does not count as a training step.
+            if not self.is_initializing():
+                m = self.momentum
+                ra_mean.value = m * ra_mean.value + (1 - m) * mean
+                ra_spread.value = m * ra_spread.value + (1 - m) * spread
+        else:
+            mean, spread = ra_mean.value, ra_spread.value
+        y = (x - mean) / self.divisor(spread)
+        if self.use_scale:
+            y = y * self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        return self.perturb(y) if train else y
+
+
+class BatchNorm(_Normalization):
+    """Batch normalization (Ioffe & Szegedy 2015), biased batch variance."""
+
+    spread_name = "var"
+
+    def statistics(self, x):
+        axes = _batch_axes(x)
+        mean = jnp.mean(x, axes)
+        return mean, jnp.mean(jnp.square(x - mean), axes)
+
+    def divisor(self, spread):
+        return jnp.sqrt(spread + self.epsilon)
+
+
+class NoisyBatchNorm(BatchNorm):
+    """BatchNorm followed by Algorithm 1 of appendix A.2.1 in training mode.
+
+    Per unit j: mu_t ~ U(-n_mu, n_mu), sigma_t ~ U(1, n_sigma); per sample i
+    (and position, for convolutions) m ~ U(mu_t - r_mu, mu_t + r_mu) and
+    s ~ N(sigma_t, r_sigma); the output a becomes s * a + m. The noise acts on
+    the layer's output (after gamma and beta), i.e. on what the next layer sees.
+    """
+
+    n_mu: float = 0.5
+    n_sigma: float = 1.25
+    r_mu: float = 0.1
+    r_sigma: float = 0.1
+
+    def perturb(self, a):
+        k_mu, k_sigma, k_m, k_s = jax.random.split(self.make_rng("noise"), 4)
+        units = (a.shape[-1],)
+        mu = jax.random.uniform(k_mu, units, minval=-self.n_mu, maxval=self.n_mu)
+        sigma = jax.random.uniform(k_sigma, units, minval=1.0, maxval=self.n_sigma)
+        m = mu + jax.random.uniform(k_m, a.shape, minval=-self.r_mu, maxval=self.r_mu)
+        s = sigma + self.r_sigma * jax.random.normal(k_s, a.shape)
+        return s * a + m
+
+
+class LpNorm(_Normalization):
+    """Section 3.3: subtract the batch mean, divide by the average lp norm.
+
+    s_p = (mean |x|^p)^(1/p) for finite p and max |x| for p = inf, measured
+    BEFORE the mean is subtracted (the paper's wording), or after it with
+    `center_norm=True`. y = gamma * (x - mean) / (s_p + eps) + beta.
+    """
+
+    p: float = 2.0
+    center_norm: bool = False
+    spread_name = "norm"
+
+    def statistics(self, x):
+        axes = _batch_axes(x)
+        mean = jnp.mean(x, axes)
+        magnitude = jnp.abs(x - mean) if self.center_norm else jnp.abs(x)
+        if self.p == float("inf"):
+            return mean, jnp.max(magnitude, axes)
+        return mean, jnp.mean(magnitude**self.p, axes) ** (1.0 / self.p)
+
+    def divisor(self, spread):
+        return spread + self.epsilon
+
+
+_NORMS: dict[str, Callable[..., nn.Module]] = {
+    "none": Identity,
+    "batch": BatchNorm,
+    "noisy_batch": NoisyBatchNorm,
+    "l1": functools.partial(LpNorm, p=1.0),
+    "l2": functools.partial(LpNorm, p=2.0),
+    "linf": functools.partial(LpNorm, p=float("inf")),
+}
+
+NAMES = tuple(_NORMS)
+
+
+def get_norm(name: str, **kwargs) -> Callable[..., nn.Module]:
+    """A module constructor for the normalization called `name`.
+
+    kwargs are the layer's fields (momentum, epsilon, use_scale, use_bias, the
+    noise constants of noisy_batch, center_norm of the lp norms). 'none'
+    accepts and ignores them, so one config can switch norms freely.
+    """
+    if name not in _NORMS:
+        raise ValueError(f"unknown normalization {name!r}; valid names are {', '.join(NAMES)}")
+    if name == "none":
+        return Identity
+    return functools.partial(_NORMS[name], **kwargs)

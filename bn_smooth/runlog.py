@@ -1,0 +1,96 @@
+"""What a run leaves in its workdir, and reading it back.
+
+- `config.json`: the experiment config.
+- `metrics.jsonl`: one JSON object a line, `{"step": t, "kind": k, ...values}`;
+  kinds are 'train' (every step), 'eval', and the probes' kinds. Non-finite
+  values are written as null so that every line is standard JSON.
+- `status.json`: `{"status": "running" | "finished" | "diverged" | "interrupted",
+  "step": t, "message": ..., timings}`.
+Plots and reports read only these files.
+"""
+
+import json
+import math
+import os
+from pathlib import Path
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+STATUS = "status.json"
+
+
+def clean(value):
+    """Plain JSON: arrays to lists, non-finite floats to None."""
+    if hasattr(value, "tolist"):  # numpy and jax scalars and arrays
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsWriter:
+    """Appends rows to metrics.jsonl, flushed at every write so a crash loses nothing."""
+
+    def __init__(self, workdir):
+        self.path = Path(workdir) / METRICS
+
+    def truncate(self, step: int):
+        """Drop rows from `step` on: a resumed run recomputes them."""
+        if self.path.exists():
+            kept = [row for row in read_metrics(self.path.parent) if row["step"] < step]
+            self._rewrite(kept)
+
+    def _rewrite(self, rows):
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        os.replace(tmp, self.path)
+
+    def write(self, step: int, kind: str, values: dict):
+        self.write_rows([{"step": int(step), "kind": kind, **clean(values)}])
+
+    def write_rows(self, rows):
+        with open(self.path, "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(workdir, kind: str | None = None) -> list[dict]:
+    path = Path(workdir) / METRICS
+    if not path.exists():
+        return []
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a line cut by a crash: everything before it stands
+    return [r for r in rows if kind is None or r["kind"] == kind]
+
+
+def write_status(workdir, status: str, step: int, message: str = "", **extra):
+    tmp = Path(workdir) / (STATUS + ".tmp")
+    tmp.write_text(json.dumps({"status": status, "step": int(step), "message": message, **extra},
+                              indent=1))
+    os.replace(tmp, Path(workdir) / STATUS)
+
+
+def read_status(workdir) -> dict | None:
+    path = Path(workdir) / STATUS
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_config(workdir, config_dict: dict):
+    (Path(workdir) / CONFIG).write_text(json.dumps(config_dict, indent=1, sort_keys=True))
+
+
+def read_config(workdir) -> dict | None:
+    path = Path(workdir) / CONFIG
+    return json.loads(path.read_text()) if path.exists() else None

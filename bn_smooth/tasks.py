@@ -1,0 +1,87 @@
+"""A task is what a run trains: a model, its data on the device and an objective.
+
+`make_task(config)` builds one from an experiment config, so the training loop,
+the probes and a notebook all see the same model, batches and loss.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from bn_smooth import data as data_lib
+from bn_smooth import models, norms
+
+
+def cross_entropy(logits, labels):
+    """Mean softmax cross-entropy and accuracy."""
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+
+
+def summed_squared_error(outputs, targets):
+    """||f(x) - Ax||^2 summed over the batch, the DLN loss of appendix A."""
+    return jnp.sum(jnp.square(outputs - targets)), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A model, an objective and how to draw a batch from the on-device data.
+
+    `data` is passed to jitted functions as an argument rather than closed over,
+    so that large arrays are never baked into compiled programs as constants.
+    """
+
+    name: str
+    model: nn.Module
+    objective: Callable
+    batch_size: int | None  # None: full-batch
+    input_shape: tuple
+
+    def batch(self, data, key, step):
+        """The (inputs, targets) of training step `step`."""
+        if self.batch_size is None:
+            idx = None
+            x, y = data["train_inputs"], data["train_targets"]
+        else:
+            idx = data_lib.batch_indices(key, step, data["train_inputs"].shape[0], self.batch_size)
+            x, y = data["train_inputs"][idx], data["train_targets"][idx]
+        return self.prepare(data, x), y
+
+    def prepare(self, data, x):
+        """Raw stored inputs to model inputs (CIFAR: uint8 -> standardized float)."""
+        if "mean" in data:
+            return data_lib.standardize(x, data["mean"], data["std"])
+        return x
+
+
+def make_norm(config):
+    return norms.get_norm(config.norm, **config.get("norm_kwargs", {}))
+
+
+def make_task(config) -> tuple[Task, dict]:
+    """The task and its data (a dict of device arrays) for an experiment config."""
+    if config.task == "vgg_cifar":
+        raw = data_lib.load_cifar10(config.get("data_dir"), config.get("download", False))
+        limit = config.get("train_limit")  # a smaller training set, for smoke runs
+        train_images = raw["train_images"][:limit] if limit else raw["train_images"]
+        train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
+        mean, std = data_lib.channel_stats(raw["train_images"])
+        data = {"train_inputs": train_images, "train_targets": train_labels,
+                "test_inputs": raw["test_images"], "test_targets": raw["test_labels"],
+                "mean": mean, "std": std}
+        m = config.model
+        model = models.VGG(m.cfg, make_norm(config), m.width, tuple(m.classifier))
+        task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3))
+    elif config.task == "dln":
+        x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)
+        data = {"train_inputs": x, "train_targets": y}
+        model = models.DeepLinearNet(config.model.depth, config.model.dim, make_norm(config))
+        task = Task("dln", model, summed_squared_error, config.get("batch_size"),
+                    (config.model.dim,))
+    else:
+        raise ValueError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
+    return task, jax.device_put(data)

@@ -1,0 +1,35 @@
+"""The 25-layer deep linear network on Gaussian data (appendix A.1).
+
+    python -m experiments.dln --config=experiments/configs/dln.py:norm=none,scale=cpu \
+        --workdir=runs/dln_none
+
+Loss ||W_1 ... W_k x - A x||^2 summed over 1,000 samples, full-batch gradient
+descent, lr 1e-6. The norm (no affine parameters, as in the paper) follows
+every layer but the last. Scales: paper and cpu are the same run (it takes
+seconds to minutes on a CPU); smoke is short.
+"""
+
+import ml_collections
+
+from experiments.configs.common import parse_arg
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    a = parse_arg(arg, norm="none", lr=1e-6, scale="cpu", seed=0)
+    c = ml_collections.ConfigDict()
+    c.task = "dln"
+    c.scale, c.seed, c.norm, c.lr = a.scale, a.seed, a.norm, a.lr
+    c.norm_kwargs = ml_collections.ConfigDict(dict(use_scale=False, use_bias=False))
+    c.momentum = 0.0
+    c.batch_size = ml_collections.FieldReference(None, field_type=int)  # None: full batch
+    c.num_samples = 1_000
+    c.model = ml_collections.ConfigDict(dict(depth=25, dim=10))
+    c.num_steps = 10_000
+    c.log_every = 500
+    c.eval_every = 0  # no test set: the DLN is about optimization
+    c.checkpoint_every = 2_000
+    if a.scale == "smoke":
+        c.num_steps = 40
+        c.log_every = 10
+        c.checkpoint_every = 20
+    return c
