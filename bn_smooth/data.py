@@ -105,7 +105,8 @@ def _progress(done: int, total: int):
     if total:
         filled = int(30 * done / total)
         bar = "#" * filled + "." * (30 - filled)
-        sys.stderr.write(f"\rdownloading CIFAR-10 [{bar}] {done / 2**20:.0f}/{total / 2**20:.0f} MiB")
+        mib = f"{done / 2**20:.0f}/{total / 2**20:.0f} MiB"
+        sys.stderr.write(f"\rdownloading CIFAR-10 [{bar}] {mib}")
     else:
         sys.stderr.write(f"\rdownloading CIFAR-10 {done / 2**20:.0f} MiB")
     sys.stderr.flush()

@@ -55,8 +55,9 @@ class _Normalization(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = True):
         features = x.shape[-1]
-        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32)
-        ra_spread = self.variable("batch_stats", self.spread_name, jnp.ones, (features,), jnp.float32)
+        shape = (features,)
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, shape, jnp.float32)
+        ra_spread = self.variable("batch_stats", self.spread_name, jnp.ones, shape, jnp.float32)
         if train:
             mean, spread = self.statistics(x)
             # As flax's BatchNorm: initialization does not count as a training step.
