@@ -216,14 +216,24 @@ def gaussian_regression(seed: int, num_samples: int = 1000, dim: int = 10):
 # Batches drawn on device
 
 
-def batch_indices(key, step, num_examples: int, batch_size: int):
+def epoch_permutation(key, epoch, num_examples: int):
+    """The order of the examples in `epoch`, a pure function of (key, epoch)."""
+    return jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+
+
+def batch_indices(key, step, num_examples: int, batch_size: int, perm=None):
     """Indices of the batch at `step`: a slice of the permutation of its epoch.
 
-    A pure function of (key, step), so a resumed run sees the same batches and
-    nothing crosses from host to device. The last partial batch of an epoch
-    is dropped.
+    A pure function of (key, step), so a resumed run and a probe see the same
+    batches. `perm`, the epoch's permutation if the caller already has it,
+    saves recomputing it at every step. The last partial batch of an epoch is
+    dropped.
     """
-    per_epoch = num_examples // batch_size
-    epoch, position = jnp.divmod(step, per_epoch)
-    perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+    epoch, position = jnp.divmod(step, num_examples // batch_size)
+    if perm is None:
+        perm = epoch_permutation(key, epoch, num_examples)
     return jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int | None) -> int:
+    return 1 if batch_size is None else num_examples // batch_size

@@ -41,15 +41,16 @@ class Task:
     batch_size: int | None  # None: full-batch
     input_shape: tuple
 
-    def batch(self, data, key, step):
-        """The (inputs, targets) of training step `step`."""
-        if self.batch_size is None:
-            idx = None
-            x, y = data["train_inputs"], data["train_targets"]
-        else:
-            idx = data_lib.batch_indices(key, step, data["train_inputs"].shape[0], self.batch_size)
-            x, y = data["train_inputs"][idx], data["train_targets"][idx]
+    def batch(self, data, key, step, perm=None):
+        """The (inputs, targets) of training step `step` (`perm`: its epoch's order)."""
+        x, y = data["train_inputs"], data["train_targets"]
+        if self.batch_size is not None:
+            idx = data_lib.batch_indices(key, step, x.shape[0], self.batch_size, perm)
+            x, y = x[idx], y[idx]
         return self.prepare(data, x), y
+
+    def epoch_of(self, data, step: int) -> int:
+        return step // data_lib.steps_per_epoch(data["train_inputs"].shape[0], self.batch_size)
 
     def prepare(self, data, x):
         """Raw stored inputs to model inputs (CIFAR: uint8 -> standardized float)."""

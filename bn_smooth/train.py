@@ -1,4 +1,4 @@
-"""Training: explicit state, jitted steps in `lax.scan` chunks, evaluation, the loop.
+"""Training: explicit state, a jitted step, evaluation, and the loop around them.
 
 Randomness is a pure function of the seed and the step: the base key is split
 into named streams, the batch of step t is drawn from the data stream and the
@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from flax import struct
 
+from bn_smooth import data as data_lib
 from bn_smooth import runlog, tasks
 
 STREAMS = {"params": 0, "data": 1, "noise": 2, "probe": 3}
@@ -90,8 +91,9 @@ def step_loss_fn(task, state: TrainState, data):
     return loss_fn
 
 
-def train_step(task, tx, state: TrainState, data):
-    batch = task.batch(data, state.stream("data"), state.step)
+def train_step(task, tx, state: TrainState, data, perm=None):
+    """One SGD (or full-batch GD) step in training mode; `perm`: the epoch's order."""
+    batch = task.batch(data, state.stream("data"), state.step, perm)
     grad_fn = jax.value_and_grad(training_loss, argnums=1, has_aux=True)
     (loss, (metrics, batch_stats)), grads = grad_fn(
         task, state.params, state.batch_stats, batch, state.noise_key())
@@ -101,17 +103,35 @@ def train_step(task, tx, state: TrainState, data):
     return new_state, {"loss": loss, **metrics}
 
 
-def make_train_chunk(task, tx):
-    """A jitted (state, data, length) -> (state, per-step metrics) running `length` steps."""
+def make_train_step(task, tx):
+    """The jitted (state, data, perm) -> (state, metrics).
 
-    @functools.partial(jax.jit, static_argnums=2)
-    def train_chunk(state, data, length: int):
-        def body(s, _):
-            return train_step(task, tx, s, data)
+    The loop calls it once a step: dispatch is asynchronous, so the host only
+    waits when it reads the metrics. (On XLA:CPU, `lax.scan` over steps was
+    measured ~9x slower per step than this.)
+    """
+    return jax.jit(functools.partial(train_step, task, tx))
 
-        return jax.lax.scan(body, state, length=length)
 
-    return train_chunk
+class EpochOrder:
+    """The permutation of each epoch, computed once per epoch on the device."""
+
+    def __init__(self, task, data, key):
+        self.task, self.data, self.key = task, data, key
+        self.num_examples = data["train_inputs"].shape[0]
+        self.epoch, self.perm = None, None
+
+    def __call__(self, step: int):
+        if self.task.batch_size is None:
+            return None
+        epoch = self.task.epoch_of(self.data, step)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.perm = _permutation(self.key, epoch, self.num_examples)
+        return self.perm
+
+
+_permutation = jax.jit(data_lib.epoch_permutation, static_argnums=2)
 
 
 # ---------------------------------------------------------------------------
@@ -197,7 +217,7 @@ def _boundaries(config):
 
 
 def _next_stop(step: int, config) -> int:
-    """The next step at which the loop must leave the compiled chunk."""
+    """The next step at which the loop must look at metrics, evaluate or checkpoint."""
     return min([config.num_steps] + [(step // k + 1) * k for k in _boundaries(config)])
 
 
@@ -245,7 +265,8 @@ def train_and_evaluate(config, workdir) -> dict:
     writer = runlog.MetricsWriter(workdir)
     writer.truncate(step)
     start_step = step
-    train_chunk = make_train_chunk(task, tx)
+    step_fn = make_train_step(task, tx)
+    order = EpochOrder(task, data, state.stream("data"))
     has_test = "test_inputs" in data
     clock = {"start": time.time(), "train_seconds": 0.0, "eval_seconds": 0.0}
 
@@ -268,8 +289,13 @@ def train_and_evaluate(config, workdir) -> dict:
                     break
                 stop = _next_stop(step, config)
                 t0 = time.time()
-                new_state, metrics = train_chunk(state, data, stop - step)
-                metrics = jax.device_get(metrics)
+                # `state` only advances once the window's rows are written, so an
+                # interrupt or a divergence checkpoints a state consistent with the log.
+                window_state, window = state, []
+                for t in range(step, stop):
+                    window_state, metrics = step_fn(window_state, data, order(t))
+                    window.append(metrics)
+                metrics = {k: np.array([m[k] for m in jax.device_get(window)]) for k in window[0]}
                 clock["train_seconds"] += time.time() - t0
                 bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
                 last = stop - step if bad.size == 0 else int(bad[0]) + 1
@@ -278,11 +304,12 @@ def train_and_evaluate(config, workdir) -> dict:
                      **runlog.clean({k: v[i] for k, v in metrics.items()})}
                     for i in range(last)])
                 if bad.size:
-                    step += int(bad[0])
                     checkpoints.save(state)
+                    step += int(bad[0])
                     return finish("diverged", f"diverged at step {step} (non-finite loss)")
-                state, step = new_state, stop
-                _log_progress(step, start_step, config.num_steps, metrics, clock["train_seconds"])
+                state, step = window_state, stop
+                _log_progress(step, start_step, config.num_steps, metrics,
+                              clock["train_seconds"])
                 if _due(step, config.get("checkpoint_every")):
                     checkpoints.save(state)
             checkpoints.save(state)

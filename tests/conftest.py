@@ -1,0 +1,45 @@
+"""Shared fixtures: small CIFAR-10 files in the official format, tiny configs."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bn_smooth import data as data_lib
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
+
+
+def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int = 0) -> Path:
+    """Write random images in the official format; returns the batches folder."""
+    rng = np.random.default_rng(seed)
+    folder = root / data_lib.FOLDER_NAME
+    folder.mkdir(parents=True)
+    for i, name in enumerate((*data_lib.TRAIN_FILES, data_lib.TEST_FILE)):
+        n = test if name == data_lib.TEST_FILE else per_batch
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        labels = (np.arange(n) + i) % 10
+        data_lib.write_cifar_batch(folder / name, images, labels, name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fake_cifar(tmp_path_factory) -> Path:
+    return make_fake_cifar(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture
+def no_cifar_env(monkeypatch, tmp_path):
+    """No CIFAR-10 anywhere the loader looks by default."""
+    monkeypatch.delenv(data_lib.ENV_VAR, raising=False)
+    monkeypatch.setattr(data_lib, "DEFAULT_DIR", tmp_path / "nowhere")
+
+
+def shared_cifar_dir():
+    """The real data beside the project (or $BN_SMOOTH_CIFAR10), if present."""
+    env = os.environ.get(data_lib.ENV_VAR)
+    for path in (Path(env) if env else None, SHARED_CIFAR):
+        if path is not None and (path / data_lib.TEST_FILE).exists():
+            return path
+    return None

@@ -1,0 +1,171 @@
+"""Each normalization against a numpy computation, in both layouts and both modes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bn_smooth import norms
+
+LAYOUTS = {"dense": (64, 5), "conv": (8, 4, 4, 5)}
+EPS = 1e-5
+
+
+def numpy_norm(name, x, gamma, beta, center_norm=False):
+    axes = tuple(range(x.ndim - 1))
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axes)
+    if name == "none":
+        return x
+    if name in ("batch", "noisy_batch"):
+        return gamma * (x - mean) / np.sqrt(x.var(axes) + EPS) + beta
+    mag = np.abs(x - mean) if center_norm else np.abs(x)
+    s = {"l1": mag.mean(axes), "l2": np.sqrt((mag**2).mean(axes)), "linf": mag.max(axes)}[name]
+    return gamma * (x - mean) / (s + EPS) + beta
+
+
+def random_batch(shape, seed=0):
+    # Non-zero mean and non-unit scale, so centering and scaling both matter.
+    return 3.0 * jax.random.normal(jax.random.key(seed), shape) + 1.5
+
+
+def init_with_random_affine(module, x):
+    variables = module.init(jax.random.key(1), x, train=False)
+    if "params" in variables:
+        c = x.shape[-1]
+        variables["params"] = {
+            "scale": jax.random.uniform(jax.random.key(2), (c,), minval=0.5, maxval=2.0),
+            "bias": jax.random.normal(jax.random.key(3), (c,))}
+    return variables
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ["none", "batch", "l1", "l2", "linf"])
+def test_training_output_matches_numpy(name, layout):
+    x = random_batch(LAYOUTS[layout])
+    module = norms.get_norm(name)()
+    variables = init_with_random_affine(module, x)
+    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    p = variables.get("params", {"scale": 1.0, "bias": 0.0})
+    expected = numpy_norm(name, x, np.asarray(p["scale"]), np.asarray(p["bias"]))
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["l1", "l2", "linf"])
+def test_center_norm_measures_after_centering(name):
+    x = random_batch(LAYOUTS["conv"])
+    module = norms.get_norm(name, center_norm=True)()
+    variables = module.init(jax.random.key(1), x, train=False)
+    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(y, numpy_norm(name, x, 1.0, 0.0, center_norm=True), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_lp_norm_measured_before_centering_differs_from_after():
+    x = random_batch(LAYOUTS["dense"])  # mean 1.5: the two readings must disagree
+    before = numpy_norm("l2", x, 1.0, 0.0)
+    after = numpy_norm("l2", x, 1.0, 0.0, center_norm=True)
+    assert np.abs(before - after).max() > 0.05
+
+
+@pytest.mark.parametrize("name", ["batch", "noisy_batch", "l1", "l2", "linf"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_running_averages_move_in_training_and_serve_evaluation(name, layout):
+    x = random_batch(LAYOUTS[layout])
+    module = norms.get_norm(name, momentum=0.9)()
+    variables = module.init(jax.random.key(1), x, train=False)
+    spread_key = "var" if "batch" in name else "norm"
+    init_stats = variables["batch_stats"]
+    np.testing.assert_array_equal(init_stats["mean"], 0.0)  # init is not a training step
+    _, updates = module.apply(variables, x, train=True, mutable=["batch_stats"],
+                              rngs={"noise": jax.random.key(4)})
+    stats = updates["batch_stats"]
+    axes = tuple(range(x.ndim - 1))
+    xn = np.asarray(x, np.float64)
+    batch_spread = {"var": xn.var(axes), "norm": None}[spread_key]
+    if spread_key == "norm":
+        mag = np.abs(xn)
+        batch_spread = {"l1": mag.mean(axes), "l2": np.sqrt((mag**2).mean(axes)),
+                        "linf": mag.max(axes)}[name]
+    np.testing.assert_allclose(stats["mean"], 0.1 * xn.mean(axes), rtol=1e-4)
+    np.testing.assert_allclose(stats[spread_key], 0.9 + 0.1 * batch_spread, rtol=1e-4)
+
+    # Evaluation uses the running averages (and no noise), not the batch's statistics.
+    y_eval = module.apply({**variables, "batch_stats": stats}, x, train=False)
+    mean, spread = np.asarray(stats["mean"]), np.asarray(stats[spread_key])
+    divisor = np.sqrt(spread + EPS) if spread_key == "var" else spread + EPS
+    np.testing.assert_allclose(y_eval, (xn - mean) / divisor, rtol=1e-4, atol=1e-5)
+
+
+def noisy_outputs(x, steps):
+    module = norms.get_norm("noisy_batch")()
+    variables = module.init(jax.random.key(1), x, train=False)
+
+    @jax.jit
+    def at_step(t):
+        key = jax.random.fold_in(jax.random.key(7), t)
+        return module.apply(variables, x, train=True, mutable=["batch_stats"],
+                            rngs={"noise": key})[0]
+
+    return np.stack([at_step(t) for t in range(steps)]), module, variables
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_noisy_batch_shift_and_scale_follow_algorithm_1(layout):
+    # Many samples per unit, so per-unit moments estimate (mu_t, sigma_t) well.
+    shape = (2048, 6) if layout == "dense" else (32, 8, 8, 6)
+    x = random_batch(shape)
+    ys, _, _ = noisy_outputs(x, steps=100)
+    clean = numpy_norm("batch", x, 1.0, 0.0)
+    axes = tuple(range(1, x.ndim))  # per step, per unit
+    shift = ys.mean(axes)  # E[s a + m] = mu_t, as a has mean 0 and s is independent of a
+    scale = ys.std(axes)  # sqrt(sigma_t^2 + r_sigma^2 + r_mu^2 / 3)
+    assert shift.min() >= -0.6 and shift.max() <= 0.6
+    assert scale.min() >= 0.8 and scale.max() <= 1.45
+    # ... and the draws cover the ranges of U(-0.5, 0.5) and U(1, 1.25), not a corner.
+    assert shift.min() < -0.4 and shift.max() > 0.4
+    assert scale.min() < 1.05 and scale.max() > 1.2
+    # Per-sample noise: the output is not one affine map per unit of the clean
+    # output (whose per-unit std is 1), as it would be with per-unit noise only.
+    residual = ys[0] - (scale[0] * clean + shift[0])
+    assert np.abs(residual).max() > 0.05
+
+
+def test_noisy_batch_fresh_noise_each_step_none_in_evaluation():
+    x = random_batch(LAYOUTS["conv"])
+    ys, module, variables = noisy_outputs(x, steps=3)
+    assert not np.allclose(ys[0], ys[1]) and not np.allclose(ys[1], ys[2])
+    again, _, _ = noisy_outputs(x, steps=1)
+    np.testing.assert_array_equal(again[0], ys[0])  # same key, same noise
+    bn = norms.get_norm("batch")()
+    evals = [module.apply(variables, x, train=False) for _ in range(2)]
+    np.testing.assert_array_equal(evals[0], evals[1])
+    np.testing.assert_array_equal(evals[0], bn.apply(variables, x, train=False))
+
+
+def test_noisy_batch_constants_are_configurable():
+    x = random_batch((4096, 3))
+    module = norms.get_norm("noisy_batch", n_mu=0.0, n_sigma=1.0, r_mu=0.0, r_sigma=0.0)()
+    variables = module.init(jax.random.key(1), x, train=False)
+    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"],
+                        rngs={"noise": jax.random.key(0)})
+    np.testing.assert_allclose(y, numpy_norm("batch", x, 1.0, 0.0), rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        norms.get_norm("group")
+    for name in norms.NAMES:
+        assert name in str(err.value)
+
+
+def test_none_accepts_norm_kwargs_and_has_no_state():
+    module = norms.get_norm("none", use_scale=False)()
+    x = random_batch(LAYOUTS["dense"])
+    assert module.init(jax.random.key(0), x) == {}
+    np.testing.assert_array_equal(module.apply({}, x, train=True), x)
+
+
+def test_no_affine_option():
+    module = norms.get_norm("batch", use_scale=False, use_bias=False)()
+    assert "params" not in module.init(jax.random.key(0), jnp.ones((4, 3)), train=False)
