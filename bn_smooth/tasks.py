@@ -65,6 +65,7 @@ def make_norm(config):
 
 def make_task(config) -> tuple[Task, dict]:
     """The task and its data (a dict of device arrays) for an experiment config."""
+    norm = make_norm(config)  # an unknown name fails here, before any data is loaded
     if config.task == "vgg_cifar":
         raw = data_lib.load_cifar10(config.get("data_dir"), config.get("download", False))
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
@@ -75,12 +76,12 @@ def make_task(config) -> tuple[Task, dict]:
                 "test_inputs": raw["test_images"], "test_targets": raw["test_labels"],
                 "mean": mean, "std": std}
         m = config.model
-        model = models.VGG(m.cfg, make_norm(config), m.width, tuple(m.classifier))
+        model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
         task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3))
     elif config.task == "dln":
         x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)
         data = {"train_inputs": x, "train_targets": y}
-        model = models.DeepLinearNet(config.model.depth, config.model.dim, make_norm(config))
+        model = models.DeepLinearNet(config.model.depth, config.model.dim, norm)
         task = Task("dln", model, summed_squared_error, config.get("batch_size"),
                     (config.model.dim,))
     else:

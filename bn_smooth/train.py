@@ -8,6 +8,7 @@ step t was trained on (`step_loss_fn`).
 """
 
 import functools
+import json
 import math
 import signal
 import threading
@@ -203,6 +204,7 @@ def _check_resumable(workdir, config_dict):
     old = runlog.read_config(workdir)
     if old is None:
         return
+    config_dict = json.loads(json.dumps(config_dict))  # tuples -> lists, as read back
     changed = sorted(k for k in set(old) | set(config_dict)
                      if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k))
     if changed:

@@ -43,3 +43,25 @@ def shared_cifar_dir():
         if path is not None and (path / data_lib.TEST_FILE).exists():
             return path
     return None
+
+
+def tiny_vgg_config(data_dir, norm="batch", num_steps=12, **overrides):
+    """A VGG config that compiles in seconds: two conv layers on a small training set."""
+    from experiments.configs import vgg_cifar
+
+    c = vgg_cifar.get_config(f"norm={norm},scale=smoke")
+    with c.ignore_type():
+        c.model.cfg = (8, "M", 16, "M")
+    c.data_dir = str(data_dir)
+    c.batch_size, c.train_limit = 16, 96  # 6 steps an epoch: several epochs in a run
+    c.num_steps, c.log_every, c.eval_every, c.checkpoint_every = num_steps, 4, 4, 4
+    c.update(overrides)
+    return c
+
+
+def dln_config(norm="none", **overrides):
+    from experiments.configs import dln
+
+    c = dln.get_config(f"norm={norm},scale=smoke")
+    c.update(overrides)
+    return c

@@ -1,0 +1,165 @@
+"""The CIFAR-10 loader on official-format files, bad files, downloads; the DLN data; batches."""
+
+import functools
+import hashlib
+import http.server
+import tarfile
+import threading
+
+import jax
+import numpy as np
+import pytest
+
+from bn_smooth import data as data_lib
+from tests.conftest import make_fake_cifar, shared_cifar_dir
+
+
+def test_loads_official_format_folder(fake_cifar):
+    raw = data_lib.load_cifar10(fake_cifar)
+    assert raw["train_images"].shape == (5 * 64, 32, 32, 3)
+    assert raw["train_images"].dtype == np.uint8
+    assert raw["test_images"].shape == (40, 32, 32, 3)
+    assert raw["train_labels"].dtype == np.int32
+    # Rows are R, G, B planes: the first 1024 bytes of a row are the red channel.
+    row = data_lib.pickle.loads((fake_cifar / "data_batch_1").read_bytes(),
+                                encoding="bytes")[b"data"][0]
+    np.testing.assert_array_equal(raw["train_images"][0, :, :, 0].ravel(), row[:1024])
+    np.testing.assert_array_equal(raw["train_images"][0, :, :, 2].ravel(), row[2048:])
+    # The folder holding cifar-10-batches-py works as well as the folder itself.
+    again = data_lib.load_cifar10(fake_cifar.parent)
+    np.testing.assert_array_equal(again["test_images"], raw["test_images"])
+
+
+def make_archive(folder, path):
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=data_lib.FOLDER_NAME)
+    return path
+
+
+def test_loads_archive_and_env_var(fake_cifar, tmp_path, monkeypatch):
+    archive = make_archive(fake_cifar, tmp_path / data_lib.ARCHIVE_NAME)
+    from_folder = data_lib.load_cifar10(fake_cifar)
+    from_archive = data_lib.load_cifar10(archive)
+    np.testing.assert_array_equal(from_archive["train_images"], from_folder["train_images"])
+    monkeypatch.setenv(data_lib.ENV_VAR, str(tmp_path))  # a folder holding the archive
+    np.testing.assert_array_equal(data_lib.load_cifar10()["test_labels"],
+                                  from_folder["test_labels"])
+
+
+def test_any_number_of_images_per_batch_file(tmp_path):
+    folder = make_fake_cifar(tmp_path, per_batch=7, test=3)
+    raw = data_lib.load_cifar10(folder)
+    assert len(raw["train_images"]) == 35 and len(raw["test_labels"]) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_shape"])
+def test_corrupt_file_names_the_file_and_the_fix(tmp_path, damage):
+    folder = make_fake_cifar(tmp_path, per_batch=8, test=4)
+    victim = folder / "data_batch_3"
+    raw = victim.read_bytes()
+    if damage == "truncate":
+        victim.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        victim.write_bytes(b"not a pickle at all")
+    else:
+        data_lib.write_cifar_batch(victim, np.zeros((4, 16, 16, 3), np.uint8), [0] * 4)
+    with pytest.raises(data_lib.DataError) as err:
+        data_lib.load_cifar10(folder)
+    message = str(err.value)
+    assert "data_batch_3" in message and "data_dir" in message
+
+
+def test_truncated_archive_is_a_clear_error(fake_cifar, tmp_path):
+    archive = make_archive(fake_cifar, tmp_path / data_lib.ARCHIVE_NAME)
+    archive.write_bytes(archive.read_bytes()[:5000])
+    with pytest.raises(data_lib.DataError, match=data_lib.ARCHIVE_NAME):
+        data_lib.load_cifar10(archive)
+
+
+def test_missing_folder_and_missing_file(tmp_path, no_cifar_env):
+    with pytest.raises(data_lib.DataError, match="not found.*download=True"):
+        data_lib.load_cifar10(tmp_path / "absent")
+    with pytest.raises(data_lib.DataError, match="not found"):
+        data_lib.load_cifar10()  # nothing in the env var or the default folder
+    folder = make_fake_cifar(tmp_path, per_batch=4, test=4)
+    (folder / "data_batch_5").unlink()
+    with pytest.raises(data_lib.DataError, match="data_batch_5 is missing"):
+        data_lib.load_cifar10(folder)
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serve tmp_path/'served' on a loopback port; yields the base URL."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_verifies_md5_then_loads(fake_cifar, tmp_path, file_server, capsys):
+    root, base = file_server
+    archive = make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    dest = tmp_path / "cache"
+    raw = data_lib.load_cifar10(dest, download_if_missing=True,
+                                url=f"{base}/{data_lib.ARCHIVE_NAME}", md5=md5)
+    assert len(raw["train_images"]) == 5 * 64
+    assert (dest / data_lib.ARCHIVE_NAME).is_file()
+    assert "downloading CIFAR-10" in capsys.readouterr().err  # the progress bar
+    # A second load finds the archive and does not download again.
+    data_lib.load_cifar10(dest, download_if_missing=True, url=f"{base}/absent", md5=md5)
+
+
+def test_download_with_wrong_md5_keeps_nothing(fake_cifar, tmp_path, file_server):
+    root, base = file_server
+    make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
+    dest = tmp_path / "cache"
+    with pytest.raises(data_lib.DataError, match="md5"):
+        data_lib.load_cifar10(dest, download_if_missing=True,
+                              url=f"{base}/{data_lib.ARCHIVE_NAME}")  # the official md5
+    assert list(dest.iterdir()) == []
+
+
+def test_download_failure_is_a_clear_error(tmp_path, file_server):
+    _, base = file_server
+    with pytest.raises(data_lib.DataError, match="could not download"):
+        data_lib.download(tmp_path / "cache", url=f"{base}/absent.tar.gz")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
+def test_real_cifar10_matches_its_readme():
+    raw = data_lib.load_cifar10(shared_cifar_dir())
+    assert raw["train_images"].shape == (50_000, 32, 32, 3)
+    assert raw["test_images"].shape == (1_000, 32, 32, 3)
+    np.testing.assert_array_equal(raw["train_labels"][:5], [6, 9, 9, 4, 1])
+    mean, std = data_lib.channel_stats(raw["train_images"])
+    np.testing.assert_allclose(mean, [125.307, 122.950, 113.865], atol=1e-3)
+    np.testing.assert_allclose(std, [62.993, 62.089, 66.705], atol=1e-3)
+    assert np.bincount(raw["train_labels"]).tolist() == [5000] * 10
+
+
+def test_gaussian_regression_is_seeded_and_linear():
+    x, y = data_lib.gaussian_regression(3, num_samples=50, dim=4)
+    x2, y2 = data_lib.gaussian_regression(3, num_samples=50, dim=4)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    a, *_ = np.linalg.lstsq(np.asarray(x), np.asarray(y), rcond=None)
+    np.testing.assert_allclose(np.asarray(x) @ a, y, atol=1e-4)
+    assert not np.allclose(data_lib.gaussian_regression(4, 50, 4)[0], x)
+
+
+def test_batches_cover_each_epoch_once_and_repeat_per_seed():
+    key = jax.random.key(0)
+    n, bs = 50, 8  # 6 batches an epoch, 2 examples dropped
+    epoch0 = np.concatenate([data_lib.batch_indices(key, t, n, bs) for t in range(6)])
+    assert len(set(epoch0.tolist())) == 48
+    epoch1 = np.concatenate([data_lib.batch_indices(key, t, n, bs) for t in range(6, 12)])
+    assert not np.array_equal(epoch0, epoch1)
+    perm = data_lib.epoch_permutation(key, 1, n)
+    np.testing.assert_array_equal(data_lib.batch_indices(key, 7, n, bs, perm), epoch1[8:16])

@@ -1,0 +1,152 @@
+"""Training runs end to end: entrypoints, resume after an interrupt, divergence, determinism."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from bn_smooth import runlog, train
+from tests.conftest import dln_config, tiny_vgg_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_module(module, config_arg, workdir, *flags):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
+    result = run_module("experiments.vgg_cifar",
+                        "experiments/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke", tmp_path,
+                        f"--config.data_dir={fake_cifar}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finished 20 steps" in result.stdout
+    assert "steps/s" in result.stderr and "ETA" in result.stderr  # progress lines
+    assert runlog.read_status(tmp_path)["status"] == "finished"
+    assert runlog.read_config(tmp_path)["norm"] == "noisy_batch"
+    train_rows = runlog.read_metrics(tmp_path, "train")
+    assert [r["step"] for r in train_rows] == list(range(20))
+    assert all(np.isfinite(r["loss"]) and 0 <= r["accuracy"] <= 1 for r in train_rows)
+    assert [r["step"] for r in runlog.read_metrics(tmp_path, "eval")] == [0, 10, 20]
+
+
+def test_dln_entrypoint_smoke(tmp_path):
+    result = run_module("experiments.dln", "experiments/configs/dln.py:norm=batch,scale=smoke",
+                        tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [r["loss"] for r in runlog.read_metrics(tmp_path, "train")]
+    assert len(losses) == 40 and losses[-1] < losses[0]
+
+
+def test_entrypoint_reports_bad_input_clearly(tmp_path):
+    result = run_module("experiments.vgg_cifar",
+                        "experiments/configs/vgg_cifar.py:norm=group,scale=smoke", tmp_path)
+    assert result.returncode != 0
+    assert "unknown normalization 'group'" in result.stderr and "noisy_batch" in result.stderr
+    result = run_module("experiments.vgg_cifar", "experiments/configs/vgg_cifar.py:scale=smoke",
+                        tmp_path / "run", f"--config.data_dir={tmp_path / 'absent'}")
+    assert result.returncode != 0 and "CIFAR-10 not found" in result.stderr
+
+
+def interrupt_after(calls: int, monkeypatch):
+    """Make the training step raise KeyboardInterrupt on its `calls`-th call."""
+    real = train.make_train_step
+
+    def make(task, tx):
+        step_fn, count = real(task, tx), [0]
+
+        def interrupted(*args):
+            count[0] += 1
+            if count[0] == calls:
+                raise KeyboardInterrupt
+            return step_fn(*args)
+
+        return interrupted
+
+    monkeypatch.setattr(train, "make_train_step", make)
+
+
+@pytest.mark.parametrize("norm", ["noisy_batch", "none"])
+def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path, monkeypatch,
+                                                           norm):
+    config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=14, checkpoint_every=8)
+    whole = train.train_and_evaluate(config, tmp_path / "whole")
+    assert whole["status"] == "finished"
+
+    with monkeypatch.context() as m:
+        interrupt_after(10, m)  # mid-window: steps 8 and 9 done, not yet logged
+        with pytest.raises(KeyboardInterrupt):
+            train.train_and_evaluate(config, tmp_path / "resumed")
+    status = runlog.read_status(tmp_path / "resumed")
+    assert status["status"] == "interrupted" and "re-run" in status["message"]
+    assert status["step"] == 8
+    assert max(r["step"] for r in runlog.read_metrics(tmp_path / "resumed")) <= 8
+
+    assert train.train_and_evaluate(config, tmp_path / "resumed")["status"] == "finished"
+    assert (runlog.read_metrics(tmp_path / "resumed")
+            == runlog.read_metrics(tmp_path / "whole"))
+
+
+def test_diverging_run_stops_cleanly_and_keeps_its_metrics(tmp_path):
+    config = dln_config(lr=1.0)
+    status = train.train_and_evaluate(config, tmp_path)
+    assert status["status"] == "diverged"
+    t = status["step"]
+    assert status["message"].startswith(f"diverged at step {t}")
+    rows = runlog.read_metrics(tmp_path, "train")
+    assert [r["step"] for r in rows] == list(range(t + 1))
+    assert all(np.isfinite(r["loss"]) for r in rows[:-1]) and rows[-1]["loss"] is None
+    for line in (tmp_path / runlog.METRICS).read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+    # Re-running does not train again.
+    assert train.train_and_evaluate(config, tmp_path)["message"] == status["message"]
+
+
+def test_same_seed_gives_identical_metrics(fake_cifar, tmp_path):
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch", num_steps=6)
+    for name in ("a", "b"):
+        train.train_and_evaluate(config, tmp_path / name)
+    assert runlog.read_metrics(tmp_path / "a") == runlog.read_metrics(tmp_path / "b")
+    config.seed = 1
+    train.train_and_evaluate(config, tmp_path / "c")
+    assert runlog.read_metrics(tmp_path / "c") != runlog.read_metrics(tmp_path / "a")
+
+
+def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
+    train.train_and_evaluate(dln_config(num_steps=20), tmp_path)
+    with pytest.raises(ValueError, match="differs in lr"):
+        train.train_and_evaluate(dln_config(num_steps=20, lr=2e-6), tmp_path)
+    longer = train.train_and_evaluate(dln_config(num_steps=40), tmp_path)
+    assert longer["status"] == "finished" and longer["step"] == 40
+    assert [r["step"] for r in runlog.read_metrics(tmp_path, "train")] == list(range(40))
+    assert (runlog.read_metrics(tmp_path, "train")
+            == train_fresh_rows(tmp_path.parent / "fresh", num_steps=40))
+
+
+def train_fresh_rows(workdir, num_steps):
+    train.train_and_evaluate(dln_config(num_steps=num_steps), workdir)
+    return runlog.read_metrics(workdir, "train")
+
+
+def test_training_updates_running_averages_and_evaluation_uses_them(fake_cifar):
+    from bn_smooth import tasks
+
+    config = tiny_vgg_config(fake_cifar, norm="batch")
+    task, data = tasks.make_task(config)
+    tx = train.make_optimizer(config)
+    state = train.init_state(task, tx, 0)
+    step_fn = train.make_train_step(task, tx)
+    new_state, _ = step_fn(state, data, None)
+    before = jax.tree.leaves(state.batch_stats)
+    after = jax.tree.leaves(new_state.batch_stats)
+    assert all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+    shifted = new_state.replace(batch_stats=jax.tree.map(lambda v: v * 1.5, new_state.batch_stats))
+    assert train.evaluate(task, shifted, data) != train.evaluate(task, new_state, data)
