@@ -5,7 +5,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from bn_smooth import train
+from bn_smooth import loop
 from bn_smooth.data import DataError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:args].",
@@ -21,7 +21,7 @@ def main(argv):
     # Orbax logs every checkpoint step at INFO; keep the run's own progress readable.
     logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
     try:
-        status = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        status = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     except (DataError, ValueError) as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from bn_smooth import runlog, train
+from bn_smooth import loop, runlog, train
 from tests.conftest import dln_config, tiny_vgg_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,26 +78,26 @@ def interrupt_after(calls: int, monkeypatch):
 def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path, monkeypatch,
                                                            norm):
     config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=14, checkpoint_every=8)
-    whole = train.train_and_evaluate(config, tmp_path / "whole")
+    whole = loop.train_and_evaluate(config, tmp_path / "whole")
     assert whole["status"] == "finished"
 
     with monkeypatch.context() as m:
         interrupt_after(10, m)  # mid-window: steps 8 and 9 done, not yet logged
         with pytest.raises(KeyboardInterrupt):
-            train.train_and_evaluate(config, tmp_path / "resumed")
+            loop.train_and_evaluate(config, tmp_path / "resumed")
     status = runlog.read_status(tmp_path / "resumed")
     assert status["status"] == "interrupted" and "re-run" in status["message"]
     assert status["step"] == 8
     assert max(r["step"] for r in runlog.read_metrics(tmp_path / "resumed")) <= 8
 
-    assert train.train_and_evaluate(config, tmp_path / "resumed")["status"] == "finished"
+    assert loop.train_and_evaluate(config, tmp_path / "resumed")["status"] == "finished"
     assert (runlog.read_metrics(tmp_path / "resumed")
             == runlog.read_metrics(tmp_path / "whole"))
 
 
 def test_diverging_run_stops_cleanly_and_keeps_its_metrics(tmp_path):
     config = dln_config(lr=1.0)
-    status = train.train_and_evaluate(config, tmp_path)
+    status = loop.train_and_evaluate(config, tmp_path)
     assert status["status"] == "diverged"
     t = status["step"]
     assert status["message"].startswith(f"diverged at step {t}")
@@ -107,24 +107,24 @@ def test_diverging_run_stops_cleanly_and_keeps_its_metrics(tmp_path):
     for line in (tmp_path / runlog.METRICS).read_text().splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     # Re-running does not train again.
-    assert train.train_and_evaluate(config, tmp_path)["message"] == status["message"]
+    assert loop.train_and_evaluate(config, tmp_path)["message"] == status["message"]
 
 
 def test_same_seed_gives_identical_metrics(fake_cifar, tmp_path):
     config = tiny_vgg_config(fake_cifar, norm="noisy_batch", num_steps=6)
     for name in ("a", "b"):
-        train.train_and_evaluate(config, tmp_path / name)
+        loop.train_and_evaluate(config, tmp_path / name)
     assert runlog.read_metrics(tmp_path / "a") == runlog.read_metrics(tmp_path / "b")
     config.seed = 1
-    train.train_and_evaluate(config, tmp_path / "c")
+    loop.train_and_evaluate(config, tmp_path / "c")
     assert runlog.read_metrics(tmp_path / "c") != runlog.read_metrics(tmp_path / "a")
 
 
 def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
-    train.train_and_evaluate(dln_config(num_steps=20), tmp_path)
+    loop.train_and_evaluate(dln_config(num_steps=20), tmp_path)
     with pytest.raises(ValueError, match="differs in lr"):
-        train.train_and_evaluate(dln_config(num_steps=20, lr=2e-6), tmp_path)
-    longer = train.train_and_evaluate(dln_config(num_steps=40), tmp_path)
+        loop.train_and_evaluate(dln_config(num_steps=20, lr=2e-6), tmp_path)
+    longer = loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)
     assert longer["status"] == "finished" and longer["step"] == 40
     assert [r["step"] for r in runlog.read_metrics(tmp_path, "train")] == list(range(40))
     assert (runlog.read_metrics(tmp_path, "train")
@@ -132,7 +132,7 @@ def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
 
 
 def train_fresh_rows(workdir, num_steps):
-    train.train_and_evaluate(dln_config(num_steps=num_steps), workdir)
+    loop.train_and_evaluate(dln_config(num_steps=num_steps), workdir)
     return runlog.read_metrics(workdir, "train")
 
 

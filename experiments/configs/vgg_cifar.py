@@ -31,6 +31,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.log_every = 100
     c.eval_every = 1_000
     c.checkpoint_every = 1_000
+    # Measurements during training (appendix A.2.2): line search along the
+    # gradient with eta in [0.5, 4] x lr, ICS with the step's own update, and
+    # the distributions of a few random units per layer. 0 turns a probe off.
+    c.probe = ml_collections.ConfigDict(dict(
+        every=100, ics_every=100, eta_min=0.5, eta_max=4.0, num_etas=8, spacing="linear",
+        num_units=4, activation_layers=(), percentiles=(5, 25, 50, 75, 95), strategy=""))
     if a.scale == "cpu":
         c.model.width = 1 / 8
         c.num_steps = 3_000
@@ -44,4 +50,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.log_every = 10
         c.eval_every = 10
         c.checkpoint_every = 10
+        c.probe.every = c.probe.ics_every = 10
     return c
