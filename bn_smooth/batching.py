@@ -15,8 +15,12 @@ STRATEGIES = ("vmap", "map", "unroll")
 def default_strategy() -> str:
     """The strategy measured fastest for probes on the current backend.
 
-    On XLA:CPU, loops (lax.map / scan) around convolutions ran several times
-    slower than the same work unrolled; accelerators batch well under vmap.
+    Measured on 2 CPU cores (VGG-11 at 1/8 width, batch 128, 8 step sizes):
+    a line search took 0.59 s unrolled, 1.77 s under vmap and 6.85 s under
+    lax.map, with the same compile time; XLA:CPU runs convolutions inside
+    batched or looped programs poorly. Accelerators batch well under vmap.
+    Small dense models (the DLN) compile much faster under lax.map, which their
+    config selects.
     """
     return "unroll" if jax.default_backend() == "cpu" else "vmap"
 

@@ -31,7 +31,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Line search with eta in [0.01, 30] x lr (appendix A.2.2), ICS with the GD update.
     c.probe = ml_collections.ConfigDict(dict(
         every=100, ics_every=100, eta_min=0.01, eta_max=30.0, num_etas=12, spacing="log",
-        num_units=4, activation_layers=(), percentiles=(5, 25, 50, 75, 95), strategy=""))
+        num_units=4, activation_layers=(), percentiles=(5, 25, 50, 75, 95),
+        # lax.map: on CPU it compiled the 25-layer ICS in 3.7 s against 33 s unrolled,
+        # at the same run time.
+        strategy="map"))
     if a.scale == "smoke":
         c.num_steps = 40
         c.log_every = 10

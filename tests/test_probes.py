@@ -1,0 +1,166 @@
+"""Measurement modes: probes see exactly the loss of step t and change nothing.
+
+DESIGN.md: a probe at step t uses the batch of step t, batch statistics, the
+noise sample of step t, and never updates the running averages. Published
+reproductions went wrong by probing in evaluation mode; these tests pin it.
+"""
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from bn_smooth import activations, landscape, loop, probes, runlog, tasks, train
+from tests.conftest import dln_config, tiny_vgg_config
+
+
+def setup(config, steps=2):
+    task, data = tasks.make_task(config)
+    tx = train.make_optimizer(config)
+    state = train.init_state(task, tx, config.seed)
+    step_fn = train.make_train_step(task, tx)
+    for _ in range(steps):  # probe a state with non-trivial running averages
+        state, _ = step_fn(state, data, None)
+    return task, tx, data, state, step_fn
+
+
+@pytest.mark.parametrize("norm", ["batch", "noisy_batch"])
+def test_probe_loss_at_eta_zero_is_the_training_loss_of_that_step(fake_cifar, norm):
+    task, tx, data, state, step_fn = setup(tiny_vgg_config(fake_cifar, norm=norm))
+    _, metrics = step_fn(state, data, None)
+    loss_fn = train.step_loss_fn(task, state, data)
+    res = jax.jit(lambda p: landscape.gradient_line_search(loss_fn, p, [0.0, 0.1]))(state.params)
+    np.testing.assert_allclose(res.losses[0], metrics["loss"], rtol=1e-6)
+    np.testing.assert_allclose(res.loss0, metrics["loss"], rtol=1e-6)
+    assert float(res.grad_dists[0]) == pytest.approx(0.0, abs=1e-6)
+    # ... and not the evaluation-mode loss (running averages, no noise) on the same batch.
+    x, y = task.batch(data, state.stream("data"), state.step)
+    eval_out = task.model.apply({"params": state.params, "batch_stats": state.batch_stats}, x,
+                                train=False)
+    eval_loss, _ = task.objective(eval_out, y)
+    assert abs(float(eval_loss) - float(metrics["loss"])) > 1e-3
+
+
+def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_path):
+    config = tiny_vgg_config(fake_cifar, norm="batch", num_steps=8)
+    config.probe.every = config.probe.ics_every = 0
+    loop.train_and_evaluate(config, tmp_path / "plain")
+    config.probe.every = config.probe.ics_every = 2
+    loop.train_and_evaluate(config, tmp_path / "probed")
+
+    def rows(workdir, kind):
+        return runlog.read_metrics(workdir, kind)
+
+    # Eval uses the running averages: equal evals mean the probes did not touch them.
+    for kind in ("train", "eval"):
+        assert rows(tmp_path / "probed", kind) == rows(tmp_path / "plain", kind)
+    task, data = tasks.make_task(config)
+    tx = train.make_optimizer(config)
+    template = train.init_state(task, tx, config.seed)
+    finals = [train.Checkpoints(tmp_path / name).restore(template) for name in ("plain", "probed")]
+    for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [r["step"] for r in rows(tmp_path / "probed", "landscape")] == [0, 2, 4, 6]
+    assert [r["step"] for r in rows(tmp_path / "probed", "ics")] == [0, 2, 4, 6]
+    assert rows(tmp_path / "probed", "activations")
+    assert runlog.read_status(tmp_path / "probed")["probe_seconds"] > 0
+
+
+def test_a_probe_changes_no_state_in_place(fake_cifar):
+    config = tiny_vgg_config(fake_cifar, norm="batch")
+    task, tx, data, state, _ = setup(config)
+    snapshot = jax.tree.map(np.array, state)
+    p = probes.Probes(task, tx, config, state.params)
+    for kind in ("landscape", "ics", "activations"):
+        p.run(kind, state, data)
+    for a, b in zip(jax.tree.leaves(snapshot), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_noisy_probes_repeat_within_a_step_and_differ_across_steps(fake_cifar):
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
+    task, tx, data, state, step_fn = setup(config)
+    p = probes.Probes(task, tx, config, state.params)
+    first, second = p.landscape(state, data), p.landscape(state, data)
+    for key in ("losses", "grad_dists", "beta_eff"):
+        np.testing.assert_array_equal(first[key], second[key])
+    np.testing.assert_array_equal(p.ics(state, data)["l2"], p.ics(state, data)["l2"])
+    # The same parameters at the next step: another batch and another noise sample.
+    later = state.replace(step=state.step + 1)
+    assert not np.allclose(p.landscape(later, data)["losses"], first["losses"])
+
+
+def test_probing_many_steps_compiles_once(fake_cifar):
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
+    task, tx, data, state, step_fn = setup(config, steps=0)
+    p = probes.Probes(task, tx, config, state.params)
+    p._landscape_jit = jax.jit(chex.assert_max_traces(p._landscape, n=1))
+    p._ics_jit = jax.jit(chex.assert_max_traces(p._ics, n=1))
+    for _ in range(4):
+        p.landscape(state, data)
+        p.ics(state, data)
+        state, _ = step_fn(state, data, None)
+
+
+def test_ics_uses_the_actual_update_of_the_step():
+    config = dln_config(norm="none")
+    task, tx, data, state, step_fn = setup(config, steps=1)
+    p = probes.Probes(task, tx, config, state.params)
+    measured = p.ics(state, data)
+    after, _ = step_fn(state, data, None)  # full-batch GD: the update of this step
+    from bn_smooth import ics as ics_lib
+
+    expected = ics_lib.internal_covariate_shift(train.step_loss_fn(task, state, data),
+                                                state.params, after.params, p.layers)
+    np.testing.assert_allclose(measured["l2"], [expected[k].l2 for k in p.layers], rtol=1e-5)
+    assert measured["l2"][0] == 0.0 and measured["cosine"][0] == 1.0
+
+
+def test_step_size_grids_follow_appendix_a():
+    from experiments.configs import dln, vgg_cifar
+
+    vgg = vgg_cifar.get_config("lr=0.1")
+    np.testing.assert_allclose(probes.step_size_grid(vgg)[[0, -1]], [0.05, 0.4])
+    d = dln.get_config("")
+    grid = probes.step_size_grid(d)
+    np.testing.assert_allclose(grid[[0, -1]], [1e-8, 3e-5])
+    np.testing.assert_allclose(grid[1] / grid[0], grid[2] / grid[1])  # log spaced
+
+
+def test_activation_summaries_match_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3, 3, 5)) * np.arange(1, 6) + np.arange(5)
+    units = np.array([1, 4])
+    s = activations.summarize(x, units, (5, 50, 95))
+    flat = x.reshape(-1, 5)[:, units]
+    np.testing.assert_allclose(s["mean"], flat.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(s["std"], flat.std(0), rtol=1e-6)
+    np.testing.assert_allclose(s["percentiles"], np.percentile(flat, [5, 50, 95], axis=0).T,
+                               rtol=1e-6)
+
+
+def test_units_are_fixed_by_the_seed_and_post_norm_is_normalized(fake_cifar):
+    config = tiny_vgg_config(fake_cifar, norm="batch")
+    task, tx, data, state, _ = setup(config, steps=0)
+    p = probes.Probes(task, tx, config, state.params)
+    again = probes.Probes(task, tx, config, state.params)
+    for name in p.units:
+        np.testing.assert_array_equal(p.units[name], again.units[name])
+        assert len(set(np.asarray(p.units[name]).tolist())) == len(p.units[name])
+    stats = p.activations(state, data)["layers"]
+    post = stats["layer_00"]["post_norm"]  # gamma = 1, beta = 0 at initialization
+    np.testing.assert_allclose(post["mean"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(post["std"], 1.0, atol=1e-3)
+    assert np.abs(np.asarray(stats["layer_00"]["pre_norm"]["mean"])).max() > 1e-3
+
+
+def test_moment_changes_between_probed_steps():
+    def row(step, mean, std):
+        return {"step": step, "layers": {"layer_00": {"pre_norm": {"mean": mean, "std": std}}}}
+
+    rows = [row(0, [0.0, 1.0], [1.0, 2.0]), row(10, [0.5, 1.0], [2.0, 2.0]),
+            row(20, [0.0, 3.0], [1.0, 1.0])]
+    out = activations.moment_changes(rows)["layer_00"]
+    assert out["steps"] == [10, 20]
+    np.testing.assert_allclose(out["mean"], [[0.5, 0.0], [0.5, 2.0]])
+    np.testing.assert_allclose(out["var"], [[3.0, 0.0], [3.0, 3.0]])
