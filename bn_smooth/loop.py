@@ -47,6 +47,14 @@ def _next_stop(step: int, config) -> int:
     return min([config.num_steps] + [(step // k + 1) * k for k in _boundaries(config)])
 
 
+def _already_done(status, config) -> bool:
+    """Diverged, or finished at least `num_steps` (a larger num_steps trains on)."""
+    if not status:
+        return False
+    return status["status"] == "diverged" or (status["status"] == "finished"
+                                              and status["step"] >= config.num_steps)
+
+
 def _due(step: int, every) -> bool:
     return bool(every) and step % every == 0
 
@@ -75,8 +83,7 @@ def train_and_evaluate(config, workdir) -> dict:
     config_dict = config.to_dict()
     _check_resumable(workdir, config_dict)
     status = runlog.read_status(workdir)
-    if status and status["status"] in ("finished", "diverged") and (
-            status["status"] == "diverged" or status["step"] >= config.num_steps):
+    if _already_done(status, config):
         logging.info("%s: already %s, nothing to do", workdir, status["message"])
         return status
     runlog.write_config(workdir, config_dict)
@@ -124,11 +131,7 @@ def train_and_evaluate(config, workdir) -> dict:
                 t0 = time.time()
                 # `state` only advances once the window's rows are written, so an
                 # interrupt or a divergence checkpoints a state consistent with the log.
-                window_state, window = state, []
-                for t in range(step, stop):
-                    window_state, metrics = step_fn(window_state, data, order(t))
-                    window.append(metrics)
-                metrics = {k: np.array([m[k] for m in jax.device_get(window)]) for k in window[0]}
+                window_state, metrics = _train_window(step_fn, order, state, data, step, stop)
                 clock["train_seconds"] += time.time() - t0
                 bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
                 last = stop - step if bad.size == 0 else int(bad[0]) + 1
@@ -153,6 +156,16 @@ def train_and_evaluate(config, workdir) -> dict:
         raise
     finally:
         checkpoints.close()
+
+
+def _train_window(step_fn, order, state, data, start: int, stop: int):
+    """Steps start..stop-1, dispatched asynchronously; the host waits once, at the end."""
+    window = []
+    for t in range(start, stop):
+        state, metrics = step_fn(state, data, order(t))
+        window.append(metrics)
+    window = jax.device_get(window)
+    return state, {k: np.array([m[k] for m in window]) for k in window[0]}
 
 
 def _log_progress(step, start_step, num_steps, metrics, train_seconds):
