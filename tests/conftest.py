@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,6 +23,17 @@ def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int =
         labels = (np.arange(n) + i) % 10
         data_lib.write_cifar_batch(folder / name, images, labels, name)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Compile each distinct program once per session: many tests train the same tiny nets."""
+    cache = tmp_path_factory.mktemp("jax_cache")
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache)  # for entrypoint subprocesses
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +67,7 @@ def tiny_vgg_config(data_dir, norm="batch", num_steps=12, **overrides):
     c.data_dir = str(data_dir)
     c.batch_size, c.train_limit = 16, 96  # 6 steps an epoch: several epochs in a run
     c.num_steps, c.log_every, c.eval_every, c.checkpoint_every = num_steps, 4, 4, 4
+    c.probe.num_etas = 3  # probes are unrolled per step size on CPU: keep compiles short
     c.update(overrides)
     return c
 

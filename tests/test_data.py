@@ -163,3 +163,11 @@ def test_batches_cover_each_epoch_once_and_repeat_per_seed():
     assert not np.array_equal(epoch0, epoch1)
     perm = data_lib.epoch_permutation(key, 1, n)
     np.testing.assert_array_equal(data_lib.batch_indices(key, 7, n, bs, perm), epoch1[8:16])
+
+
+def test_channel_stats_match_numpy():
+    images = np.random.default_rng(0).integers(0, 256, (9, 4, 4, 3), dtype=np.uint8)
+    mean, std = data_lib.channel_stats(images)
+    flat = images.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std, flat.std(0), rtol=1e-6)

@@ -51,4 +51,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.eval_every = 10
         c.checkpoint_every = 10
         c.probe.every = c.probe.ics_every = 10
+        c.probe.num_etas = 3  # probes compile per step size on CPU; smoke checks the plumbing
     return c
