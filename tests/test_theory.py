@@ -1,0 +1,83 @@
+"""Section 4 and appendix C: true statements hold; false printed forms keep a counterexample."""
+
+import jax
+import numpy as np
+import pytest
+
+from bn_smooth import theory
+
+TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
+        ("Theorem 4.1", "as proved (eq. 9), dL/dy = dL^/dz"),
+        ("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz"),
+        ("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu"),
+        ("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m"),
+        ("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01"),
+        ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    with jax.enable_x64(True):
+        return theory.check_all(instances=48, seed=1, batch_sizes=(3, 8, 32))
+
+
+def by_name(rows):
+    return {(r["statement"], r["form"]): r for r in rows}
+
+
+def test_every_statement_is_in_the_table(rows):
+    assert {(st.name, st.form) for st in theory.STATEMENTS} | {
+        ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")} == set(by_name(rows))
+    table = theory.markdown_table(rows)
+    assert table.count("\n") == len(rows) + 2
+
+
+@pytest.mark.parametrize("key", sorted(TRUE))
+def test_true_statements_hold(rows, key):
+    r = by_name(rows)[key]
+    assert r["violated"] == 0 and r["max_violation"] < theory.TOLERANCE, r
+
+
+@pytest.mark.parametrize("key", [
+    ("Theorem 4.1", "as printed, dL/dy of the standard network"),
+    ("Theorem 4.2 (second)", "as printed, H = I (assumption exact)"),
+    ("Theorem 4.2 (second)", "as printed, MLP losses (assumption approximate)"),
+    ("Theorem 4.4", "as printed"),
+    ("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))"),
+])
+def test_false_printed_forms_keep_their_counterexample(rows, key):
+    r = by_name(rows)[key]
+    assert r["violated"] > 0 and r["max_violation"] > 1e-3, r
+    assert r["verdict"].startswith("false")
+
+
+def test_second_form_of_theorem_4_2_holds_where_the_gradient_does_not_grow(rows):
+    r = by_name(rows)[("Theorem 4.2 (second)", "as printed, H = I (assumption exact)")]
+    assert r["violated_when_grad_not_larger"] == 0
+    assert 0 < r["grad_not_larger"] < 1  # both cases occur among the instances
+
+
+def test_theorem_4_2_conditions_are_measured(rows):
+    r = by_name(rows)[("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz")]
+    assert r["hessian_psd"] == 1.0  # ReLU MLPs with convex losses: Gauss-Newton Hessians
+    assert 0 < r["yhat_dot_ghat_positive"] <= 1
+
+
+def test_scale_invariance_error_is_the_eps_effect():
+    with jax.enable_x64(True):
+        inst = theory.sample(jax.random.key(0), 16)
+        out = theory.scale_invariance(inst, theory.quantities(inst), 0.01)
+    assert np.abs(out["lhs"]).max() > 1e-4  # eps makes BN((aW)x) differ from BN(Wx) ...
+    np.testing.assert_allclose(out["lhs"], out["rhs"], atol=1e-12)  # ... by exactly this
+
+
+def test_fact_c1_against_a_hand_computed_batch():
+    # m = 3, y = (0, 1, 2): mu = 1, sigma = sqrt(2/3), yhat = (-1, 0, 1) * sqrt(3/2).
+    with jax.enable_x64(True):
+        y = np.array([0.0, 1.0, 2.0])
+        yhat, mu, sigma = theory.normalize(y[:, None])
+        np.testing.assert_allclose(np.ravel(yhat), np.array([-1, 0, 1]) * np.sqrt(1.5))
+        g = np.array([1.0, 0.0, 0.0])  # f = C(1) with gamma = 1: df/dA = dB(1)/dA
+        expected = (3 * g - g.sum() - np.ravel(yhat) * (g @ np.ravel(yhat))) / (3 * sigma[0])
+        jac = jax.jacobian(lambda v: theory.normalize(v[:, None])[0][0, 0])(y)
+        np.testing.assert_allclose(jac, expected, rtol=1e-12)
