@@ -11,7 +11,6 @@ the normalization and the normalization's output with `sow` in the
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
-import jax
 
 from bn_smooth.norms import Identity
 
@@ -121,6 +120,3 @@ class DeepLinearNet(nn.Module):
                       name=layer_name(i))(x, train)
         return x
 
-
-def count_params(params) -> int:
-    return sum(p.size for p in jax.tree.leaves(params))
