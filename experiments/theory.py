@@ -58,10 +58,15 @@ the terms on that instance; anything above 1e-8 counts.
   {a W*, a > 0} (BatchNorm is scale invariant, so the whole ray is optimal);
   scale invariance BN((aW)x) = BN(Wx) holds on the library's BatchNorm up to
   exactly the difference its eps predicts.
-- **Not checked yet: Theorem C.1** (the minimax smoothness bound). Its step (58)
-  takes max over ||X|| <= lambda of a quadratic form in XX^T to be lambda^4
-  times the form at XX^T = I, which is only a lower bound when the Hessian is
-  indefinite; checking it needs an inner maximization over X.
+- **Theorem C.1** (minimax smoothness). With the activation-space gradient
+  and Hessian held fixed, as its proof does, the quantity is (Mv)'A(Mv) with
+  M = XX' and 0 <= M <= lambda^2 I; {Mv} is exactly the ball
+  ||w - lambda^2 v/2|| <= lambda^2 ||v||/2, so both maxima are trust-region
+  problems, solved exactly here (S-lemma dual, bisection; primal points
+  certify the value in the tests). Step (58) of the proof takes the maximum to
+  be the value at XX' = lambda^2 I, which is only a lower bound, and the
+  printed bound fails on many instances, including ones where H is PSD and
+  <yhat, g_hat> > 0 (see the counts in the table).
 """
 
 

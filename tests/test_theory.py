@@ -44,6 +44,9 @@ def test_true_statements_hold(rows, key):
     ("Theorem 4.2 (second)", "as printed, MLP losses (assumption approximate)"),
     ("Theorem 4.4", "as printed"),
     ("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))"),
+    ("Theorem C.1", "as printed (max over ||X|| <= lambda, exact)"),
+    ("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)"),
+    ("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I"),
 ])
 def test_false_printed_forms_keep_their_counterexample(rows, key):
     r = by_name(rows)[key]
@@ -81,3 +84,39 @@ def test_fact_c1_against_a_hand_computed_batch():
         expected = (3 * g - g.sum() - np.ravel(yhat) * (g @ np.ravel(yhat))) / (3 * sigma[0])
         jac = jax.jacobian(lambda v: theory.normalize(v[:, None])[0][0, 0])(y)
         np.testing.assert_allclose(jac, expected, rtol=1e-12)
+
+
+def test_trust_region_maximum_closed_form():
+    # A = diag(10, 0), ball around v/2 of radius |v|/2 with v = (1, 1)/sqrt(2): the
+    # maximum is 10 (1 + sqrt 2)^2 / 8 = 3.75 + 2.5 sqrt 2, at a rank-one M, above
+    # the value v'Av = 5 that M = I gives (step (58) of Theorem C.1 takes the latter).
+    v = np.array([1.0, 1.0]) / np.sqrt(2)
+    value = theory.max_quadratic_on_ball(np.diag([10.0, 0.0]), v / 2, 0.5)
+    np.testing.assert_allclose(value, 3.75 + 2.5 * np.sqrt(2), rtol=1e-12)
+
+
+def test_trust_region_maximum_is_certified_by_a_feasible_point():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = 2 + trial % 5
+        a = rng.normal(size=(n, n))
+        a = a @ a.T if trial % 2 else a + a.T  # PSD and indefinite
+        if np.linalg.eigvalsh(a)[-1] <= 0:
+            a = -a  # a positive eigenvalue: the maximum is on the sphere
+        c, r = rng.normal(size=n), rng.uniform(0.2, 2.0)
+        value = theory.max_quadratic_on_ball(a, c, r)
+        # Upper bound: no point of the ball does better.
+        s = rng.normal(size=(20000, n))
+        s /= np.linalg.norm(s, axis=1, keepdims=True)
+        points = c + r * s
+        assert np.einsum("ij,jk,ik->i", points, a, points).max() <= value * (1 + 1e-12) + 1e-12
+        # Attained: the stationary point w = nu (nu I - A)^-1 c on the sphere reaches it.
+        e, q = np.linalg.eigh(a)
+        cc = q.T @ c
+        lo, hi = max(e[-1], 0.0) + 1e-9, max(e[-1], 0.0) + 1e6
+        for _ in range(300):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if np.sum(cc**2 * e**2 / (mid - e) ** 2) > r * r else (lo, mid)
+        w = hi * cc / (hi - e)
+        np.testing.assert_allclose(np.linalg.norm(w - cc), r, rtol=1e-8)
+        np.testing.assert_allclose(np.sum(e * w**2), value, rtol=1e-8)
