@@ -59,9 +59,9 @@ class Probes:
 
     def _activations(self, state, data):
         x, _ = self.task.batch(data, state.stream("data"), state.step)
-        _, collections = self.task.model.apply(
-            {"params": state.params, "batch_stats": state.batch_stats}, x, train=True,
-            mutable=["batch_stats", "intermediates"], rngs={"noise": state.noise_key()})
+        _, collections = train.apply_training_mode(
+            self.task, state.params, state.batch_stats, x, state.noise_key(),
+            collections=("batch_stats", "intermediates"))
         return activations.activation_stats(collections["intermediates"], self.units,
                                             self.percentiles)
 

@@ -56,15 +56,23 @@ def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
 # Losses in training mode
 
 
+def apply_training_mode(task, params, batch_stats, x, noise_key, collections=("batch_stats",)):
+    """The model in training mode: batch statistics and the step's noise sample.
+
+    Returns (outputs, the mutated `collections`); the caller decides whether the
+    updated running averages are kept (a training step) or dropped (a probe).
+    """
+    return task.model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                            mutable=list(collections), rngs={"noise": noise_key})
+
+
 def training_loss(task, params, batch_stats, batch, noise_key):
     """Training-mode loss: batch statistics, the step's noise.
 
     Returns (loss, (metrics, updated batch_stats)).
     """
     x, y = batch
-    outputs, updates = task.model.apply(
-        {"params": params, "batch_stats": batch_stats}, x, train=True,
-        mutable=["batch_stats"], rngs={"noise": noise_key})
+    outputs, updates = apply_training_mode(task, params, batch_stats, x, noise_key)
     loss, metrics = task.objective(outputs, y)
     return loss, (metrics, updates.get("batch_stats", {}))
 
