@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 
+from bn_smooth import layers
 from bn_smooth.norms import Identity
 
 ModuleDef = Callable[..., nn.Module]
@@ -48,12 +49,13 @@ class Block(nn.Module):
     relu: bool = True
     pool: bool = False
     use_bias: bool = True
+    formulation: str | None = None  # of the convolution and pooling; see bn_smooth.layers
 
     @nn.compact
     def __call__(self, x, train: bool):
         if self.conv:
-            linear = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.use_bias,
-                             kernel_init=glorot, name="conv")
+            linear = layers.Conv3x3(self.features, use_bias=self.use_bias, kernel_init=glorot,
+                                    formulation=self.formulation, name="conv")
         else:
             linear = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=glorot,
                               name="dense")
@@ -64,7 +66,7 @@ class Block(nn.Module):
         if self.relu:
             x = nn.relu(x)
         if self.pool:
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = layers.max_pool2x2(x, self.formulation)
         return x
 
 
@@ -74,6 +76,7 @@ class VGG(nn.Module):
     `cfg` is a name from VGG_CFGS or a sequence of widths and 'M'; every width
     is multiplied by `width`. `classifier` lists hidden dense widths before the
     final Dense(num_classes) (empty: the common CIFAR head, a single Dense).
+    `formulation` picks how convolutions run (bn_smooth.layers; None: per backend).
     """
 
     cfg: str | Sequence = "vgg11"
@@ -81,6 +84,7 @@ class VGG(nn.Module):
     width: float = 1.0
     classifier: Sequence[int] = ()
     num_classes: int = 10
+    formulation: str | None = None
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -91,7 +95,8 @@ class VGG(nn.Module):
                 continue
             pool = pos + 1 < len(cfg) and cfg[pos + 1] == "M"
             features = max(1, round(v * self.width))
-            x = Block(features, self.norm, pool=pool, name=layer_name(index))(x, train)
+            x = Block(features, self.norm, pool=pool, formulation=self.formulation,
+                      name=layer_name(index))(x, train)
             index += 1
         x = x.reshape(x.shape[0], -1)
         for hidden in self.classifier:

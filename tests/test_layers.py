@@ -1,0 +1,75 @@
+"""The per-backend convolution and pooling against flax's nn.Conv and nn.max_pool."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bn_smooth import layers, models, norms
+
+
+def rel_err(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+@pytest.mark.parametrize("formulation", layers.FORMULATIONS)
+@pytest.mark.parametrize("shape", [(4, 8, 8, 3), (2, 5, 7, 6), (3, 1, 1, 16)])
+def test_conv3x3_matches_flax_conv(formulation, shape):
+    x = jax.random.normal(jax.random.key(0), shape)
+    ours = layers.Conv3x3(5, formulation=formulation)
+    ref = nn.Conv(5, (3, 3), padding="SAME")
+    params = ours.init(jax.random.key(1), x)
+    # Same names and shapes as flax's: one set of parameters drives both.
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
+                                                           ref.init(jax.random.key(1), x))
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(2), p.shape),
+                          params)  # a non-zero bias
+    assert rel_err(ours.apply(params, x), ref.apply(params, x)) < 1e-5
+
+    def loss(module, p, x):
+        return jnp.sum(jnp.sin(module.apply(p, x)))
+
+    g_ours = jax.grad(loss, argnums=(1, 2))(ours, params, x)
+    g_ref = jax.grad(loss, argnums=(1, 2))(ref, params, x)
+    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref), strict=True):
+        assert rel_err(a, b) < 1e-5
+
+
+@pytest.mark.parametrize("formulation", layers.FORMULATIONS)
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 5, 7, 2)])
+def test_max_pool_matches_flax(formulation, shape):
+    x = jax.random.normal(jax.random.key(0), shape)
+    ref = nn.max_pool(x, (2, 2), strides=(2, 2))
+    np.testing.assert_allclose(layers.max_pool2x2(x, formulation), ref, rtol=1e-6)
+    # Without ties, the gradient goes to the one maximum of each window, as flax's.
+    g = jax.grad(lambda x: jnp.sum(jnp.cos(layers.max_pool2x2(x, formulation))))(x)
+    g_ref = jax.grad(lambda x: jnp.sum(jnp.cos(nn.max_pool(x, (2, 2), strides=(2, 2)))))(x)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-6)
+
+
+def test_vgg_formulations_agree():
+    """The whole network: same parameters, same loss and gradients either way."""
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    vggs = {f: models.VGG((8, "M", 16, "M", 16, "M"), norms.get_norm("batch"),
+                          formulation=f) for f in layers.FORMULATIONS}
+    variables = vggs["native"].init(jax.random.key(1), x, train=False)
+
+    def loss(model, params):
+        out, _ = model.apply({**variables, "params": params}, x, train=True,
+                             mutable=["batch_stats"])
+        return jnp.sum(out ** 2)
+
+    values = {f: jax.value_and_grad(loss, argnums=1)(m, variables["params"])
+              for f, m in vggs.items()}
+    (l_s, g_s), (l_n, g_n) = values["shifted"], values["native"]
+    assert abs(l_s - l_n) <= 1e-5 * abs(l_n)
+    # Over the whole gradient: the conv biases before BatchNorm have zero gradient
+    # in exact arithmetic, so leaf by leaf they would compare rounding noise.
+    flat = [jnp.concatenate([a.ravel() for a in jax.tree.leaves(g)]) for g in (g_s, g_n)]
+    assert rel_err(*flat) < 1e-5
+
+
+def test_unknown_formulation_names_the_valid_ones():
+    with pytest.raises(ValueError, match="shifted, native"):
+        layers.Conv3x3(2, formulation="winograd").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
