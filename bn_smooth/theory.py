@@ -17,7 +17,9 @@ Call these inside `jax.enable_x64(True)`.
 """
 
 import dataclasses
+import platform
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +47,7 @@ class Instance:
 
 def sample(key, m: int, loss: str = "xent", d: int = 6, n: int = 4, hidden: int = 16,
            outputs: int = 5) -> Instance:
-    """Random X, W, gamma, beta and a downstream loss: 'xent', 'l2' or 'quadratic'."""
+    """Random X, W, gamma, beta and a downstream loss: 'xent', 'l2', 'quadratic' or 'linear'."""
     k = jax.random.split(key, 8)
     x = jax.random.normal(k[0], (m, d)) * jax.random.uniform(k[1], (), minval=0.2, maxval=3.0)
     w = jax.random.normal(k[2], (d, n))
@@ -55,7 +57,7 @@ def sample(key, m: int, loss: str = "xent", d: int = 6, n: int = 4, hidden: int 
            jax.random.normal(k[6], (hidden, outputs)) / np.sqrt(hidden))
     if loss == "xent":
         targets = jax.random.randint(k[7], (m,), 0, outputs)
-    elif loss == "quadratic":
+    elif loss in ("quadratic", "linear"):
         targets = jax.random.normal(k[7], (m, n))
     else:
         targets = jax.random.normal(k[7], (m, outputs))
@@ -67,10 +69,13 @@ def downstream(inst: Instance, z):
 
     'quadratic' is L(z) = 1/2 ||z - t||^2 with no MLP: its Hessian is the
     identity, so every vector has the same Rayleigh quotient (the extra
-    assumption of Theorem 4.2's second statement holds exactly).
+    assumption of Theorem 4.2's second statement holds exactly). 'linear' is
+    L(z) = <t, z>: its Hessian is zero, so all curvature comes from BatchNorm.
     """
     if inst.loss == "quadratic":
         return 0.5 * jnp.sum((z - inst.targets) ** 2)
+    if inst.loss == "linear":
+        return jnp.sum(inst.targets * z)
     v1, c1, v2 = inst.mlp
     out = jax.nn.relu(z @ v1 + c1) @ v2
     if inst.loss == "xent":
@@ -283,6 +288,12 @@ def theorem_c_1(inst, q):
     v = g_hat, A = H. kappa = <g_hat, yhat> ||dL^/dy_j||^2 / (m gamma), the
     separation of Theorem 4.2. Step (58) of the proof takes the BN maximum to be
     its value at M = lam^2 I.
+
+    What holds (`as_proved`): at M = lam^2 I the BN value is exactly Theorem 4.2's
+    lam^4 (gamma^2/sigma^2 g'Hg - separation) with g = dL^/dy_j = (gamma/sigma) P g_hat
+    (P projects out 1 and yhat). P g_hat lies on the standard side's ball
+    (||P g_hat||^2 = <P g_hat, g_hat>), so g'Hg <= (gamma/sigma)^2 max_ball w'Hw:
+    the proof's value is at most gamma^2/sigma^2 (gamma^2/sigma^2 max_X beta - lam^4 kappa).
     """
     g, gh = q["grad_y"], q["g_hat"]
     kappa = (gh @ q["yhat"]) * (g @ g) / (q["m"] * q["gamma"])
@@ -299,7 +310,9 @@ def finish_c_1(out) -> dict:
     norm = np.linalg.norm
     bn_max = max_quadratic_on_ball(out["H_y"], out["g"] / 2, norm(out["g"], axis=-1) / 2)
     std_max = max_quadratic_on_ball(out["H"], out["g_hat"] / 2, norm(out["g_hat"], axis=-1) / 2)
-    return {"lhs": bn_max, "printed": out["bn_scale"] * (std_max - out["kappa"]),
+    scale = out["bn_scale"]
+    return {"lhs": bn_max, "printed": scale * (std_max - out["kappa"]),
+            "as_proved": scale * (scale * std_max - out["kappa"]),
             "at_identity": out["at_identity"],
             "scale": np.asarray(out["size"]) + np.abs(bn_max) + 1e-300,
             **{k: out[k] for k in ("hessian_psd", "yhat_dot_ghat_positive")}}
@@ -354,6 +367,7 @@ class Statement:
     check: Callable  # instance -> dict with lhs, the rhs under `rhs`, scale
     rhs: str = "rhs"
     losses: tuple = ("xent", "l2")
+    lhs: str = "lhs"
     host: Callable | None = None  # a numpy step after the compiled one, if any
 
 
@@ -378,6 +392,12 @@ STATEMENTS = (
               rhs="printed", host=finish_c_1),
     Statement("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)", "<=",
               theorem_c_1, rhs="printed", losses=("quadratic",), host=finish_c_1),
+    Statement("Theorem C.1", "as printed, L linear in z (H = 0): no constant on the standard "
+              "maximum helps", "<=", theorem_c_1, rhs="printed", losses=("linear",),
+              host=finish_c_1),
+    Statement("Theorem C.1", "as proved: at the proof's maximizer XX' = lambda^2 I, "
+              "gamma^4/sigma^4 on the standard maximum", "<=", theorem_c_1, lhs="at_identity",
+              rhs="as_proved", host=finish_c_1),
     Statement("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I",
               "==", theorem_c_1, rhs="at_identity", host=finish_c_1),
     Statement("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01",
@@ -388,9 +408,9 @@ BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 TOLERANCE = 1e-8  # relative to each instance's scale; float64 round-off is ~1e-15
 
 
-def _violations(out, relation, rhs_key):
+def _violations(out, relation, lhs_key, rhs_key):
     """Per instance: relative violation and relative slack (None for equalities)."""
-    lhs, rhs = np.asarray(out["lhs"]), np.asarray(out[rhs_key])
+    lhs, rhs = np.asarray(out[lhs_key]), np.asarray(out[rhs_key])
     scale = np.maximum(np.asarray(out["scale"]), 1e-300).reshape(-1, *[1] * (lhs.ndim - 1))
     diff = (lhs - rhs) / scale
     axes = tuple(range(1, diff.ndim))
@@ -421,7 +441,7 @@ def _evaluate_group(statements, m: int, loss: str, keys):
 def _summarize(st: Statement, outs: list[tuple[int, str, dict]]) -> dict:
     violations, slacks, worst, extras = [], [], None, {}
     for m, loss, out in outs:
-        v, sl = _violations(out, st.relation, st.rhs)
+        v, sl = _violations(out, st.relation, st.lhs, st.rhs)
         violations.append(v)
         if sl is not None:
             slacks.append(sl)
@@ -431,7 +451,7 @@ def _summarize(st: Statement, outs: list[tuple[int, str, dict]]) -> dict:
         i = int(np.argmax(v))
         if worst is None or v[i] > worst["violation"]:
             worst = {"violation": float(v[i]), "m": m, "loss": loss,
-                     "lhs": float(np.ravel(out["lhs"][i])[0]),
+                     "lhs": float(np.ravel(out[st.lhs][i])[0]),
                      "rhs": float(np.ravel(out[st.rhs][i])[0])}
     violations = np.concatenate(violations)
     if np.isnan(violations).any():
@@ -512,3 +532,71 @@ def markdown_table(rows) -> str:
         lines.append(f"| {r['statement']} | {r['form']} | {r['relation']} | {r['instances']} | "
                      f"{r['max_violation']:.3g} | {slack} | {r['verdict']} |")
     return head + "\n".join(lines) + "\n"
+
+
+TABLE_NOTES = """
+## Reading the table
+
+Setup of section 4.1 and figure 5: X (m x d) -> y = XW -> BatchNorm (exact batch
+statistics) -> z = gamma * yhat + beta -> a downstream loss (a random two-layer
+ReLU MLP with softmax cross-entropy or an l2 loss; `quadratic` is
+1/2 ||z - t||^2). Batch sizes m = 2, 4, ..., 256; random gamma, beta, W, X;
+float64 and JAX autodiff. A violation is (lhs - rhs) divided by the size of
+the terms on that instance; anything above 1e-8 counts.
+
+- **Facts C.1 and C.2** hold exactly.
+- **Theorem 4.1.** The proof (eqs. 3-9) establishes an *equality*,
+  ||dL^/dy_j||^2 = gamma^2/sigma_j^2 (||g||^2 - <1,g>^2/m - <g,yhat_j>^2/m) with
+  g = dL^/dz_j, the gradient the BN network sees above the normalization; the
+  printed inequality is then the equality under the setup's assumption
+  dL^/dz_j = dL/dy_j. Read literally, with dL/dy_j the gradient of the
+  standard network at its own activations, the inequality is false (counterexamples above).
+- **Theorem 4.2, first statement**, holds, and with equality: along g = dL^/dy_j,
+  which is orthogonal to 1 and yhat_j, the Hessian through BatchNorm is exactly
+  gamma^2/sigma^2 g'Hg - gamma/(m sigma^2) <g_hat, yhat> ||g||^2. Its sign
+  conditions (H PSD, <yhat, g_hat> > 0) are not needed for the identity; they
+  only make the separation term a reduction.
+- **Theorem 4.2, second statement**, is false as printed even when its extra
+  assumption holds exactly (a quadratic loss, H = I, so every direction has the
+  same Rayleigh quotient): it then reduces to ||dL^/dy_j|| <= ||g_hat||, which
+  fails when gamma > sigma_j. The table counts the violations among the
+  instances where ||dL^/dy_j|| <= ||g_hat|| (implied by gamma <= sigma_j, via
+  Theorem 4.1), the condition under which the statement follows.
+- **Observation 4.3** holds on the library's BatchNorm (gamma = sqrt(var + eps), beta = mu).
+- **Theorem 4.4.** With the activation gradients held fixed, as the proof does,
+  max_{||X|| <= lambda} ||X^T v||^2 = lambda^2 ||v||^2. The true form is
+  g_hat_j <= gamma^2/sigma_j^2 (g_j - lambda^2 m mu_g^2 - lambda^2 <dL/dy_j, yhat_j>^2 / m)
+  with g_j, g_hat_j the maxima of the *squared* gradient norms (an equality
+  under the identical-loss reading). The printed statement (g_j^2, no lambda^2
+  on the mean term, no 1/m on the last) and eq. 17 (1/sqrt(m) where eq. 9 gives
+  1/m) are false.
+- **Lemma 4.5** holds with equality for the closest BN optimum on the ray
+  {a W*, a > 0} (BatchNorm is scale invariant, so the whole ray is optimal);
+  scale invariance BN((aW)x) = BN(Wx) holds on the library's BatchNorm up to
+  exactly the difference its eps predicts.
+- **Theorem C.1** (minimax smoothness). With the activation-space gradient
+  and Hessian held fixed, as its proof does, the quantity is (Mv)'A(Mv) with
+  M = XX' and 0 <= M <= lambda^2 I; {Mv} is exactly the ball
+  ||w - lambda^2 v/2|| <= lambda^2 ||v||/2, so both maxima are trust-region
+  problems, solved exactly here (S-lemma dual, bisection; primal points
+  certify the value in the tests). Step (58) of the proof takes the maximum to
+  be the value at XX' = lambda^2 I, which is only a lower bound, and the
+  printed bound fails on many instances, including ones where H is PSD and
+  <yhat, g_hat> > 0 (see the counts in the table). No constant in front of the
+  standard maximum repairs it: with a loss linear in z (H = 0) the right side
+  is -lambda^4 gamma^2/sigma^2 kappa whatever the constant, while BatchNorm's own
+  curvature (its Hessian maps yhat to -dL^/dy_j / sigma) lifts the left side
+  above it. **What is true** is the statement at the proof's maximizer:
+  lambda^4 g'H_y g <= gamma^2/sigma^2 (gamma^2/sigma^2 max_{||X|| <= lambda} beta
+  - lambda^4 kappa), with g = dL^/dy_j, because g = (gamma/sigma) P g_hat and
+  P g_hat lies on the standard side's ball.
+"""
+
+
+def write_markdown(rows, path, command: str, seconds: float):
+    """The table, how it was made, and TABLE_NOTES (what each verdict means), as markdown."""
+    header = (f"# Section 4 and appendix C, checked numerically\n\n{command} ({seconds:.0f} s "
+              f"on {platform.machine()}, jax {jax.__version__}).\n\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + markdown_table(rows) + TABLE_NOTES)

@@ -11,6 +11,8 @@ TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
         ("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz"),
         ("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu"),
         ("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m"),
+        ("Theorem C.1", "as proved: at the proof's maximizer XX' = lambda^2 I, "
+         "gamma^4/sigma^4 on the standard maximum"),
         ("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01"),
         ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")}
 
@@ -46,6 +48,8 @@ def test_true_statements_hold(rows, key):
     ("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))"),
     ("Theorem C.1", "as printed (max over ||X|| <= lambda, exact)"),
     ("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)"),
+    ("Theorem C.1", "as printed, L linear in z (H = 0): no constant on the standard maximum "
+     "helps"),
     ("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I"),
 ])
 def test_false_printed_forms_keep_their_counterexample(rows, key):
