@@ -39,7 +39,7 @@ def _boundaries(config):
     probe = config.get("probe") or {}
     return [v for v in (config.log_every, config.get("eval_every"),
                         config.get("checkpoint_every"), probe.get("every"),
-                        probe.get("ics_every")) if v]
+                        probe.get("ics_every"), probe.get("activations_every")) if v]
 
 
 def _next_stop(step: int, config) -> int:
@@ -98,8 +98,7 @@ def train_and_evaluate(config, workdir) -> dict:
     writer = runlog.MetricsWriter(workdir)
     writer.truncate(step)
     start_step = step
-    step_fn = train.make_train_step(task, tx)
-    order = train.EpochOrder(task, data, state.stream("data"))
+    run_window = _window_runner(task, tx, data, state, config.get("train_loop") or None)
     probes = Probes(task, tx, config, state.params) if config.get("probe") else None
     has_test = "test_inputs" in data
     clock = {"start": time.time(), "train_seconds": 0.0, "eval_seconds": 0.0,
@@ -131,7 +130,7 @@ def train_and_evaluate(config, workdir) -> dict:
                 t0 = time.time()
                 # `state` only advances once the window's rows are written, so an
                 # interrupt or a divergence checkpoints a state consistent with the log.
-                window_state, metrics = _train_window(step_fn, order, state, data, step, stop)
+                window_state, metrics = run_window(state, step, stop)
                 clock["train_seconds"] += time.time() - t0
                 bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
                 last = stop - step if bad.size == 0 else int(bad[0]) + 1
@@ -158,14 +157,36 @@ def train_and_evaluate(config, workdir) -> dict:
         checkpoints.close()
 
 
-def _train_window(step_fn, order, state, data, start: int, stop: int):
-    """Steps start..stop-1, dispatched asynchronously; the host waits once, at the end."""
-    window = []
-    for t in range(start, stop):
-        state, metrics = step_fn(state, data, order(t))
-        window.append(metrics)
-    window = jax.device_get(window)
-    return state, {k: np.array([m[k] for m in window]) for k in window[0]}
+def _window_runner(task, tx, data, state, train_loop: str | None):
+    """(state, start, stop) -> (state after steps start..stop-1, their metrics as arrays).
+
+    'steps': one jitted step per iteration, dispatched asynchronously; 'scan':
+    the window as one `lax.scan` chunk. Either way the host waits once, at the
+    end of the window. The default is the one measured faster on the backend.
+    """
+    train_loop = train_loop or train.default_train_loop()
+    if train_loop == "scan":
+        chunk_fn = train.make_train_chunk(task, tx)
+
+        def run_scan(state, start, stop):
+            state, metrics = chunk_fn(state, data, stop - start)
+            return state, {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+
+        return run_scan
+    if train_loop != "steps":
+        raise ValueError(f"unknown train_loop {train_loop!r}; valid: steps, scan")
+    step_fn = train.make_train_step(task, tx)
+    order = train.EpochOrder(task, data, state.stream("data"))
+
+    def run_steps(state, start, stop):
+        window = []
+        for t in range(start, stop):
+            state, metrics = step_fn(state, data, order(t))
+            window.append(metrics)
+        window = jax.device_get(window)
+        return state, {k: np.array([m[k] for m in window]) for k in window[0]}
+
+    return run_steps
 
 
 def _log_progress(step, start_step, num_steps, metrics, train_seconds):

@@ -27,6 +27,7 @@ class Probes:
         self.task, self.tx = task, tx
         p = config.probe
         self.landscape_every, self.ics_every = p.every, p.ics_every
+        self.activations_every = p.get("activations_every", p.every)
         self.step_sizes = jnp.asarray(step_size_grid(config), jnp.float32)
         self.strategy = p.get("strategy") or None
         self.percentiles = tuple(p.percentiles)
@@ -81,12 +82,9 @@ class Probes:
 
     def due(self, step: int) -> list[str]:
         """The probe kinds that run at `step`."""
-        kinds = []
-        if self.landscape_every and step % self.landscape_every == 0:
-            kinds += ["landscape", "activations"]
-        if self.ics_every and step % self.ics_every == 0:
-            kinds.append("ics")
-        return kinds
+        schedule = {"landscape": self.landscape_every, "ics": self.ics_every,
+                    "activations": self.activations_every}
+        return [kind for kind, every in schedule.items() if every and step % every == 0]
 
     def run(self, kind: str, state, data) -> dict:
         return getattr(self, kind)(state, data)

@@ -43,9 +43,10 @@ def test_probe_loss_at_eta_zero_is_the_training_loss_of_that_step(fake_cifar, no
 
 def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_path):
     config = tiny_vgg_config(fake_cifar, norm="batch", num_steps=8)
-    config.probe.every = config.probe.ics_every = 0
+    config.probe.every = config.probe.ics_every = config.probe.activations_every = 0
     loop.train_and_evaluate(config, tmp_path / "plain")
     config.probe.every = config.probe.ics_every = 2
+    config.probe.activations_every = 4  # each probe keeps its own schedule
     loop.train_and_evaluate(config, tmp_path / "probed")
 
     def rows(workdir, kind):
@@ -62,7 +63,7 @@ def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_pa
         np.testing.assert_array_equal(a, b)
     assert [r["step"] for r in rows(tmp_path / "probed", "landscape")] == [0, 2, 4, 6]
     assert [r["step"] for r in rows(tmp_path / "probed", "ics")] == [0, 2, 4, 6]
-    assert rows(tmp_path / "probed", "activations")
+    assert [r["step"] for r in rows(tmp_path / "probed", "activations")] == [0, 4]
     assert runlog.read_status(tmp_path / "probed")["probe_seconds"] > 0
 
 

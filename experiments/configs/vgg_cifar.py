@@ -5,8 +5,8 @@
 
 Arguments: norm (none, batch, noisy_batch, l1, l2, linf), lr (default 0.1),
 scale (paper: appendix A; cpu: VGG-11 at 1/8 width for 3,000 steps, a few
-minutes on 2 cores; smoke: seconds), seed. Any field can also be set with
---config.FIELD=VALUE.
+minutes on 2 cores; smoke: a three-layer VGG for seconds), seed. Any field
+can also be set with --config.FIELD=VALUE.
 """
 
 import ml_collections
@@ -35,7 +35,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # gradient with eta in [0.5, 4] x lr, ICS with the step's own update, and
     # the distributions of a few random units per layer. 0 turns a probe off.
     c.probe = ml_collections.ConfigDict(dict(
-        every=100, ics_every=100, eta_min=0.5, eta_max=4.0, num_etas=8, spacing="linear",
+        every=100, ics_every=100, activations_every=100, eta_min=0.5, eta_max=4.0,
+        num_etas=8, spacing="linear",
         num_units=4, activation_layers=(), percentiles=(5, 25, 50, 75, 95), strategy=""))
     if a.scale == "cpu":
         c.model.width = 1 / 8
@@ -43,13 +44,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.eval_every = 500
         c.checkpoint_every = 500
     elif a.scale == "smoke":
-        c.model.width = 1 / 16
+        # A three-layer VGG: the same code paths, compiled in seconds.
+        with c.ignore_type():
+            c.model.cfg = (8, "M", 16, "M", 16, "M")
         c.batch_size = 32
         c.train_limit = 2_048
         c.num_steps = 20
         c.log_every = 10
         c.eval_every = 10
         c.checkpoint_every = 10
-        c.probe.every = c.probe.ics_every = 10
+        c.probe.every = c.probe.ics_every = c.probe.activations_every = 10
         c.probe.num_etas = 3  # probes compile per step size on CPU; smoke checks the plumbing
     return c
