@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from bn_smooth import data as data_lib
-from bn_smooth import models, norms
+from bn_smooth import models, norms, sharding
 
 
 def cross_entropy(logits, labels):
@@ -33,6 +33,7 @@ class Task:
 
     `data` is passed to jitted functions as an argument rather than closed over,
     so that large arrays are never baked into compiled programs as constants.
+    With a `mesh`, each batch is sharded over its 'data' axis (bn_smooth.sharding).
     """
 
     name: str
@@ -40,6 +41,7 @@ class Task:
     objective: Callable
     batch_size: int | None  # None: full-batch
     input_shape: tuple
+    mesh: jax.sharding.Mesh | None = None
 
     def batch(self, data, key, step, perm=None):
         """The (inputs, targets) of training step `step` (`perm`: its epoch's order)."""
@@ -47,7 +49,16 @@ class Task:
         if self.batch_size is not None:
             idx = data_lib.batch_indices(key, step, x.shape[0], self.batch_size, perm)
             x, y = x[idx], y[idx]
-        return self.prepare(data, x), y
+        x = self.prepare(data, x)
+        if self.mesh is not None:
+            x, y = jax.lax.with_sharding_constraint((x, y), sharding.batch_sharded(self.mesh))
+        return x, y
+
+    def replicate(self, tree):
+        """`tree` on every device of the mesh (parameters, states, the dataset)."""
+        if self.mesh is None:
+            return jax.device_put(tree)
+        return jax.device_put(tree, sharding.replicated(self.mesh))
 
     def epoch_of(self, data, step: int) -> int:
         return step // data_lib.steps_per_epoch(data["train_inputs"].shape[0], self.batch_size)
@@ -64,8 +75,12 @@ def make_norm(config):
 
 
 def make_task(config) -> tuple[Task, dict]:
-    """The task and its data (a dict of device arrays) for an experiment config."""
+    """The task and its data (a dict of device arrays) for an experiment config.
+
+    The mesh spans `config.num_devices` devices (0 or absent: all visible ones).
+    """
     norm = make_norm(config)  # an unknown name fails here, before any data is loaded
+    mesh = sharding.data_mesh(config.get("num_devices", 0))
     if config.task == "vgg_cifar":
         raw = data_lib.load_cifar10(config.get("data_dir"), config.get("download", False))
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
@@ -77,13 +92,14 @@ def make_task(config) -> tuple[Task, dict]:
                 "mean": mean, "std": std}
         m = config.model
         model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
-        task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3))
+        task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3), mesh)
     elif config.task == "dln":
         x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)
         data = {"train_inputs": x, "train_targets": y}
         model = models.DeepLinearNet(config.model.depth, config.model.dim, norm)
         task = Task("dln", model, summed_squared_error, config.get("batch_size"),
-                    (config.model.dim,))
+                    (config.model.dim,), mesh)
     else:
         raise ValueError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
-    return task, jax.device_put(data)
+    sharding.check_divisible(task.batch_size or data["train_inputs"].shape[0], mesh)
+    return task, task.replicate(data)

@@ -120,6 +120,22 @@ def test_same_seed_gives_identical_metrics(fake_cifar, tmp_path):
     assert runlog.read_metrics(tmp_path / "c") != runlog.read_metrics(tmp_path / "a")
 
 
+def test_scan_chunks_train_exactly_as_single_steps(fake_cifar, tmp_path):
+    """Windows of 4 steps over 6-step epochs: chunks cross epochs and must carry the order."""
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch", num_steps=14)
+    config.probe.every = config.probe.ics_every = config.probe.activations_every = 0
+    rows = {}
+    for loop_kind in ("steps", "scan"):
+        config.train_loop = loop_kind
+        loop.train_and_evaluate(config, tmp_path / loop_kind)
+        rows[loop_kind] = runlog.read_metrics(tmp_path / loop_kind, "train")
+    assert len(rows["scan"]) == 14
+    for a, b in zip(rows["steps"], rows["scan"], strict=True):
+        assert a["step"] == b["step"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["accuracy"] == b["accuracy"]
+
+
 def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
     loop.train_and_evaluate(dln_config(num_steps=20), tmp_path)
     with pytest.raises(ValueError, match="differs in lr"):

@@ -1,0 +1,39 @@
+"""Data parallelism: one `Mesh` over a 'data' axis, batches sharded, everything else replicated.
+
+Programs stay single-device code under `jax.jit` (global view): the training
+step, the probes and evaluation see the global batch, so BatchNorm's batch
+statistics are those of the global batch, and XLA inserts the cross-device
+reductions. On one device the mesh has one entry and nothing changes. For
+several hosts, call `jax.distributed.initialize()` before building the mesh.
+"""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "data"
+
+
+def data_mesh(num_devices: int = 0) -> Mesh:
+    """A mesh over the first `num_devices` devices (0: all of them)."""
+    devices = jax.devices()
+    if num_devices > len(devices):
+        raise ValueError(f"num_devices={num_devices}, but only {len(devices)} devices are "
+                         "visible; on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                         "makes N of them.")
+    return Mesh(np.array(devices[:num_devices or len(devices)]), (AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def check_divisible(batch_size: int, mesh: Mesh):
+    n = mesh.devices.size
+    if batch_size % n:
+        raise ValueError(f"batch size {batch_size} does not split over {n} devices; use a "
+                         f"multiple of {n} or set num_devices.")
