@@ -1,0 +1,51 @@
+"""Every run the paper's figures need, and the theory checks, as one suite.
+
+    python -m experiments.reproduce \
+        --config=experiments/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
+
+Arguments: scale (paper: appendix A's settings, for a GPU or TPU; cpu: VGG-11
+at 1/8 width for 3,000 steps, under 45 minutes on 2 cores; smoke: the same
+suite in a few minutes, for tests), seed.
+
+Each run names an experiment config and its argument; the scale and seed are
+the suite's. `probes` lists the measurements a run makes (the others are
+turned off: each costs gradient evaluations), `figures` the figures it feeds.
+"""
+
+import ml_collections
+
+from experiments.configs.common import parse_arg
+
+ALL_PROBES = ("landscape", "ics", "activations")
+
+
+def _run(name, experiment, arg, probes, figures):
+    return ml_collections.ConfigDict(dict(name=name, experiment=experiment, arg=arg,
+                                          probes=tuple(probes), figures=tuple(figures.split())))
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    a = parse_arg(arg, scale="cpu", seed=0)
+    c = ml_collections.ConfigDict()
+    c.scale, c.seed = a.scale, a.seed
+    c.data_dir = ""  # for the VGG runs; empty: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
+    c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
+    # Batch sizes of the theory instances; each compiles its own programs.
+    c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)
+    c.runs = [
+        # VGG on CIFAR-10 (figures 1, 2, 3, 4, 6, 7, 10, 11, 13, 14).
+        _run("vgg_none", "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES, "1 3 4 6 7 10 11 13 14"),
+        _run("vgg_batch", "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES,
+             "1 2 3 4 6 7 10 11 13 14"),
+        _run("vgg_none_lr0.5", "vgg_cifar", "norm=none,lr=0.5", (), "1"),
+        _run("vgg_batch_lr0.5", "vgg_cifar", "norm=batch,lr=0.5", (), "1"),
+        _run("vgg_noisy_batch", "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
+        *[_run(f"vgg_{p}", "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"),
+               "11 13 14") for p in ("l1", "l2", "linf")],
+        # The 25-layer deep linear network (figures 3, 6, 8, 9, 10, 12, 13).
+        _run("dln_none", "dln", "norm=none", ALL_PROBES, "3 6 8 9 10 12 13"),
+        _run("dln_batch", "dln", "norm=batch", ALL_PROBES, "3 6 8 9 10 12 13"),
+        *[_run(f"dln_{p}", "dln", f"norm={p}", ("landscape",), "12 13")
+          for p in ("l1", "l2", "linf")],
+    ]
+    return c

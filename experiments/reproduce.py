@@ -1,0 +1,137 @@
+"""Reproduce the paper: every run its figures need, the theory checks, the figures and REPORT.md.
+
+    python -m experiments.reproduce \
+        --config=experiments/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
+
+Each run trains in `workdir/<name>`. Runs already finished are skipped and
+interrupted ones resume, so re-running the command only does what is missing
+(and redraws the figures). A run that diverges is reported and the suite goes
+on. Figures and REPORT.md go to --figures (default: figures/).
+"""
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from bn_smooth import loop, plots, results, runlog, theory
+from bn_smooth.data import DataError
+from experiments import report
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
+_FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+PROBE_FIELDS = {"landscape": "every", "ics": "ics_every", "activations": "activations_every"}
+TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
+
+
+def run_config(suite, run):
+    """The experiment config of one run of the suite, at the suite's scale and seed."""
+    module = importlib.import_module(f"experiments.configs.{run.experiment}")
+    config = module.get_config(f"{run.arg},scale={suite.scale},seed={suite.seed}")
+    for kind, field in PROBE_FIELDS.items():
+        if kind not in run.probes:
+            config.probe[field] = 0
+    if suite.data_dir and "data_dir" in config:
+        config.data_dir = suite.data_dir
+    return config
+
+
+class Times:
+    """Seconds spent per part of the suite, kept in workdir/suite.json across invocations."""
+
+    def __init__(self, workdir):
+        self.path = Path(workdir) / TIMES
+        self.seconds = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def add(self, name, seconds):
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 1)
+        self.path.write_text(json.dumps(self.seconds, indent=1))
+
+
+def train_runs(suite, workdir, times) -> dict[str, str]:
+    """Train (or skip, or resume) every run; returns each run's final message."""
+    messages = {}
+    for i, run in enumerate(suite.runs):
+        logging.info("[%d/%d] %s: %s %s", i + 1, len(suite.runs), run.name, run.experiment,
+                     run.arg)
+        start = time.time()
+        status = loop.train_and_evaluate(run_config(suite, run), workdir / run.name)
+        times.add(run.name, time.time() - start)
+        messages[run.name] = status["message"]
+        if status["status"] == "diverged":
+            logging.warning("%s %s; the suite goes on", run.name, status["message"])
+    return messages
+
+
+def theory_rows(suite, workdir, figures, times) -> list[dict]:
+    """The theory table (claim C6), computed once per workdir and instance count."""
+    sizes = tuple(suite.theory_batch_sizes)
+    cache = workdir / f"theory_{suite.theory_instances}_m{'-'.join(map(str, sizes))}.json"
+    if cache.exists():
+        rows = json.loads(cache.read_text())
+    else:
+        start = time.time()
+        with jax.enable_x64(True):
+            rows = runlog.clean(theory.check_all(suite.theory_instances, suite.seed, sizes))
+        seconds = time.time() - start
+        times.add("theory", seconds)
+        cache.write_text(json.dumps(rows))
+    command = (f"python -m experiments.reproduce (scale={suite.scale}): "
+               f"{suite.theory_instances} instances per statement, seed {suite.seed}, "
+               f"batch sizes {', '.join(map(str, sizes))}")
+    theory.write_markdown(rows, figures / "theory.md", command, times.seconds.get("theory", 0))
+    return rows
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
+    suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    times = Times(workdir)
+    start = time.time()
+    try:
+        messages = train_runs(suite, workdir, times)
+    except (DataError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit(f"interrupted; every run's checkpoint and metrics are kept in {workdir}. "
+                 "Re-run the same command to resume.")
+    rows = theory_rows(suite, workdir, figures, times)
+    plot_start = time.time()
+    runs = results.load_runs(workdir, [run.name for run in suite.runs])
+    written = plots.make_all(runs, figures, stamp=plots.stamp(suite, runs))
+    times.add("figures and report", time.time() - plot_start)
+    report.write(figures / "REPORT.md", suite, runs, rows, times.seconds,
+                 versions=versions(), command=" ".join(sys.argv[1:]))
+    for name, message in messages.items():
+        print(f"{name:>18}: {message}")
+    print(f"wrote {len(written)} figures and REPORT.md to {figures}/ "
+          f"({time.time() - start:.0f} s in this invocation)")
+
+
+def versions() -> dict[str, str]:
+    import flax
+    import numpy
+    import optax
+    return {"python": platform.python_version(), "jax": jax.__version__,
+            "flax": flax.__version__, "optax": optax.__version__, "numpy": numpy.__version__,
+            "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
+                       f"{platform.machine()})"}
+
+
+if __name__ == "__main__":
+    app.run(main)

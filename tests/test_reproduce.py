@@ -1,0 +1,130 @@
+"""The reproduction suite at the smoke scale: every figure and every REPORT section, from
+the runs' own metrics; and the numbers the report reads, on a hand-written run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bn_smooth import data as data_lib
+from bn_smooth import plots, results, runlog
+from experiments import report
+from tests.test_train import ROOT, run_module
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def report_row(text: str, first_cell: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_path):
+    workdir, figures = tmp_path / "runs", tmp_path / "figures"
+
+    def suite():
+        return run_module("experiments.reproduce", "experiments/configs/reproduce.py:scale=smoke",
+                          workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
+
+    result = suite()
+    assert result.returncode == 0, result.stderr[-3000:]
+    for number in plots.FIGURES:
+        png = (figures / f"figure_{number:02d}.png").read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 20_000, number
+    text = (figures / "REPORT.md").read_text()
+    for claim in ("C1", "C2", "C3", "C4", "C5", "C6"):
+        assert f"## {claim}: " in text
+    assert "not measured" not in text and "n/a" not in text
+    assert "**smoke** scale" in text
+    assert (figures / "theory.md").exists()
+
+    # The report's numbers are the runs' own: the final training accuracy of the BN run
+    # (its last step's, at this scale) as metrics.jsonl has it ...
+    train_rows = runlog.read_metrics(workdir / "vgg_batch", "train")
+    assert len(train_rows) == 20
+    row = report_row(text, "Standard + BatchNorm, LR=0.1")
+    assert float(row[2]) == pytest.approx(train_rows[-1]["accuracy"], abs=5e-4)
+
+    # ... and a second invocation skips the finished runs and reports what their files say.
+    forged = [{**r, "accuracy": 0.987654} if r["kind"] == "train" else r
+              for r in runlog.read_metrics(workdir / "vgg_batch")]
+    (workdir / "vgg_batch" / runlog.METRICS).write_text(
+        "".join(json.dumps(r) + "\n" for r in forged))
+    result = suite()
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = report_row((figures / "REPORT.md").read_text(), "Standard + BatchNorm, LR=0.1")
+    assert row[2] == "0.988"
+    assert "already finished" in result.stderr
+
+
+def write_run(workdir, config, rows, status="finished", step=None):
+    workdir.mkdir(parents=True)
+    runlog.write_config(workdir, config)
+    runlog.MetricsWriter(workdir).write_rows(rows)
+    runlog.write_status(workdir, status, step if step is not None else config["num_steps"])
+    return results.Run.load(workdir)
+
+
+def test_report_numbers_on_a_hand_written_run(tmp_path):
+    config = {"norm": "batch", "lr": 0.1, "num_steps": 60, "task": "vgg_cifar",
+              "probe": {"percentiles": [5, 50, 95]}}
+    accuracy = np.arange(60) / 100
+    rows = [{"step": t, "kind": "train", "loss": 1.0, "accuracy": accuracy[t]} for t in range(60)]
+    rows += [{"step": t, "kind": "landscape", "loss_min": 1.0, "loss_max": 1.0 + t,
+              "grad_dist_min": 0.0, "grad_dist_max": 2.0 * t, "beta_eff": 3.0, "loss0": 1.0,
+              "grad_norm": 1.0, "losses": [1.0], "grad_dists": [0.0], "step_norms": [1.0],
+              "step_sizes": [0.1]} for t in (0, 10, 20, 30, 40, 50)]
+    rows += [{"step": t, "kind": "ics", "layers": ["layer_00", "layer_01", "head"],
+              "l2": [0.0, t, 2.0], "cosine": [1.0, 0.5, -0.5]} for t in (0, 30)]
+    rows += [{"step": t, "kind": "activations",
+              "layers": {"layer_00": {"units": [3, 7], "post_norm": {
+                  "mean": [t, 0.0], "std": [1.0, np.sqrt(t)], "percentiles": [[0, 1, 2]] * 2}}}}
+             for t in (0, 10, 30)]
+    run = write_run(tmp_path / "run", config, rows)
+    # Running mean over num_steps // 30 = 2 steps.
+    assert report.final(run, "accuracy") == pytest.approx((0.58 + 0.59) / 2)
+    assert report.train_at(run, "accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
+    # Early: probes before step 0.2 * 60 = 12, i.e. steps 0 and 10.
+    assert report.landscape_medians(run, early=True) == {
+        "loss range": 5.0, "gradient change": 10.0, "beta_eff": 3.0}
+    assert report.landscape_medians(run, early=False)["gradient change"] == 50.0
+    assert report.ics_medians(run) == {"l2": {"layer_01": 15.0, "head": 2.0},
+                                       "cosine": {"layer_01": 0.5, "head": -0.5}}
+    # |change| in mean: unit 3 moves 10 then 20, unit 7 never; variance: unit 7 10 then 20.
+    assert report.moment_instability(run) == pytest.approx({"mean": 5.0, "variance": 5.0})
+
+    diverged = write_run(tmp_path / "diverged", config, rows[:30], status="diverged", step=30)
+    assert np.isnan(report.final(diverged, "accuracy"))
+    assert report.higher(0.1, report.final(diverged, "accuracy"))
+    assert not report.higher(report.final(diverged, "accuracy"), 0.1)
+
+
+def test_suite_config_names_real_experiments_and_probes():
+    from experiments.configs import reproduce as suite_config
+    from experiments.reproduce import PROBE_FIELDS, run_config
+
+    for scale in ("paper", "cpu", "smoke"):
+        suite = suite_config.get_config(f"scale={scale}")
+        names = [run.name for run in suite.runs]
+        assert len(set(names)) == len(names)
+        for run in suite.runs:
+            config = run_config(suite, run)
+            assert config.scale == scale
+            for kind, field in PROBE_FIELDS.items():
+                assert bool(config.probe[field]) == (kind in run.probes), (run.name, kind)
+    with pytest.raises(ValueError, match="unknown scale"):
+        suite_config.get_config("scale=huge")
+
+
+def test_suite_reports_missing_data_clearly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != data_lib.ENV_VAR}
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.reproduce",
+         "--config=experiments/configs/reproduce.py:scale=smoke", f"--workdir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    assert result.returncode != 0
+    assert "error:" in result.stderr and "CIFAR-10" in result.stderr
