@@ -18,8 +18,9 @@ from absl import logging
 from bn_smooth import runlog, tasks, train
 from bn_smooth.probes import Probes
 
-# Fields that may change when a run is resumed (e.g. to train it longer).
-RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download"}
+# Fields that may change when a run is resumed (to train it longer, or elsewhere).
+RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devices",
+                     "train_loop"}
 
 
 def _check_resumable(workdir, config_dict):

@@ -208,6 +208,7 @@ def figure_1(runs, stamp_text):
         for j, run in enumerate(main):
             ax = fig.add_subplot(grid[1 + i, 2 * j:2 * j + 2])
             _activation_panel(ax, run, layer)
+            ax.set_title("(c) " + ax.get_title(), fontsize=8)
     fig.axes[2].legend(fontsize=6, loc="upper left")
     return _finish(fig, "Figure 1: VGG with and without BatchNorm; (c) activation "
                    "distributions over training", stamp_text)

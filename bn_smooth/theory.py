@@ -509,7 +509,7 @@ def _verdict(r) -> str:
 def lemma_4_5_rows(instances: int, seed: int = 0) -> dict:
     keys = jax.random.split(jax.random.key(seed), instances)
     out = jax.jit(jax.vmap(lemma_4_5))(keys)
-    v, _ = _violations(out, "==", "rhs")
+    v, _ = _violations(out, "==", "lhs", "rhs")
     r = {"statement": "Lemma 4.5", "form": "closest optimum on the ray {a W*}, <W0, W*> > 0",
          "relation": "==", "instances": instances, "max_violation": float(v.max()),
          "min_slack": None, "violated": int((v > TOLERANCE).sum()), "worst": None}
@@ -529,8 +529,10 @@ def markdown_table(rows) -> str:
     lines = []
     for r in rows:
         slack = "-" if r["min_slack"] is None else f"{r['min_slack']:.3g}"
-        lines.append(f"| {r['statement']} | {r['form']} | {r['relation']} | {r['instances']} | "
-                     f"{r['max_violation']:.3g} | {slack} | {r['verdict']} |")
+        cells = [r["statement"], r["form"], r["relation"], r["instances"],
+                 f"{r['max_violation']:.3g}", slack, r["verdict"]]
+        # A literal '|' (as in ||X||) would split a markdown cell.
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return head + "\n".join(lines) + "\n"
 
 

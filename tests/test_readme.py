@@ -3,6 +3,11 @@
 import re
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
+from bn_smooth import loop
+from tests.conftest import tiny_vgg_config
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -13,10 +18,23 @@ def python_blocks(section: str) -> list[str]:
 
 
 def test_use_from_python_snippet_runs(capsys):
-    (snippet,) = python_blocks("Use from Python")
+    snippet = python_blocks("Use from Python")[0]
     namespace = {}
     exec(compile(snippet, str(README), "exec"), namespace)
     search, shift = namespace["search"], namespace["shift"]
     assert search.losses.shape == (8,) and float(search.beta_eff) > 0
     assert float(shift["layer_00"].l2) == 0.0 and float(shift["head"].l2) > 0
     assert "layer_00" in capsys.readouterr().out
+
+
+def test_reading_runs_back_snippet_runs(fake_cifar, tmp_path, monkeypatch):
+    snippet = python_blocks("Use from Python")[1]
+    for norm in ("none", "batch"):
+        config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=4)
+        config.probe.every = config.probe.ics_every = config.probe.activations_every = 2
+        loop.train_and_evaluate(config, tmp_path / "runs" / "reproduce" / f"vgg_{norm}")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet, str(README), "exec"), namespace)
+    assert list(namespace["steps"]) == [0, 1, 2, 3]
+    assert isinstance(namespace["fig"], Figure)

@@ -47,5 +47,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         _run("dln_batch", "dln", "norm=batch", ALL_PROBES, "3 6 8 9 10 12 13"),
         *[_run(f"dln_{p}", "dln", f"norm={p}", ("landscape",), "12 13")
           for p in ("l1", "l2", "linf")],
+        # Not a paper figure: the standard DLN at a 10x smaller step, where full-batch GD
+        # does not oscillate, for claim C3 (the report's reading of the DLN's ICS).
+        _run("dln_none_lr1e-7", "dln", "norm=none,lr=1e-7", ("ics",), ""),
     ]
     return c
