@@ -1,0 +1,351 @@
+"""How fast is bn_smooth against a PyTorch reference, on identical networks, batches and data?
+
+    pip install -e ".[bench]"
+    python -m experiments.benchmark [--quick] [--json_out=benchmark.json]
+
+Times, in one process and one after the other, (a) the VGG-11 training step
+with and without BatchNorm at several widths, (b) the line search along the
+gradient with 8 step sizes, (c) ICS over all layers, (d) the 25-layer DLN
+step with and without BatchNorm, and (e) a vmap sweep of N models against N
+separate steps. Each time is the median of several repeats after a warm-up
+(which includes JAX's compilation). The reference is PyTorch eager, written for
+this benchmark (and torch.compile where it works, unless --quick). Prints a
+table of seconds, GFLOP/s (model FLOPs: a gradient counts 3 forward passes)
+and the ratio PyTorch time / our time (above 1: we are faster), and writes
+the same as JSON.
+
+PyTorch is only a benchmark dependency (the `bench` extra), never the library's.
+"""
+
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import app, flags
+
+from bn_smooth import models, norms, probes, sweep, tasks, train
+
+_QUICK = flags.DEFINE_bool("quick", False, "Widths 1/8 and 1/4, probes at 1/8 only, fewer "
+                           "repeats, no torch.compile (under 3 minutes).")
+_OUT = flags.DEFINE_string("json_out", "benchmark.json", "Where to write the results as JSON.")
+_COMPILE = flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (not in --quick).")
+
+VGG11 = models.VGG_CFGS["vgg11"]
+BATCH, LR, NUM_ETAS, DATASET = 128, 0.1, 8, 1024
+
+
+# ---------------------------------------------------------------------------
+# Timing and FLOPs
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def vgg_forward_flops(width: float, batch: int = BATCH) -> float:
+    flops, c_in, size = 0.0, 3, 32
+    for v in VGG11:
+        if v == "M":
+            size //= 2
+            continue
+        c = max(1, round(v * width))
+        flops += 2 * size * size * 9 * c_in * c
+        c_in = c
+    return batch * (flops + 2 * c_in * 10)
+
+
+def dln_forward_flops(depth=25, dim=10, samples=1000) -> float:
+    return 2 * samples * dim * dim * depth
+
+
+# ---------------------------------------------------------------------------
+# bn_smooth
+
+
+def images(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (DATASET, 32, 32, 3), dtype=np.uint8),
+            rng.integers(0, 10, DATASET).astype(np.int32))
+
+
+def probe_config(lr, eta_min, eta_max, spacing, strategy=""):
+    return ml_collections.ConfigDict(dict(seed=0, lr=lr, probe=dict(
+        every=1, ics_every=1, activations_every=1, eta_min=eta_min, eta_max=eta_max,
+        num_etas=NUM_ETAS, spacing=spacing, num_units=1, activation_layers=(),
+        percentiles=(50,), strategy=strategy)))
+
+
+class Ours:
+    """The library's own step and probes on a VGG or DLN task with in-memory data."""
+
+    def __init__(self, kind, norm, width=1.0):
+        mesh = None
+        if kind == "vgg":
+            x, y = images()
+            data = {"train_inputs": x, "train_targets": y,
+                    "mean": np.full(3, 120.0, np.float32), "std": np.full(3, 64.0, np.float32)}
+            model = models.VGG("vgg11", norms.get_norm(norm), width)
+            self.task = tasks.Task("vgg", model, tasks.cross_entropy, BATCH, (32, 32, 3), mesh)
+            self.lr, self.config = LR, probe_config(LR, 0.5, 4.0, "linear")
+        else:
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(1000, 10)).astype(np.float32)
+            data = {"train_inputs": x, "train_targets": x @ rng.normal(size=(10, 10))
+                    .astype(np.float32)}
+            kwargs = {"use_scale": False, "use_bias": False} if norm != "none" else {}
+            model = models.DeepLinearNet(25, 10, norms.get_norm(norm, **kwargs))
+            self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,), mesh)
+            self.lr, self.config = 1e-6, probe_config(1e-6, 0.01, 30.0, "log", "map")
+        self.data = jax.device_put(data)
+        self.tx = optax.sgd(self.lr)
+        self.state = train.init_state(self.task, self.tx, 0)
+        self.step_fn = train.make_train_step(self.task, self.tx)
+        self.order = train.EpochOrder(self.task, self.data, self.state.stream("data"))
+        self._probes = None
+
+    def step(self):
+        state, metrics = self.step_fn(self.state, self.data, self.order(0))
+        jax.block_until_ready(metrics)
+
+    @property
+    def probes(self):
+        if self._probes is None:
+            self._probes = probes.Probes(self.task, self.tx, self.config, self.state.params)
+        return self._probes
+
+    def line_search(self):
+        jax.block_until_ready(self.probes._landscape_jit(self.state, self.data))
+
+    def ics(self):
+        jax.block_until_ready(self.probes._ics_jit(self.state, self.data))
+
+
+class OursSweep(Ours):
+    """N models in one vmapped program."""
+
+    def __init__(self, norm, width, n):
+        super().__init__("vgg", norm, width)
+        self.states = sweep.init_states(self.task, self.tx, list(range(n)))
+        self.lrs = jnp.full((n,), LR)
+        self.sweep_fn = sweep.make_sweep_step(self.task)
+        self.sweep_order = sweep.SweepOrder(self.task, self.data, self.states)
+
+    def sweep_step(self):
+        _, metrics = self.sweep_fn(self.states, self.lrs, self.data, self.sweep_order(0))
+        jax.block_until_ready(metrics)
+
+
+# ---------------------------------------------------------------------------
+# The PyTorch reference
+
+
+def torch_reference(kind, norm, width=1.0, compile_model=False):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    groups = []  # the parameters of each layer (weights and its norm's), in forward order
+    if kind == "vgg":
+        layers, c_in = [], 3
+        for v in VGG11:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            c = max(1, round(v * width))
+            conv, bn = nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c)
+            layers += [conv, bn if norm == "batch" else nn.Identity(), nn.ReLU()]
+            groups.append(list(conv.parameters()) + (list(bn.parameters())
+                                                     if norm == "batch" else []))
+            c_in = c
+        head = nn.Linear(c_in, 10)
+        groups.append(list(head.parameters()))
+        model = nn.Sequential(*layers, nn.Flatten(), head)
+        x_all, y_all = images()
+        x_all = (torch.from_numpy(x_all).float().permute(0, 3, 1, 2) - 120.0) / 64.0
+        y_all = torch.from_numpy(y_all).long()
+        lr = LR
+        etas = lr * np.linspace(0.5, 4.0, NUM_ETAS)
+
+        def batch():
+            idx = torch.randperm(DATASET)[:BATCH]
+            return x_all[idx], y_all[idx]
+
+        def loss_of(out, y):
+            return F.cross_entropy(out, y)
+    else:
+        layers = []
+        for i in range(25):
+            layers.append(nn.Linear(10, 10, bias=False))
+            groups.append(list(layers[-1].parameters()))
+            if norm == "batch" and i < 24:
+                layers.append(nn.BatchNorm1d(10, affine=False))
+        model = nn.Sequential(*layers)
+        rng = np.random.default_rng(0)
+        x = torch.from_numpy(rng.normal(size=(1000, 10)).astype(np.float32))
+        targets = x @ torch.from_numpy(rng.normal(size=(10, 10)).astype(np.float32))
+        lr = 1e-6
+        etas = lr * np.geomspace(0.01, 30.0, NUM_ETAS)
+
+        def batch():
+            return x, targets
+
+        def loss_of(out, y):
+            return ((out - y) ** 2).sum()
+
+    model.train()
+    forward = torch.compile(model) if compile_model else model
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=lr)
+
+    def step():
+        xb, yb = batch()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(forward(xb), yb)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    def grads(xb, yb, wrt):
+        return torch.autograd.grad(loss_of(forward(xb), yb), wrt)
+
+    def line_search():
+        xb, yb = batch()
+        g = grads(xb, yb, params)
+        base = [p.detach().clone() for p in params]
+        dists = []
+        for eta in etas:
+            with torch.no_grad():
+                for p, b, gi in zip(params, base, g, strict=True):
+                    p.copy_(b - eta * gi)
+            new = grads(xb, yb, params)
+            dists.append(float(torch.sqrt(sum(((a - b) ** 2).sum()
+                                              for a, b in zip(new, g, strict=True)))))
+        with torch.no_grad():
+            for p, b in zip(params, base, strict=True):
+                p.copy_(b)
+        return max(dists)
+
+    def ics():
+        xb, yb = batch()
+        before = [p.detach().clone() for p in params]
+        g_before = grads(xb, yb, params)
+        with torch.no_grad():  # the step's own SGD update
+            after = [b - lr * gi for b, gi in zip(before, g_before, strict=True)]
+        index = {id(p): i for i, p in enumerate(params)}
+        out = []
+        for k, group in enumerate(groups):
+            lower = {index[id(p)] for grp in groups[:k] for p in grp}
+            with torch.no_grad():
+                for i, p in enumerate(params):
+                    p.copy_(after[i] if i in lower else before[i])
+            g_mix = grads(xb, yb, group)
+            g_old = [g_before[index[id(p)]] for p in group]
+            diff = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(g_mix, g_old, strict=True)))
+            out.append(float(diff))
+        with torch.no_grad():
+            for p, b in zip(params, before, strict=True):
+                p.copy_(b)
+        return out
+
+    return {"step": step, "line_search": line_search, "ics": ics}
+
+
+# ---------------------------------------------------------------------------
+# The table
+
+
+def main(argv):
+    del argv
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    quick = _QUICK.value
+    repeats = 3 if quick else 5
+    widths = (1 / 8, 1 / 4) if quick else (1 / 8, 1 / 4, 1.0)
+    use_compile = _COMPILE.value and not quick
+    rows = []
+
+    def record(task, norm, width, what, flops, ours_fn, torch_fn, torch_compiled=None, n=repeats):
+        ours_s = median_time(ours_fn, n)
+        torch_s = median_time(torch_fn, n)
+        row = {"task": task, "norm": norm, "width": width, "what": what, "ours_s": ours_s,
+               "torch_eager_s": torch_s, "ratio": torch_s / ours_s,
+               "ours_gflops": flops / ours_s / 1e9, "torch_gflops": flops / torch_s / 1e9}
+        if torch_compiled is not None:
+            try:
+                compiled_s = median_time(torch_compiled, n, warmup=2)
+                row.update(torch_compile_s=compiled_s, ratio_compile=compiled_s / ours_s)
+            except Exception as e:  # noqa: BLE001 - torch.compile fails in many ways on CPU
+                row["torch_compile_error"] = f"{type(e).__name__}: {str(e)[:120]}"
+        rows.append(row)
+        print(format_row(row), flush=True)
+
+    print(HEADER)
+    for width in widths:
+        fwd = vgg_forward_flops(width)
+        for norm in ("none", "batch"):
+            ours, ref = Ours("vgg", norm, width), torch_reference("vgg", norm, width)
+            compiled = (torch_reference("vgg", norm, width, compile_model=True)["step"]
+                        if use_compile else None)
+            record("vgg", norm, width, "(a) train step", 3 * fwd, ours.step, ref["step"],
+                   compiled)
+            if norm == "batch" and (width == widths[0] or not quick):
+                record("vgg", norm, width, f"(b) line search x{NUM_ETAS}",
+                       3 * fwd * (NUM_ETAS + 1), ours.line_search, ref["line_search"])
+                num_layers = len(models.layer_order(ours.state.params))
+                record("vgg", norm, width, "(c) ICS, all layers", 3 * fwd * (num_layers + 1),
+                       ours.ics, ref["ics"])
+    for norm in ("none", "batch"):
+        ours, ref = Ours("dln", norm), torch_reference("dln", norm)
+        record("dln", norm, None, "(d) DLN step", 3 * dln_forward_flops(), ours.step,
+               ref["step"], n=5 * repeats)
+    # (e) N models in one program against N separate steps of the same model.
+    width, n = 1 / 8, 4
+    sweep_run, single = OursSweep("batch", width, n), Ours("vgg", "batch", width)
+    sweep_s = median_time(sweep_run.sweep_step, repeats)
+    single_s = median_time(single.step, repeats)
+    row = {"task": "vgg", "norm": "batch", "width": width, "what": f"(e) vmap sweep of {n}",
+           "ours_s": sweep_s, "separate_runs_s": n * single_s,
+           "cost_per_model_vs_separate": sweep_s / (n * single_s)}
+    rows.append(row)
+    print(f"(e) vmap sweep of {n} models, width {width:g}: {sweep_s:.3f} s per step for all "
+          f"of them, {n} separate steps {n * single_s:.3f} s: cost per model "
+          f"{row['cost_per_model_vs_separate']:.2f}x a separate run's")
+    meta = {"jax": jax.__version__, "torch": torch.__version__, "backend": jax.default_backend(),
+            "machine": platform.machine(), "threads": torch.get_num_threads(),
+            "batch": BATCH, "repeats": repeats, "quick": quick}
+    with open(_OUT.value, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    print(f"wrote {_OUT.value}")
+
+
+HEADER = (f"{'row':<24} {'norm':<6} {'width':>6} {'ours s':>8} {'torch s':>8} "
+          f"{'ours GF/s':>9} {'torch GF/s':>10} {'torch/ours':>10} {'compile/ours':>12}")
+
+
+def format_row(r):
+    width = "-" if r["width"] is None else f"{r['width']:g}"
+    compiled = f"{r['ratio_compile']:.2f}" if "ratio_compile" in r else (
+        "failed" if "torch_compile_error" in r else "-")
+    return (f"{r['what']:<24} {r['norm']:<6} {width:>6} {r['ours_s']:>8.4f} "
+            f"{r['torch_eager_s']:>8.4f} {r['ours_gflops']:>9.1f} {r['torch_gflops']:>10.1f} "
+            f"{r['ratio']:>10.2f} {compiled:>12}")
+
+
+if __name__ == "__main__":
+    app.run(main)
