@@ -22,6 +22,7 @@ COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
           "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
 SITE = "post_norm"
 VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
+VGG_NOISY = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
 VGG_LP = ("vgg_none", "vgg_batch", "vgg_l1", "vgg_l2", "vgg_linf")
 DLN_LP = ("dln_none", "dln_batch", "dln_l1", "dln_l2", "dln_linf")
 
@@ -216,10 +217,9 @@ def figure_1(runs, stamp_text):
 
 def figure_2(runs, stamp_text):
     """Standard, BatchNorm and "noisy" BatchNorm: training, and activation distributions."""
-    names = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
-    if not _need(runs, names):
+    if not _need(runs, VGG_NOISY):
         return None
-    trio = [runs[n] for n in names]
+    trio = [runs[n] for n in VGG_NOISY]
     layers = _pick_layers(trio[0].activation_layers(), 2)
     fig = _new(3, 3, width=3.8)
     grid = fig.add_gridspec(3, 3)
@@ -266,26 +266,25 @@ def figure_6(runs, stamp_text):
     return _finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
 
 
+def _landscape_figure(runs, names, log, title, stamp_text):
+    if not _need(runs, names):
+        return None
+    pair = [runs[n] for n in names]
+    fig = _new(1, 3)
+    _landscape_panels(fig.subplots(1, 3), pair, log=log, eta_note=_eta_note(pair[0]))
+    return _finish(fig, title + " (shaded: min to max over the line search)", stamp_text)
+
+
 def figure_4(runs, stamp_text):
     """VGG landscape along the gradient: loss range, gradient change, beta_eff."""
-    if not _need(runs, VGG_MAIN):
-        return None
-    pair = [runs[n] for n in VGG_MAIN]
-    fig = _new(1, 3)
-    _landscape_panels(fig.subplots(1, 3), pair, log=False, eta_note=_eta_note(pair[0]))
-    return _finish(fig, "Figure 4: optimization landscape of VGG along the gradient "
-                   "(shaded: min to max over the line search)", stamp_text)
+    return _landscape_figure(runs, VGG_MAIN, False, "Figure 4: optimization landscape of VGG "
+                             "along the gradient", stamp_text)
 
 
 def figure_9(runs, stamp_text):
     """The same for the deep linear network, on log scales."""
-    if not _need(runs, DLN_MAIN):
-        return None
-    pair = [runs[n] for n in DLN_MAIN]
-    fig = _new(1, 3)
-    _landscape_panels(fig.subplots(1, 3), pair, log=True, eta_note=_eta_note(pair[0]))
-    return _finish(fig, "Figure 9: optimization landscape of the deep linear network "
-                   "(shaded: min to max over the line search)", stamp_text)
+    return _landscape_figure(runs, DLN_MAIN, True, "Figure 9: optimization landscape of the "
+                             "deep linear network", stamp_text)
 
 
 def figure_10(runs, stamp_text):
@@ -310,10 +309,9 @@ def figure_10(runs, stamp_text):
 
 def figure_7(runs, stamp_text):
     """Change of each unit's mean and variance between successive probed steps."""
-    names = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
-    if not _need(runs, names):
+    if not _need(runs, VGG_NOISY):
         return None
-    trio = [runs[n] for n in names]
+    trio = [runs[n] for n in VGG_NOISY]
     layers = _pick_layers(trio[0].activation_layers(), 2)
     fig = _new(2, 2, width=4.5)
     axes = fig.subplots(2, 2)
