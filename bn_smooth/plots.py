@@ -54,8 +54,9 @@ def _need(runs, names):
     return all(n in runs for n in names)
 
 
-def _label(run: Run, with_lr: bool = True) -> str:
-    label = f"{run.label}, LR={run.lr:g}" if with_lr else run.label
+def _label(run: Run) -> str:
+    """The legend entry: normalization and learning rate (and a divergence)."""
+    label = f"{run.label}, LR={run.lr:g}"
     if run.diverged_at is not None:
         label += f" (diverged at step {run.diverged_at:,})"
     return label
@@ -81,10 +82,10 @@ def _finish(fig: Figure, title: str, stamp_text: str) -> Figure:
     return fig
 
 
-def _train_panel(ax, runs, key, ylabel, log=False, base_lr=None, with_lr=True):
+def _train_panel(ax, runs, key, ylabel, log=False, base_lr=None):
     for run in runs:
         steps, values = run.train_curve(key, _window(run))
-        ax.plot(steps, values, label=_label(run, with_lr), lw=1.3, **_style(run, base_lr))
+        ax.plot(steps, values, label=_label(run), lw=1.3, **_style(run, base_lr))
     ax.set(xlabel="step", ylabel=ylabel, yscale="log" if log else "linear")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -121,7 +122,7 @@ def _activation_panel(ax, run: Run, layer: str):
             ax.fill_between(a["steps"], p[:, lo], p[:, -1 - lo], color=color, alpha=alpha, lw=0,
                             label=f"{q[lo]:g}-{q[-1 - lo]:g}th percentile")
     ax.plot(a["steps"], p[:, len(q) // 2], color=color, lw=1.2, label="median")
-    ax.set_title(f"{run.label}\n{_display(layer)}, unit {a['unit']}", fontsize=8)
+    ax.set_title(f"{_label(run)}\n{_display(layer)}, unit {a['unit']}", fontsize=8)
     ax.set(xlabel="step", ylabel="activation")
     ax.grid(alpha=0.3)
 
@@ -145,7 +146,7 @@ def _landscape_panels(axes, runs, log, eta_note):
     for run in runs:
         ls = run.landscape()
         color = COLORS.get(run.norm, "black")
-        label = _label(run, with_lr=False)
+        label = _label(run)
         ax_loss.fill_between(ls["steps"], ls["loss_min"], ls["loss_max"], color=color,
                              alpha=0.35, lw=0, label=label)
         ax_grad.fill_between(ls["steps"], ls["grad_dist_min"], ls["grad_dist_max"],
@@ -168,7 +169,7 @@ def _eta_note(run: Run) -> str:
 def _ics_panels(ax_l2, ax_cos, runs, layer, log_l2):
     for run in runs:
         steps, l2, cosine = run.ics(layer)
-        style = {"color": COLORS.get(run.norm, "black"), "lw": 1.2, "label": run.label}
+        style = {"color": COLORS.get(run.norm, "black"), "lw": 1.2, "label": _label(run)}
         ax_l2.plot(steps, l2, **style)
         ax_cos.plot(steps, cosine, **style)
     ax_l2.set(title=f"{_display(layer)}: ℓ2 difference", xlabel="step",
@@ -299,7 +300,7 @@ def figure_10(runs, stamp_text):
             picks = sorted({0, len(ls["steps"]) // 2, len(ls["steps"]) - 1})
             for style, i in zip(("-", "--", ":"), picks, strict=False):
                 ax.plot(ls["step_norms"][i], ls["grad_dists"][i], ls=style, marker=".",
-                        color=COLORS[run.norm], label=f"{run.label}, step {ls['steps'][i]:,}")
+                        color=COLORS[run.norm], label=f"{_label(run)}, step {ls['steps'][i]:,}")
         ax.set(title=title, xlabel="distance moved along the gradient, η ||g||",
                ylabel="||∇L(w - ηg) - g||", xscale="log", yscale="log")
         ax.grid(alpha=0.3, which="both")
@@ -322,7 +323,7 @@ def figure_7(runs, stamp_text):
                 a = run.activations(layer, SITE)
                 value = a["mean"] if moment == "mean" else a["std"] ** 2
                 ax.plot(a["steps"][1:], np.abs(np.diff(value)), color=COLORS[run.norm],
-                        lw=1.2, label=run.label)
+                        lw=1.2, label=_label(run))
             ax.set(title=f"{_display(layer)}, unit {a['unit']}: change in {moment}",
                    xlabel="step", ylabel=f"|Δ {moment}| between probes", yscale="log")
             ax.grid(alpha=0.3)
@@ -347,7 +348,7 @@ def _lp_figure(runs, names, key, ylabel, log):
     group = [runs[n] for n in names]
     fig = _new(1, 4, width=3.6, height=3.2)
     axes = fig.subplots(1, 4)
-    _train_panel(axes[0], group, key, ylabel, log=log, with_lr=False)
+    _train_panel(axes[0], group, key, ylabel, log=log)
     axes[0].set_title("(a) training")
     _landscape_panels(axes[1:], group, log=log, eta_note=_eta_note(group[0]))
     for ax, letter in zip(axes[1:], "bcd", strict=True):
@@ -377,11 +378,9 @@ def figure_13(runs, stamp_text):
         return None
     fig = _new(1, 2, width=5.0, height=3.6)
     ax_vgg, ax_dln = fig.subplots(1, 2)
-    _train_panel(ax_vgg, [runs[n] for n in VGG_LP], "accuracy", "training accuracy",
-                 with_lr=False)
+    _train_panel(ax_vgg, [runs[n] for n in VGG_LP], "accuracy", "training accuracy")
     ax_vgg.set_title("(a) VGG")
-    _train_panel(ax_dln, [runs[n] for n in DLN_LP], "loss", "training loss", log=True,
-                 with_lr=False)
+    _train_panel(ax_dln, [runs[n] for n in DLN_LP], "loss", "training loss", log=True)
     ax_dln.set_title("(b) deep linear network")
     return _finish(fig, "Figure 13: training with ℓp normalizations", stamp_text)
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -128,3 +129,18 @@ def test_suite_reports_missing_data_clearly(tmp_path):
         env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
     assert result.returncode != 0
     assert "error:" in result.stderr and "CIFAR-10" in result.stderr
+
+
+def test_suite_goes_on_after_a_run_diverges(tmp_path):
+    from experiments.configs.reproduce import _run
+    from experiments.reproduce import Times, train_runs
+
+    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir="", runs=[
+        _run("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
+        _run("dln_trains", "dln", "norm=none", (), "")]))
+    messages = train_runs(suite, tmp_path, Times(tmp_path))
+    assert messages["dln_diverges"].startswith("diverged at step")
+    assert messages["dln_trains"] == "finished 40 steps"
+    assert set(json.loads((tmp_path / "suite.json").read_text())) == set(messages)
+    # Run again: both are done (a diverged run is not retried), nothing trains.
+    assert train_runs(suite, tmp_path, Times(tmp_path)) == messages
