@@ -93,13 +93,12 @@ class Ours:
     """The library's own step and probes on a VGG or DLN task with in-memory data."""
 
     def __init__(self, kind, norm, width=1.0):
-        mesh = None
         if kind == "vgg":
             x, y = images()
             data = {"train_inputs": x, "train_targets": y,
                     "mean": np.full(3, 120.0, np.float32), "std": np.full(3, 64.0, np.float32)}
             model = models.VGG("vgg11", norms.get_norm(norm), width)
-            self.task = tasks.Task("vgg", model, tasks.cross_entropy, BATCH, (32, 32, 3), mesh)
+            self.task = tasks.Task("vgg", model, tasks.cross_entropy, BATCH, (32, 32, 3))
             self.lr, self.config = LR, probe_config(LR, 0.5, 4.0, "linear")
         else:
             rng = np.random.default_rng(0)
@@ -108,7 +107,7 @@ class Ours:
                     .astype(np.float32)}
             kwargs = {"use_scale": False, "use_bias": False} if norm != "none" else {}
             model = models.DeepLinearNet(25, 10, norms.get_norm(norm, **kwargs))
-            self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,), mesh)
+            self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,))
             self.lr, self.config = 1e-6, probe_config(1e-6, 0.01, 30.0, "log", "map")
         self.data = jax.device_put(data)
         self.tx = optax.sgd(self.lr)
