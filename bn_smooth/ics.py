@@ -41,7 +41,7 @@ def internal_covariate_shift(loss_fn, params_before, params_after, layers,
                for k, v in params_before.items()}
         return jax.grad(loss_fn)(mix)
 
-    grads = batched_map(grads_of_mix, jnp.arange(len(layers)), strategy)
+    grads = batched_map(grads_of_mix, jnp.arange(len(layers)), strategy, over="layers")
     out = {}
     for i, name in enumerate(layers):
         g = jax.tree.map(lambda x: x[0], grads[name])

@@ -109,23 +109,23 @@ def train_step(task, tx, state: TrainState, data, perm=None):
 def make_train_step(task, tx):
     """The jitted (state, data, perm) -> (state, metrics).
 
-    The loop calls it once a step: dispatch is asynchronous, so the host only
-    waits when it reads the metrics. `default_train_loop` says when this is
-    used rather than `make_train_chunk`.
+    The 'steps' loop calls it once a step: dispatch is asynchronous, so the
+    host only waits when it reads the metrics. `default_train_loop` says why
+    the default loop is `make_train_chunk` instead.
     """
     return jax.jit(functools.partial(train_step, task, tx))
 
 
 def default_train_loop() -> str:
-    """'steps' (a jitted step per iteration) on CPU, 'scan' (`make_train_chunk`) on
-    accelerators, where it saves the per-step dispatch.
+    """'scan' (`make_train_chunk`) on every backend.
 
-    The CPU choice dates from flax's nn.Conv, under which 'scan' ran ~9x slower.
-    Re-measured with the shifted-view convolution (VGG-11, 1/8 width, BatchNorm,
-    100-step windows), 'scan' is now 1.8x *faster* (0.035 against 0.062 s a step);
-    switching the CPU default is the next step (issue #6).
+    On accelerators it saves the per-step dispatch. On XLA:CPU (VGG-11, 1/8
+    width, BatchNorm, 100-step windows) it is 1.15x faster than a jitted step
+    per iteration (0.038 against 0.044 s a step, with bn_smooth.host_memory's
+    malloc settings; 1.8x without them, when every step faulted its buffers in
+    again). 'steps' remains for debugging and for code that wraps the step.
     """
-    return "steps" if jax.default_backend() == "cpu" else "scan"
+    return "scan"
 
 
 def make_train_chunk(task, tx):

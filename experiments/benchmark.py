@@ -3,16 +3,21 @@
     pip install -e ".[bench]"
     python -m experiments.benchmark [--quick] [--json_out=benchmark.json]
 
-Times, in one process and one after the other, (a) the VGG-11 training step
-with and without BatchNorm at several widths, (b) the line search along the
-gradient with 8 step sizes, (c) ICS over all layers, (d) the 25-layer DLN
-step with and without BatchNorm, and (e) a vmap sweep of N models against N
-separate steps. Each time is the median of several repeats after a warm-up
-(which includes JAX's compilation). The reference is PyTorch eager, written for
-this benchmark (and torch.compile where it works, unless --quick). Prints a
-table of seconds, GFLOP/s (model FLOPs: a gradient counts 3 forward passes)
-and the ratio PyTorch time / our time (above 1: we are faster), and writes
-the same as JSON.
+Times, in one process and one after the other:
+
+(a) the VGG-11 training step with and without BatchNorm at several widths, as
+    the training loops run it (STEPS_PER_CALL steps a call: one lax.scan here,
+    a Python loop in PyTorch);
+(b) the line search along the gradient with 8 step sizes;
+(c) ICS over all layers;
+(d) the 25-layer DLN step with and without BatchNorm;
+(e) a vmap sweep of N models against N separate steps.
+
+Each time is the median of several repeats after a warm-up (which includes
+JAX's compilation). The reference is PyTorch eager, written for this benchmark
+(and torch.compile where it works, unless --quick). Prints a table of seconds,
+GFLOP/s (model FLOPs: a gradient counts 3 forward passes) and the ratio
+PyTorch time / our time (above 1: we are faster), and writes the same as JSON.
 
 PyTorch is only a benchmark dependency (the `bench` extra), never the library's.
 """
@@ -39,6 +44,7 @@ _COMPILE = flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (no
 
 VGG11 = models.VGG_CFGS["vgg11"]
 BATCH, LR, NUM_ETAS, DATASET = 128, 0.1, 8, 1024
+STEPS_PER_CALL = 5  # training steps per timed call, on both sides; rows give seconds per step
 
 
 # ---------------------------------------------------------------------------
@@ -112,13 +118,12 @@ class Ours:
         self.data = jax.device_put(data)
         self.tx = optax.sgd(self.lr)
         self.state = train.init_state(self.task, self.tx, 0)
-        self.step_fn = train.make_train_step(self.task, self.tx)
-        self.order = train.EpochOrder(self.task, self.data, self.state.stream("data"))
+        self.chunk_fn = train.make_train_chunk(self.task, self.tx)
         self._probes = None
 
-    def step(self):
-        state, metrics = self.step_fn(self.state, self.data, self.order(0))
-        jax.block_until_ready(metrics)
+    def steps(self):
+        """STEPS_PER_CALL training steps as the training loop runs them: one lax.scan."""
+        jax.block_until_ready(self.chunk_fn(self.state, self.data, STEPS_PER_CALL))
 
     @property
     def probes(self):
@@ -142,10 +147,16 @@ class OursSweep(Ours):
         self.lrs = jnp.full((n,), LR)
         self.sweep_fn = sweep.make_sweep_step(self.task)
         self.sweep_order = sweep.SweepOrder(self.task, self.data, self.states)
+        self.step_fn = train.make_train_step(self.task, self.tx)
+        self.order = train.EpochOrder(self.task, self.data, self.state.stream("data"))
 
     def sweep_step(self):
         _, metrics = self.sweep_fn(self.states, self.lrs, self.data, self.sweep_order(0))
         jax.block_until_ready(metrics)
+
+    def single_step(self):
+        """One model's step as the sweep runs it: a jitted step, not a scan window."""
+        jax.block_until_ready(self.step_fn(self.state, self.data, self.order(0)))
 
 
 # ---------------------------------------------------------------------------
@@ -211,13 +222,16 @@ def torch_reference(kind, norm, width=1.0, compile_model=False):
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=lr)
 
-    def step():
+    def one_step():
         xb, yb = batch()
         opt.zero_grad(set_to_none=True)
         loss = loss_of(forward(xb), yb)
         loss.backward()
         opt.step()
-        return float(loss.detach())
+        return loss.detach()
+
+    def steps():
+        return [float(one_step()) for _ in range(STEPS_PER_CALL)]
 
     def grads(xb, yb, wrt):
         return torch.autograd.grad(loss_of(forward(xb), yb), wrt)
@@ -261,7 +275,7 @@ def torch_reference(kind, norm, width=1.0, compile_model=False):
                 p.copy_(b)
         return out
 
-    return {"step": step, "line_search": line_search, "ics": ics}
+    return {"steps": steps, "line_search": line_search, "ics": ics}
 
 
 # ---------------------------------------------------------------------------
@@ -279,15 +293,16 @@ def main(argv):
     use_compile = _COMPILE.value and not quick
     rows = []
 
-    def record(task, norm, width, what, flops, ours_fn, torch_fn, torch_compiled=None, n=repeats):
-        ours_s = median_time(ours_fn, n)
-        torch_s = median_time(torch_fn, n)
+    def record(task, norm, width, what, flops, ours_fn, torch_fn, torch_compiled=None, n=repeats,
+               per_call=1):
+        ours_s = median_time(ours_fn, n) / per_call
+        torch_s = median_time(torch_fn, n) / per_call
         row = {"task": task, "norm": norm, "width": width, "what": what, "ours_s": ours_s,
                "torch_eager_s": torch_s, "ratio": torch_s / ours_s,
                "ours_gflops": flops / ours_s / 1e9, "torch_gflops": flops / torch_s / 1e9}
         if torch_compiled is not None:
             try:
-                compiled_s = median_time(torch_compiled, n, warmup=2)
+                compiled_s = median_time(torch_compiled, n, warmup=2) / per_call
                 row.update(torch_compile_s=compiled_s, ratio_compile=compiled_s / ours_s)
             except Exception as e:  # noqa: BLE001 - torch.compile fails in many ways on CPU
                 row["torch_compile_error"] = f"{type(e).__name__}: {str(e)[:120]}"
@@ -299,10 +314,10 @@ def main(argv):
         fwd = vgg_forward_flops(width)
         for norm in ("none", "batch"):
             ours, ref = Ours("vgg", norm, width), torch_reference("vgg", norm, width)
-            compiled = (torch_reference("vgg", norm, width, compile_model=True)["step"]
+            compiled = (torch_reference("vgg", norm, width, compile_model=True)["steps"]
                         if use_compile else None)
-            record("vgg", norm, width, "(a) train step", 3 * fwd, ours.step, ref["step"],
-                   compiled)
+            record("vgg", norm, width, "(a) train step", 3 * fwd, ours.steps, ref["steps"],
+                   compiled, per_call=STEPS_PER_CALL)
             if norm == "batch" and (width == widths[0] or not quick):
                 record("vgg", norm, width, f"(b) line search x{NUM_ETAS}",
                        3 * fwd * (NUM_ETAS + 1), ours.line_search, ref["line_search"])
@@ -311,13 +326,13 @@ def main(argv):
                        ours.ics, ref["ics"])
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
-        record("dln", norm, None, "(d) DLN step", 3 * dln_forward_flops(), ours.step,
-               ref["step"], n=5 * repeats)
+        record("dln", norm, None, "(d) DLN step", 3 * dln_forward_flops(), ours.steps,
+               ref["steps"], n=5 * repeats, per_call=STEPS_PER_CALL)
     # (e) N models in one program against N separate steps of the same model.
     width, n = 1 / 8, 4
-    sweep_run, single = OursSweep("batch", width, n), Ours("vgg", "batch", width)
+    sweep_run = OursSweep("batch", width, n)
     sweep_s = median_time(sweep_run.sweep_step, repeats)
-    single_s = median_time(single.step, repeats)
+    single_s = median_time(sweep_run.single_step, repeats)
     row = {"task": "vgg", "norm": "batch", "width": width, "what": f"(e) vmap sweep of {n}",
            "ours_s": sweep_s, "separate_runs_s": n * single_s,
            "cost_per_model_vs_separate": sweep_s / (n * single_s)}

@@ -103,3 +103,11 @@ def test_filter_normalized_direction():
     np.testing.assert_array_equal(d["conv"]["bias"], 0.0)
     plain = landscape.random_direction(jax.random.key(0), params)
     assert float(jnp.abs(plain["conv"]["bias"]).sum()) > 0
+
+
+def test_default_strategy_names_a_strategy_and_rejects_unknown_sets():
+    from bn_smooth.batching import default_strategy
+
+    assert {default_strategy("points"), default_strategy("layers")} <= set(STRATEGIES)
+    with pytest.raises(ValueError, match="over must be"):
+        default_strategy("steps")

@@ -56,33 +56,37 @@ def test_entrypoint_reports_bad_input_clearly(tmp_path):
     assert result.returncode != 0 and "CIFAR-10 not found" in result.stderr
 
 
-def interrupt_after(calls: int, monkeypatch):
-    """Make the training step raise KeyboardInterrupt on its `calls`-th call."""
-    real = train.make_train_step
+def interrupt_after(calls: int, monkeypatch, train_loop: str):
+    """Make the training step ('steps') or window ('scan') raise KeyboardInterrupt
+    on its `calls`-th call."""
+    maker = {"steps": "make_train_step", "scan": "make_train_chunk"}[train_loop]
+    real = getattr(train, maker)
 
     def make(task, tx):
-        step_fn, count = real(task, tx), [0]
+        fn, count = real(task, tx), [0]
 
         def interrupted(*args):
             count[0] += 1
             if count[0] == calls:
                 raise KeyboardInterrupt
-            return step_fn(*args)
+            return fn(*args)
 
         return interrupted
 
-    monkeypatch.setattr(train, "make_train_step", make)
+    monkeypatch.setattr(train, maker, make)
 
 
-@pytest.mark.parametrize("norm", ["noisy_batch", "none"])
+@pytest.mark.parametrize("norm,train_loop", [("noisy_batch", "steps"), ("none", "scan")])
 def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path, monkeypatch,
-                                                           norm):
-    config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=14, checkpoint_every=8)
+                                                           norm, train_loop):
+    config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=14, checkpoint_every=8,
+                             train_loop=train_loop)
     whole = loop.train_and_evaluate(config, tmp_path / "whole")
     assert whole["status"] == "finished"
 
     with monkeypatch.context() as m:
-        interrupt_after(10, m)  # mid-window: steps 8 and 9 done, not yet logged
+        # Mid-window: steps 8 and 9 done ('steps'), or the window 8..11 under way ('scan').
+        interrupt_after({"steps": 10, "scan": 3}[train_loop], m, train_loop)
         with pytest.raises(KeyboardInterrupt):
             loop.train_and_evaluate(config, tmp_path / "resumed")
     status = runlog.read_status(tmp_path / "resumed")

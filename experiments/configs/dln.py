@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.norm_kwargs = ml_collections.ConfigDict(dict(use_scale=False, use_bias=False))
     c.momentum = 0.0
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
-    c.train_loop = ""  # "steps" or "scan"; empty: the faster one on this backend
+    c.train_loop = ""  # "scan" (the default: a lax.scan per window) or "steps"
     c.batch_size = ml_collections.FieldReference(None, field_type=int)  # None: full batch
     c.num_samples = 1_000
     c.model = ml_collections.ConfigDict(dict(depth=25, dim=10))
