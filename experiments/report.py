@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bn_smooth.plots import DLN_MAIN, VGG_MAIN, VGG_NOISY
 from bn_smooth.results import Run
 
 EARLY = 0.2  # "early in training": the first 20% of the steps
@@ -152,7 +153,7 @@ def claim_1(runs):
 
 
 def claim_2(runs):
-    trio = [runs[n] for n in ("vgg_none", "vgg_batch", "vgg_noisy_batch")]
+    trio = [runs[n] for n in VGG_NOISY]
     acc = {r.norm: final(r, "accuracy") for r in trio}
     moments = {r.norm: moment_instability(r) for r in trio}
     trains = (acc["noisy_batch"] >= acc["batch"] - ABOUT_AS_WELL
@@ -179,10 +180,9 @@ def claim_2(runs):
 
 def claim_3(runs):
     rows, parts, summary = [], [], []
-    for net, names in (("VGG", ("vgg_none", "vgg_batch")), ("DLN", ("dln_none", "dln_batch"))):
-        none, batch = (ics_medians(runs[n]) for n in names)
-        if net == "DLN":
-            dln_none = none  # also the second half of the claim
+    medians = {n: ics_medians(runs[n]) for n in (*VGG_MAIN, *DLN_MAIN)}
+    for net, names in (("VGG", VGG_MAIN), ("DLN", DLN_MAIN)):
+        none, batch = (medians[n] for n in names)
         med = {k: {q: float(np.median(list(v[q].values()))) for q in ("l2", "cosine")}
                for k, v in (("none", none), ("batch", batch))}
         reduces = med["batch"]["l2"] < med["none"]["l2"] and (
@@ -195,7 +195,7 @@ def claim_3(runs):
                          " ".join(f"{v:.2f}" for v in per["cosine"].values())])
         summary.append(f"{net} cos none {fmt(med['none']['cosine'])} vs BN "
                        f"{fmt(med['batch']['cosine'])}")
-    almost_none = min(dln_none["cosine"].values()) >= 0.9
+    almost_none = min(medians["dln_none"]["cosine"].values()) >= 0.9
     parts.append(("every layer of the standard DLN keeps a median cosine >= 0.9", almost_none))
     body = ("Definition 2.1 with each step's own update; medians over probed steps, then over "
             "layers (the first layer left out: its ICS is 0 by definition) (figures 3 and 6).\n\n"
@@ -224,7 +224,7 @@ def claim_3(runs):
 
 def claim_4(runs):
     rows, parts, summary = [], [], []
-    for net, names in (("VGG", ("vgg_none", "vgg_batch")), ("DLN", ("dln_none", "dln_batch"))):
+    for net, names in (("VGG", VGG_MAIN), ("DLN", DLN_MAIN)):
         none, batch = runs[names[0]], runs[names[1]]
         for early in (True, False):
             a, b = landscape_medians(none, early), landscape_medians(batch, early)
