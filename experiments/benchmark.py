@@ -314,20 +314,22 @@ def main(argv):
         fwd = vgg_forward_flops(width)
         for norm in ("none", "batch"):
             ours, ref = Ours("vgg", norm, width), torch_reference("vgg", norm, width)
-            compiled = (torch_reference("vgg", norm, width, compile_model=True)["steps"]
-                        if use_compile else None)
+            compiled = (torch_reference("vgg", norm, width, compile_model=True)
+                        if use_compile else {})
             record("vgg", norm, width, "(a) train step", 3 * fwd, ours.steps, ref["steps"],
-                   compiled, per_call=STEPS_PER_CALL)
+                   compiled.get("steps"), per_call=STEPS_PER_CALL)
             if norm == "batch" and (width == widths[0] or not quick):
                 record("vgg", norm, width, f"(b) line search x{NUM_ETAS}",
-                       3 * fwd * (NUM_ETAS + 1), ours.line_search, ref["line_search"])
+                       3 * fwd * (NUM_ETAS + 1), ours.line_search, ref["line_search"],
+                       compiled.get("line_search"))
                 num_layers = len(models.layer_order(ours.state.params))
                 record("vgg", norm, width, "(c) ICS, all layers", 3 * fwd * (num_layers + 1),
-                       ours.ics, ref["ics"])
+                       ours.ics, ref["ics"], compiled.get("ics"))
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
+        compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}
         record("dln", norm, None, "(d) DLN step", 3 * dln_forward_flops(), ours.steps,
-               ref["steps"], n=5 * repeats, per_call=STEPS_PER_CALL)
+               ref["steps"], compiled.get("steps"), n=5 * repeats, per_call=STEPS_PER_CALL)
     # (e) N models in one program against N separate steps of the same model.
     width, n = 1 / 8, 4
     sweep_run = OursSweep("batch", width, n)

@@ -169,3 +169,38 @@ def test_none_accepts_norm_kwargs_and_has_no_state():
 def test_no_affine_option():
     module = norms.get_norm("batch", use_scale=False, use_bias=False)()
     assert "params" not in module.init(jax.random.key(0), jnp.ones((4, 3)), train=False)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_batch_standardize_derivatives_match_autodiff(layout):
+    """The written-out JVP of BatchNorm's standardization against autodiff of its formula:
+    forward mode, reverse mode (with cotangents on the statistics too, as the running
+    averages would carry) and a Hessian-vector product, forward over reverse."""
+    def by_formula(x):
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axes)
+        var = jnp.mean(jnp.square(x - mean), axes)
+        return (x - mean) / jnp.sqrt(var + EPS), mean, var
+
+    def ours(x):
+        return norms.batch_standardize(x, EPS)
+
+    x = random_batch(LAYOUTS[layout])
+    keys = jax.random.split(jax.random.key(4), 5)
+    tangent = jax.random.normal(keys[0], x.shape)
+    cotangents = (jax.random.normal(keys[1], x.shape),
+                  jax.random.normal(keys[2], x.shape[-1:]),
+                  jax.random.normal(keys[3], x.shape[-1:]))
+
+    def close(a, b):
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+
+    close(jax.jvp(ours, (x,), (tangent,)), jax.jvp(by_formula, (x,), (tangent,)))
+    close(jax.vjp(ours, x)[1](cotangents), jax.vjp(by_formula, x)[1](cotangents))
+
+    def loss(f):
+        return lambda x: jnp.sum(jnp.sin(f(x)[0]) * cotangents[0])
+
+    hvp = jax.jvp(jax.grad(loss(ours)), (x,), (tangent,))[1]
+    close(hvp, jax.jvp(jax.grad(loss(by_formula)), (x,), (tangent,))[1])
