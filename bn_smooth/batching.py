@@ -25,6 +25,8 @@ def default_strategy(over: str = "points") -> str:
     - ICS, 9 layers: unroll 0.27 s, map 0.38 s, vmap 0.42 s. Unrolled, XLA
       keeps of each mix's backward pass only what its own layer's gradient
       needs; a loop or a batch computes every layer's gradient at every mix.
+      Unrolled with static indices (ics.py), the mixes also share their
+      forward pass through the updated layers: 2.3x faster again.
 
     Accelerators batch well under vmap. Small dense models (the DLN) compile
     much faster under lax.map, which their config selects.
