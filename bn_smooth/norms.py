@@ -32,8 +32,9 @@ class Identity(nn.Module):
 class _Normalization(nn.Module):
     """y = gamma * (x - mean) / divisor(spread) + beta, per unit.
 
-    Subclasses say what the spread statistic is and how it becomes a divisor;
-    the running averages, the train/eval switch and the affine part live here.
+    Subclasses say what the spread statistic is (`statistics`, or the whole
+    training-mode `standardize`) and how it becomes a divisor; the running
+    averages, the train/eval switch and the affine part live here.
     """
 
     momentum: float = 0.9
@@ -84,13 +85,10 @@ class BatchNorm(_Normalization):
 
     spread_name = "var"
 
-    def statistics(self, x):
-        return _mean_and_var(x)
-
     def divisor(self, spread):
         return jnp.sqrt(spread + self.epsilon)
 
-    def standardize(self, x):
+    def standardize(self, x):  # in place of statistics(), for its written-out derivative
         return batch_standardize(x, self.epsilon)
 
 
@@ -104,15 +102,10 @@ def batch_standardize(x, epsilon):
     step on 2 CPU cores is 1.04x faster at widths 1/8 and 1/4 (measured). A
     custom JVP, not a VJP, keeps forward mode and higher derivatives working.
     """
-    mean, var = _mean_and_var(x)
-    return (x - mean) / jnp.sqrt(var + epsilon), mean, var
-
-
-def _mean_and_var(x):
-    """The batch mean and biased variance per unit."""
     axes = _batch_axes(x)
     mean = jnp.mean(x, axes)
-    return mean, jnp.mean(jnp.square(x - mean), axes)
+    var = jnp.mean(jnp.square(x - mean), axes)  # biased
+    return (x - mean) / jnp.sqrt(var + epsilon), mean, var
 
 
 @batch_standardize.defjvp
