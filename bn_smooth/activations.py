@@ -9,7 +9,6 @@ deviation and percentiles.
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bn_smooth import models
 
@@ -50,19 +49,3 @@ def activation_stats(intermediates, units, percentiles=(5, 25, 50, 75, 95)) -> d
     return {name: {site: summarize(intermediates[name][site][0], idx, percentiles)
                    for site in SITES}
             for name, idx in units.items()}
-
-
-def moment_changes(rows: list[dict], site: str = "pre_norm") -> dict[str, dict]:
-    """Figure 7: |change| of each unit's mean and variance between successive probed steps.
-
-    `rows` are the 'activations' rows of metrics.jsonl, in step order. Returns
-    {layer: {"steps": [t_1, ...], "mean": [[...units] per step], "var": [...]}}.
-    """
-    out = {}
-    steps = [r["step"] for r in rows]
-    for name in rows[0]["layers"] if rows else []:
-        mean = np.array([r["layers"][name][site]["mean"] for r in rows], dtype=float)
-        var = np.array([r["layers"][name][site]["std"] for r in rows], dtype=float) ** 2
-        out[name] = {"steps": steps[1:], "mean": np.abs(np.diff(mean, axis=0)).tolist(),
-                     "var": np.abs(np.diff(var, axis=0)).tolist()}
-    return out

@@ -16,17 +16,15 @@ def default_strategy(over: str = "points") -> str:
     """The strategy measured fastest for probes on the current backend.
 
     `over`: "points" (step sizes, grid cells: the same computation at each) or
-    "layers" (ICS: layer i's gradient at its own mix). Measured on 2 CPU cores
-    (VGG-11 at 1/8 width, batch 128, BatchNorm, shifted-view convolution; run
-    time, then compile time):
+    "layers" (ICS: layer i's gradient at its own mix). On CPU (measurements in
+    the README's speed section):
 
-    - line search, 8 step sizes: map 0.38 s, unroll 0.42 s, vmap 0.45 s; map
-      compiles in 6.5 s, unroll in 27 s;
-    - ICS, 9 layers: unroll 0.27 s, map 0.38 s, vmap 0.42 s. Unrolled, XLA
-      keeps of each mix's backward pass only what its own layer's gradient
-      needs; a loop or a batch computes every layer's gradient at every mix.
-      Unrolled with static indices (ics.py), the mixes also share their
-      forward pass through the updated layers: 2.3x faster again.
+    - points: `map`, the fastest to run and several times faster to compile
+      than `unroll`;
+    - layers: `unroll`. Unrolled, XLA keeps of each mix's backward pass only
+      what its own layer's gradient needs, where a loop or a batch computes
+      every layer's gradient at every mix; with static indices (ics.py) the
+      mixes also share their forward pass through the updated layers.
 
     Accelerators batch well under vmap. Small dense models (the DLN) compile
     much faster under lax.map, which their config selects.

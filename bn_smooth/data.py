@@ -20,6 +20,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 ENV_VAR = "BN_SMOOTH_CIFAR10"
 DEFAULT_DIR = Path("~/.cache/bn_smooth").expanduser()
@@ -223,7 +224,34 @@ def gaussian_regression(seed: int, num_samples: int = 1000, dim: int = 10):
 
 
 # ---------------------------------------------------------------------------
-# Batches drawn on device
+# The dataset a task trains on, and its batches drawn on the device
+
+
+class Dataset(struct.PyTreeNode):
+    """A training set, an optional test set and an optional input standardization.
+
+    A pytree of arrays, passed to jitted functions as an argument (never closed
+    over, so that it is not baked into programs as constants).
+    """
+
+    train_inputs: jax.Array
+    train_targets: jax.Array
+    test_inputs: jax.Array | None = None  # None: no test set (the DLN)
+    test_targets: jax.Array | None = None
+    mean: jax.Array | None = None  # per-channel standardization; None: inputs as stored
+    std: jax.Array | None = None
+
+    @property
+    def num_train(self) -> int:
+        return self.train_inputs.shape[0]
+
+    @property
+    def num_test(self) -> int:
+        return 0 if self.test_inputs is None else self.test_inputs.shape[0]
+
+    def prepare(self, x):
+        """Stored inputs to model inputs (CIFAR: uint8 -> standardized float)."""
+        return x if self.mean is None else standardize(x, self.mean, self.std)
 
 
 def epoch_permutation(key, epoch, num_examples: int):
@@ -231,17 +259,12 @@ def epoch_permutation(key, epoch, num_examples: int):
     return jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
 
 
-def batch_indices(key, step, num_examples: int, batch_size: int, perm=None):
-    """Indices of the batch at `step`: a slice of the permutation of its epoch.
+def batch_indices(step, num_examples: int, batch_size: int, perm):
+    """Indices of the batch at `step`: its slice of `perm`, the order of its epoch.
 
-    A pure function of (key, step), so a resumed run and a probe see the same
-    batches. `perm`, the epoch's permutation if the caller already has it,
-    saves recomputing it at every step. The last partial batch of an epoch is
-    dropped.
+    The last partial batch of an epoch is dropped.
     """
-    epoch, position = jnp.divmod(step, num_examples // batch_size)
-    if perm is None:
-        perm = epoch_permutation(key, epoch, num_examples)
+    position = step % (num_examples // batch_size)
     return jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
 
 

@@ -1,23 +1,21 @@
 """Keep freed host memory mapped, so that XLA:CPU steps stop page-faulting.
 
-XLA:CPU allocates each execution's temporaries (87 MB for a VGG-11 training
-step at 1/8 width, hundreds of MB at full width) with malloc and frees them
-when the execution ends. glibc serves blocks that large from its worker
-threads' arenas with mmap and unmaps them on free, so every step faulted its
-whole working set in again: 21,000 page faults and 40% of the step's time
-at 1/8 width (0.072 -> 0.043 s a jitted step, measured). One arena, with
-mmap and trim thresholds above any temporary, keeps that memory mapped and
-reused; the process then does not hand its peak memory back to the system.
+XLA:CPU allocates each execution's temporaries (tens of MB for a VGG-11
+training step at 1/8 width, hundreds at full width) with malloc and frees
+them when the execution ends. glibc serves blocks that large from its worker
+threads' arenas with mmap and unmaps them on free, so every step faults its
+whole working set in again. One arena, with mmap and trim thresholds above
+any temporary, keeps that memory mapped and reused; the process then does
+not hand its peak memory back to the system.
 
 It is opt-in, because one arena costs multi-threaded code that allocates
-many small blocks (XLA compiling, small programs): on the same machine the
-25-layer DLN trained 30% slower with it, its probes 40% slower, and the
-theory checks ran 2x longer. The training loop's `lax.scan` windows already
-pay the faults once a window rather than once a step; the gain is for code
-that runs single large executions again and again (jitted VGG steps, probes
-in a notebook). Call `keep_freed_memory()` first thing, before JAX's first
-computation: a thread keeps the arena it first allocated from. Elsewhere than
-glibc it does nothing.
+many small blocks (XLA compiling, small programs: the DLN, the theory
+checks); the README's speed section has the measurements. The training
+loop's `lax.scan` windows already pay the faults once a window rather than
+once a step; the gain is for code that runs single large executions again
+and again (jitted VGG steps, probes in a notebook). Call `keep_freed_memory()`
+first thing, before JAX's first computation: a thread keeps the arena it
+first allocated from. Elsewhere than glibc it does nothing.
 """
 
 import ctypes

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
-from bn_smooth import treemath
 from bn_smooth.batching import batched_map
 
 
@@ -39,13 +39,13 @@ def gradient_line_search(loss_fn, params, step_sizes, direction=None,
     step_sizes = jnp.asarray(step_sizes, jnp.result_type(float))
 
     def at(eta):
-        loss, grad = jax.value_and_grad(loss_fn)(treemath.add(params, d, -eta))
-        return loss, treemath.norm(treemath.sub(grad, g))
+        loss, grad = jax.value_and_grad(loss_fn)(optax.tree.add_scale(params, -eta, d))
+        return loss, optax.tree.norm(optax.tree.sub(grad, g))
 
     losses, grad_dists = batched_map(at, step_sizes, strategy)
-    step_norms = jnp.abs(step_sizes) * treemath.norm(d)
+    step_norms = jnp.abs(step_sizes) * optax.tree.norm(d)
     ratios = jnp.where(step_norms > 0, grad_dists / jnp.where(step_norms > 0, step_norms, 1), 0)
-    return LineSearch(losses, grad_dists, step_norms, jnp.max(ratios), loss0, treemath.norm(g))
+    return LineSearch(losses, grad_dists, step_norms, jnp.max(ratios), loss0, optax.tree.norm(g))
 
 
 def random_direction(key, params, filter_normalize: bool = False):
@@ -81,6 +81,6 @@ def loss_surface(loss_fn, params, d1, d2, alphas, betas, strategy: str | None = 
     grid = jnp.stack(jnp.meshgrid(alphas, betas, indexing="ij"), -1).reshape(-1, 2)
 
     def at(ab):
-        return loss_fn(treemath.add(treemath.add(params, d1, ab[0]), d2, ab[1]))
+        return loss_fn(optax.tree.add_scale(optax.tree.add_scale(params, ab[0], d1), ab[1], d2))
 
     return batched_map(at, grid, strategy).reshape(len(alphas), len(betas))

@@ -4,6 +4,7 @@
 it writes is described in bn_smooth.runlog.
 """
 
+import contextlib
 import json
 import math
 import signal
@@ -15,8 +16,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from bn_smooth import runlog, tasks, train
-from bn_smooth.probes import Probes
+from bn_smooth import probes, runlog, tasks, train
 
 # Fields that may change when a run is resumed (to train it longer, or elsewhere).
 RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devices",
@@ -37,10 +37,8 @@ def _check_resumable(workdir, config_dict):
 
 
 def _boundaries(config):
-    probe = config.get("probe") or {}
     return [v for v in (config.log_every, config.get("eval_every"),
-                        config.get("checkpoint_every"), probe.get("every"),
-                        probe.get("ics_every"), probe.get("activations_every")) if v]
+                        config.get("checkpoint_every"), *probes.schedule(config).values()) if v]
 
 
 def _next_stop(step: int, config) -> int:
@@ -88,74 +86,105 @@ def train_and_evaluate(config, workdir) -> dict:
         logging.info("%s: already %s, nothing to do", workdir, status["message"])
         return status
     runlog.write_config(workdir, config_dict)
-
-    task, data = tasks.make_task(config)
-    tx = train.make_optimizer(config)
-    checkpoints = train.Checkpoints(workdir)
-    state = checkpoints.restore(train.init_state(task, tx, config.seed))
-    step = int(state.step)
-    if step:
-        logging.info("resuming %s from step %d", workdir, step)
-    writer = runlog.MetricsWriter(workdir)
-    writer.truncate(step)
-    start_step = step
-    run_window = _window_runner(task, tx, data, state, config.get("train_loop") or None)
-    probes = Probes(task, tx, config, state.params) if config.get("probe") else None
-    has_test = "test_inputs" in data
-    clock = {"start": time.time(), "train_seconds": 0.0, "eval_seconds": 0.0,
-             "probe_seconds": 0.0}
-
-    def finish(kind, message, **extra):
-        timing = {k: round(v, 2) for k, v in clock.items() if k != "start"}
-        timing["wall_seconds"] = round(time.time() - clock["start"], 2)
-        runlog.write_status(workdir, kind, step, message, **timing, **extra)
-        logging.info("%s: %s", workdir, message)
-        return runlog.read_status(workdir)
-
-    runlog.write_status(workdir, "running", step, f"running, at step {step}")
+    run = _Run(config, workdir)
     try:
         with _SigtermAsInterrupt():
-            while True:
-                if has_test and (_due(step, config.eval_every) or step == config.num_steps):
-                    t0 = time.time()
-                    writer.write(step, "eval", train.evaluate(task, state, data))
-                    clock["eval_seconds"] += time.time() - t0
-                if step >= config.num_steps:
-                    break
-                if probes:
-                    t0 = time.time()
-                    for kind in probes.due(step):
-                        writer.write(step, kind, probes.run(kind, state, data))
-                    clock["probe_seconds"] += time.time() - t0
-                stop = _next_stop(step, config)
-                t0 = time.time()
-                # `state` only advances once the window's rows are written, so an
-                # interrupt or a divergence checkpoints a state consistent with the log.
-                window_state, metrics = run_window(state, step, stop)
-                clock["train_seconds"] += time.time() - t0
-                bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
-                last = stop - step if bad.size == 0 else int(bad[0]) + 1
-                writer.write_rows([
-                    {"step": step + i, "kind": "train",
-                     **runlog.clean({k: v[i] for k, v in metrics.items()})}
-                    for i in range(last)])
-                if bad.size:
-                    checkpoints.save(state)
-                    step += int(bad[0])
-                    return finish("diverged", f"diverged at step {step} (non-finite loss)")
-                state, step = window_state, stop
-                _log_progress(step, start_step, config.num_steps, metrics,
-                              clock["train_seconds"])
-                if _due(step, config.get("checkpoint_every")):
-                    checkpoints.save(state)
-            checkpoints.save(state)
-            return finish("finished", f"finished {step} steps")
+            return run.train()
     except KeyboardInterrupt:
-        checkpoints.save(state)
-        finish("interrupted", f"interrupted at step {step}; re-run the same command to resume")
+        run.checkpoints.save(run.state)
+        run.finish("interrupted", f"interrupted at step {run.step}; re-run the same command "
+                   "to resume")
         raise
     finally:
-        checkpoints.close()
+        run.checkpoints.close()
+
+
+class _Run:
+    """One invocation of a run: its state, its step, and what it writes."""
+
+    def __init__(self, config, workdir: Path):
+        self.config, self.workdir = config, workdir
+        self.task, self.data = tasks.make_task(config)
+        self.tx = train.make_optimizer(config)
+        self.checkpoints = train.Checkpoints(workdir)
+        self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
+        self.step = self.start_step = int(self.state.step)
+        if self.step:
+            logging.info("resuming %s from step %d", workdir, self.step)
+        self.writer = runlog.MetricsWriter(workdir)
+        self.writer.truncate(self.step)
+        self.run_window = _window_runner(self.task, self.tx, self.data, self.state,
+                                         config.get("train_loop"))
+        self.probes = probes.Probes(self.task, self.tx, config, self.state.params)
+        self.seconds = {"train_seconds": 0.0, "eval_seconds": 0.0, "probe_seconds": 0.0}
+        self.start_time = time.time()
+
+    def train(self) -> dict:
+        runlog.write_status(self.workdir, "running", self.step, f"running, at step {self.step}")
+        while True:
+            self.evaluate_if_due()
+            if self.step >= self.config.num_steps:
+                break
+            self.probe_if_due()
+            stop = _next_stop(self.step, self.config)
+            window_state, metrics = self.train_window(stop)
+            diverged = self.write_window(metrics)
+            if diverged is not None:
+                self.checkpoints.save(self.state)
+                self.step += diverged
+                return self.finish("diverged", f"diverged at step {self.step} (non-finite loss)")
+            # `state` only advances once the window's rows are written, so an interrupt
+            # or a divergence checkpoints a state consistent with the log.
+            self.state, self.step = window_state, stop
+            _log_progress(self.step, self.start_step, self.config.num_steps, metrics,
+                          self.seconds["train_seconds"])
+            if _due(self.step, self.config.get("checkpoint_every")):
+                self.checkpoints.save(self.state)
+        self.checkpoints.save(self.state)
+        return self.finish("finished", f"finished {self.step} steps")
+
+    def evaluate_if_due(self):
+        if self.data.num_test and (_due(self.step, self.config.eval_every)
+                                   or self.step == self.config.num_steps):
+            with self._timed("eval_seconds"):
+                self.writer.write(self.step, "eval",
+                                  train.evaluate(self.task, self.state, self.data))
+
+    def probe_if_due(self):
+        with self._timed("probe_seconds"):
+            for kind in self.probes.due(self.step):
+                self.writer.write(self.step, kind, self.probes.run(kind, self.state, self.data))
+
+    def train_window(self, stop: int):
+        """(state, metrics) after steps self.step..stop-1: metrics as arrays over its steps."""
+        with self._timed("train_seconds"):
+            return self.run_window(self.state, self.step, stop)
+
+    def write_window(self, metrics) -> int | None:
+        """Write the window's training rows up to and including the first non-finite loss;
+        returns that step's offset in the window, or None if every loss is finite."""
+        bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
+        count = len(metrics["loss"]) if bad.size == 0 else int(bad[0]) + 1
+        self.writer.write_rows([
+            {"step": self.step + i, "kind": "train",
+             **runlog.clean({k: v[i] for k, v in metrics.items()})}
+            for i in range(count)])
+        return int(bad[0]) if bad.size else None
+
+    def finish(self, kind: str, message: str) -> dict:
+        timing = {k: round(v, 2) for k, v in self.seconds.items()}
+        timing["wall_seconds"] = round(time.time() - self.start_time, 2)
+        runlog.write_status(self.workdir, kind, self.step, message, **timing)
+        logging.info("%s: %s", self.workdir, message)
+        return runlog.read_status(self.workdir)
+
+    @contextlib.contextmanager
+    def _timed(self, part: str):
+        start = time.time()
+        try:
+            yield
+        finally:
+            self.seconds[part] += time.time() - start
 
 
 def _window_runner(task, tx, data, state, train_loop: str | None):

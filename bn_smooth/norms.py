@@ -98,9 +98,9 @@ def batch_standardize(x, epsilon):
 
     The derivative is written out (below) for speed: its transpose, the
     backward pass, makes two reductions over x and one elementwise pass, where
-    autodiff of the formula makes three reductions and more passes; a VGG-11
-    step on 2 CPU cores is 1.04x faster at widths 1/8 and 1/4 (measured). A
-    custom JVP, not a VJP, keeps forward mode and higher derivatives working.
+    autodiff of the formula makes three reductions and more passes (the gain
+    on a VGG step is in the README's speed section). A custom JVP, not a VJP,
+    keeps forward mode and higher derivatives working.
     """
     axes = _batch_axes(x)
     mean = jnp.mean(x, axes)

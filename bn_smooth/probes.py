@@ -1,10 +1,22 @@
-"""The paper's measurements, run during training on the state of step t.
+"""The measurements made during training: one registry of probe kinds.
 
-Each probe rebuilds the loss of step t with `train.step_loss_fn`: the batch
-of step t, batch statistics, the noise sample of step t, and running
-averages left untouched. Each is jitted once per run; the public methods
-return plain dicts for metrics.jsonl.
+A probe kind is three things and nothing else:
+
+1. a build function `build(context, section) -> Probe`, where `section` is
+   the kind's config section and `Probe.measure(state, data)` returns arrays;
+2. its registry entry, `@register("name")` on that function;
+3. its config section `config.probe.<name>`, with `every` (0: off) and the
+   kind's own fields.
+
+The loop runs every kind that `schedule(config)` names, at the steps it says;
+the suite reads the same schedule. Each probe rebuilds the loss of step t with
+`train.step_loss_fn`: the batch of step t, batch statistics, the noise sample
+of step t, and running averages left untouched (DESIGN.md, "Measurement modes").
 """
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,78 +25,139 @@ import numpy as np
 from bn_smooth import activations, ics, landscape, models, train
 
 
-def step_size_grid(config) -> np.ndarray:
-    """The line search's step sizes: [eta_min, eta_max] x lr, linear or log spaced."""
-    p = config.probe
-    space = np.geomspace if p.spacing == "log" else np.linspace
-    return config.lr * space(p.eta_min, p.eta_max, p.num_etas)
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What every probe of a run may read: its task, optimizer, config and initial params."""
+
+    task: Any
+    tx: Any
+    config: Any
+    params: Any
+
+    @property
+    def layers(self) -> list[str]:
+        return models.layer_order(self.params)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """`measure`: (state, data) -> a pytree of arrays, jit-able. `to_row`: its host
+    values -> the values of the kind's metrics.jsonl row."""
+
+    measure: Callable
+    to_row: Callable = dict
+
+
+REGISTRY: dict[str, Callable[[Context, Any], Probe]] = {}
+
+
+def register(kind: str):
+    """Register `build(context, section) -> Probe` as the probe kind `kind`."""
+
+    def add(build):
+        if kind in REGISTRY:
+            raise ValueError(f"probe kind {kind!r} is already registered")
+        REGISTRY[kind] = build
+        return build
+
+    return add
+
+
+def schedule(config) -> dict[str, int]:
+    """{kind: every} of the probes `config` turns on, in registry order."""
+    sections = config.get("probe") or {}
+    unknown = sorted(set(sections) - set(REGISTRY))
+    if unknown:
+        raise ValueError(f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
+                         f"registered kinds: {', '.join(REGISTRY)}")
+    return {kind: int(sections[kind]["every"]) for kind in REGISTRY
+            if kind in sections and sections[kind]["every"]}
+
+
+def build(kind: str, task, tx, config, params) -> Probe:
+    """The compiled probe `kind` for a run: `measure` jitted once, for every probed step."""
+    if kind not in REGISTRY:
+        raise ValueError(f"unknown probe kind {kind!r}; registered kinds: {', '.join(REGISTRY)}")
+    probe = REGISTRY[kind](Context(task, tx, config, params), config.probe[kind])
+    return dataclasses.replace(probe, measure=jax.jit(probe.measure))
 
 
 class Probes:
-    """Jitted landscape, ICS and activation probes for one task and optimizer."""
+    """The scheduled probes of one run, each compiled once."""
 
     def __init__(self, task, tx, config, params):
-        self.task, self.tx = task, tx
-        p = config.probe
-        self.landscape_every, self.ics_every = p.every, p.ics_every
-        self.activations_every = p.get("activations_every", p.every)
-        self.step_sizes = jnp.asarray(step_size_grid(config), jnp.float32)
-        self.strategy = p.get("strategy") or None
-        self.percentiles = tuple(p.percentiles)
-        self.layers = models.layer_order(params)
-        key = jax.random.fold_in(jax.random.key(config.seed), train.STREAMS["probe"])
-        self.units = activations.choose_units(key, params, p.get("activation_layers"),
-                                              p.num_units)
-        self._landscape_jit = jax.jit(self._landscape)
-        self._ics_jit = jax.jit(self._ics)
-        self._activations_jit = jax.jit(self._activations)
-
-    # Jitted bodies: arrays in, arrays out.
-
-    def _landscape(self, state, data):
-        loss_fn = train.step_loss_fn(self.task, state, data)
-        res = landscape.gradient_line_search(loss_fn, state.params, self.step_sizes,
-                                             strategy=self.strategy)
-        return {**res._asdict(), "step_sizes": self.step_sizes,
-                "loss_min": res.losses.min(), "loss_max": res.losses.max(),
-                "grad_dist_min": res.grad_dists.min(), "grad_dist_max": res.grad_dists.max()}
-
-    def _ics(self, state, data):
-        # The actual update of this step: SGD on its batch, or GD for the DLN.
-        after = train.train_step(self.task, self.tx, state, data)[0].params
-        loss_fn = train.step_loss_fn(self.task, state, data)
-        out = ics.internal_covariate_shift(loss_fn, state.params, after, self.layers,
-                                           strategy=self.strategy)
-        return (jnp.stack([out[k].l2 for k in self.layers]),
-                jnp.stack([out[k].cosine for k in self.layers]))
-
-    def _activations(self, state, data):
-        x, _ = self.task.batch(data, state.stream("data"), state.step)
-        _, collections = train.apply_training_mode(
-            self.task, state.params, state.batch_stats, x, state.noise_key(),
-            collections=("batch_stats", "intermediates"))
-        return activations.activation_stats(collections["intermediates"], self.units,
-                                            self.percentiles)
-
-    # Public: host values, ready for metrics.jsonl.
-
-    def landscape(self, state, data) -> dict:
-        return jax.device_get(self._landscape_jit(state, data))
-
-    def ics(self, state, data) -> dict:
-        l2, cosine = jax.device_get(self._ics_jit(state, data))
-        return {"layers": self.layers, "l2": l2, "cosine": cosine}
-
-    def activations(self, state, data) -> dict:
-        stats = jax.device_get(self._activations_jit(state, data))
-        return {"layers": {name: {"units": np.asarray(self.units[name]), **sites}
-                           for name, sites in stats.items()}}
+        self.every = schedule(config)
+        self.probes = {kind: build(kind, task, tx, config, params) for kind in self.every}
 
     def due(self, step: int) -> list[str]:
         """The probe kinds that run at `step`."""
-        schedule = {"landscape": self.landscape_every, "ics": self.ics_every,
-                    "activations": self.activations_every}
-        return [kind for kind, every in schedule.items() if every and step % every == 0]
+        return [kind for kind, every in self.every.items() if step % every == 0]
 
     def run(self, kind: str, state, data) -> dict:
-        return getattr(self, kind)(state, data)
+        """The row values of probe `kind` at `state`'s step, as host values."""
+        probe = self.probes[kind]
+        return probe.to_row(jax.device_get(probe.measure(state, data)))
+
+
+# ---------------------------------------------------------------------------
+# The paper's probes
+
+
+def step_size_grid(section, lr: float) -> np.ndarray:
+    """The line search's step sizes: [eta_min, eta_max] x lr, linear or log spaced."""
+    space = np.geomspace if section.spacing == "log" else np.linspace
+    return lr * space(section.eta_min, section.eta_max, section.num_etas)
+
+
+@register("landscape")
+def landscape_probe(context: Context, section) -> Probe:
+    """The line search along the training gradient (figures 4, 9, 10, 11, 12)."""
+    step_sizes = jnp.asarray(step_size_grid(section, context.config.lr), jnp.float32)
+
+    def measure(state, data):
+        loss_fn = train.step_loss_fn(context.task, state, data)
+        res = landscape.gradient_line_search(loss_fn, state.params, step_sizes,
+                                             strategy=section.strategy)
+        return {**res._asdict(), "step_sizes": step_sizes,
+                "loss_min": res.losses.min(), "loss_max": res.losses.max(),
+                "grad_dist_min": res.grad_dists.min(), "grad_dist_max": res.grad_dists.max()}
+
+    return Probe(measure)
+
+
+@register("ics")
+def ics_probe(context: Context, section) -> Probe:
+    """Definition 2.1 per layer, with the actual update of the step (figures 3, 6)."""
+    layers = context.layers
+
+    def measure(state, data):
+        # The actual update of this step: SGD on its batch, or GD for the DLN.
+        after = train.train_step(context.task, context.tx, state, data)[0].params
+        loss_fn = train.step_loss_fn(context.task, state, data)
+        out = ics.internal_covariate_shift(loss_fn, state.params, after, layers,
+                                           strategy=section.strategy)
+        return {"l2": jnp.stack([out[k].l2 for k in layers]),
+                "cosine": jnp.stack([out[k].cosine for k in layers])}
+
+    return Probe(measure, to_row=lambda out: {"layers": layers, **out})
+
+
+@register("activations")
+def activations_probe(context: Context, section) -> Probe:
+    """Distributions of a few random units per layer (figures 1c, 2, 7, 8, 14)."""
+    key = jax.random.fold_in(jax.random.key(context.config.seed), train.STREAMS["probe"])
+    units = activations.choose_units(key, context.params, section.layers, section.num_units)
+    percentiles = tuple(section.percentiles)
+
+    def measure(state, data):
+        x, _ = context.task.batch(data, state.stream("data"), state.step)
+        _, collections = train.apply_training_mode(
+            context.task, state.params, state.batch_stats, x, state.noise_key(),
+            collections=("batch_stats", "intermediates"))
+        return activations.activation_stats(collections["intermediates"], units, percentiles)
+
+    def to_row(stats):
+        return {"layers": {name: {"units": np.asarray(units[name]), **sites}
+                           for name, sites in stats.items()}}
+
+    return Probe(measure, to_row)

@@ -4,11 +4,14 @@
     steps, acc = run.train_curve("accuracy", window=100)
     band = run.landscape()          # arrays over probed steps
     steps, l2, cosine = run.ics("layer_03")
+    run.final("accuracy"), run.landscape_medians(early=True)   # REPORT.md's numbers
 
 Everything comes from the files of bn_smooth.runlog; nothing is recomputed.
+Each summary number that the figures and REPORT.md show is defined here once.
 """
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,9 @@ from bn_smooth import runlog
 NORM_LABELS = {"none": "Standard", "batch": "Standard + BatchNorm",
                "noisy_batch": 'Standard + "Noisy" BatchNorm', "l1": "Standard + L1 Norm",
                "l2": "Standard + L2 Norm", "linf": "Standard + L∞ Norm"}
+
+
+EARLY = 0.2  # "early in training": the first 20% of the steps
 
 
 def _array(values):
@@ -43,7 +49,7 @@ class Run:
         rows = {}
         for row in runlog.read_metrics(workdir):
             rows.setdefault(row["kind"], []).append(row)
-        return cls(name or workdir.name, workdir, config, status, rows)
+        return cls(name or workdir.name, workdir, _with_probe_sections(config), status, rows)
 
     # Description
 
@@ -62,6 +68,32 @@ class Run:
     @property
     def diverged_at(self) -> int | None:
         return self.status["step"] if self.status["status"] == "diverged" else None
+
+    @property
+    def num_steps(self) -> int:
+        return self.config["num_steps"]
+
+    @property
+    def window(self) -> int:
+        """The running mean of training curves in figures and REPORT.md: 1/30 of the run."""
+        return max(1, self.num_steps // 30)
+
+    @property
+    def num_test_examples(self) -> int | None:
+        """How many test images the eval rows used (None: not recorded, or no test set)."""
+        rows = self.rows.get("eval", [])
+        return rows[-1].get("num_examples") if rows else None
+
+    def description(self) -> str:
+        """What was trained, in a phrase: model, width or depth, steps and batch."""
+        c = self.config
+        if c["task"] == "vgg_cifar":
+            cfg = c["model"]["cfg"]
+            return (f"VGG ({cfg if isinstance(cfg, str) else 'cfg ' + str(cfg)}) at "
+                    f"{c['model']['width']:g} width, {c['num_steps']:,} SGD steps of batch "
+                    f"{c['batch_size']}")
+        return (f"the {c['model']['depth']}-layer DLN, {c['num_steps']:,} full-batch GD "
+                f"steps at lr {c['lr']:g}")
 
     # Series
 
@@ -123,7 +155,83 @@ class Run:
                 "percentiles": np.array([_array(s["percentiles"][unit]) for s in sites])}
 
     def percentiles(self) -> tuple:
-        return tuple(self.config["probe"]["percentiles"])
+        return tuple(self.config["probe"]["activations"]["percentiles"])
+
+    def moment_changes(self, layer: str, unit: int, site: str = "post_norm") -> dict:
+        """|change| of one chosen unit's mean and variance between successive probed steps
+        (figure 7): {steps (the later step of each pair), mean, variance}."""
+        a = self.activations(layer, site, unit)
+        return {"steps": a["steps"][1:], "mean": np.abs(np.diff(a["mean"])),
+                "variance": np.abs(np.diff(a["std"] ** 2))}
+
+    # Summary numbers (REPORT.md)
+
+    def train_at(self, key: str, step: int) -> float:
+        """Running mean of a training metric over the `window` steps before `step`
+        (nan at and after a divergence)."""
+        steps, values = self.train_curve(key, self.window)
+        if self.diverged_at is not None and step >= self.diverged_at:
+            return math.nan
+        i = np.searchsorted(steps, step, side="right") - 1
+        return float(values[i]) if i >= 0 else math.nan
+
+    def final(self, key: str) -> float:
+        return self.train_at(key, self.num_steps - 1)
+
+    def final_test(self, key: str = "accuracy") -> float:
+        steps, values = self.eval_curve(key)
+        if self.diverged_at is not None or not steps.size:
+            return math.nan
+        return float(values[-1])
+
+    def landscape_medians(self, early: bool) -> dict:
+        """Medians over probed steps (all, or the first EARLY of the run) of the loss range,
+        the largest gradient change and beta_eff."""
+        ls = self.landscape()
+        keep = ls["steps"] < EARLY * self.num_steps if early else slice(None)
+        return {"loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
+                "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
+                "beta_eff": float(np.nanmedian(ls["beta_eff"][keep]))}
+
+    def ics_medians(self) -> dict:
+        """{l2, cosine: {layer: median over probed steps}}; the first layer (0 by
+        definition) left out."""
+        per_layer = {layer: self.ics(layer) for layer in self.ics_layers()[1:]}
+        return {"l2": {k: float(np.nanmedian(v[1])) for k, v in per_layer.items()},
+                "cosine": {k: float(np.nanmedian(v[2])) for k, v in per_layer.items()}}
+
+    def moment_instability(self, site: str = "post_norm") -> dict:
+        """Median over layers, units and successive probes of |change| in mean and variance."""
+        changes = [self.moment_changes(layer, unit, site)
+                   for layer in self.activation_layers()
+                   for unit in range(len(self.activation_units(layer)))]
+        return {k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
+                for k in ("mean", "variance")}
+
+
+def task_descriptions(runs: dict[str, Run]) -> list[str]:
+    """One description per task, from its first run (a task's runs share it)."""
+    first = {}
+    for run in runs.values():
+        first.setdefault(run.config["task"], run)
+    return [run.description() for run in first.values()]
+
+
+def _with_probe_sections(config: dict) -> dict:
+    """A config.json from before the probe sections (flat `probe.every`, `ics_every`, ...)
+    in today's layout, so that older runs still plot and report (they do not resume)."""
+    probe = config.get("probe")
+    if not probe or "every" not in probe:
+        return config
+    strategy = probe.get("strategy") or None
+    sections = {
+        "landscape": {"every": probe["every"], "strategy": strategy,
+                      **{k: probe[k] for k in ("eta_min", "eta_max", "num_etas", "spacing")}},
+        "ics": {"every": probe["ics_every"], "strategy": strategy},
+        "activations": {"every": probe.get("activations_every", probe["every"]),
+                        "layers": probe.get("activation_layers", []),
+                        **{k: probe[k] for k in ("num_units", "percentiles")}}}
+    return {**config, "probe": sections}
 
 
 def load_runs(workdir, names) -> dict[str, Run]:

@@ -1,24 +1,20 @@
 """Train N models (seeds, learning rates) in one compiled program with `jax.vmap`.
 
-    states = sweep.init_states(task, tx, seeds=[0, 1, 2])
-    step = sweep.make_sweep_step(task)
-    order = sweep.SweepOrder(task, data, states)
-    lrs = jnp.array([0.05, 0.1, 0.2])
+    tx = train.make_optimizer(config)
+    states = sweep.init_states(task, tx, seeds=[0, 0, 0], learning_rates=[0.05, 0.1, 0.2])
+    step, order = sweep.make_sweep_step(task, tx), sweep.epoch_order(task, data, states)
     for t in range(num_steps):
-        states, metrics = step(states, lrs, data, order(t))   # metrics["loss"]: (N,)
+        states, metrics = step(states, data, order(t))   # metrics["loss"]: (3,)
 
 Model i follows exactly the run `train.train_step` would give with seed
-seeds[i] and learning rate lrs[i] (same batches, same noise): the sweep is a
-batched copy of N independent runs, not an approximation of them.
+seeds[i] and learning rate learning_rates[i] (same batches, same noise): the
+sweep is a batched copy of N independent runs, with the runs' own optimizer
+(`train.make_optimizer`), not an approximation of them.
 """
-
-import functools
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from bn_smooth import data as data_lib
 from bn_smooth import train
 
 
@@ -30,40 +26,32 @@ def unstack(tree, i: int):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def init_states(task, tx, seeds) -> train.TrainState:
-    """The initial states of `seeds`, stacked along a leading model axis."""
-    return stack([train.init_state(task, tx, seed) for seed in seeds])
+def init_states(task, tx, seeds, learning_rates=None) -> train.TrainState:
+    """The initial states of `seeds`, stacked along a leading model axis.
+
+    `learning_rates` (one per seed; None: the one `tx` was made with) go into
+    each model's optimizer state, so `tx` must come from `train.make_optimizer`.
+    """
+    states = stack([train.init_state(task, tx, seed) for seed in seeds])
+    if learning_rates is not None:
+        hyperparams = states.opt_state.hyperparams
+        lrs = jnp.asarray(learning_rates, hyperparams["learning_rate"].dtype)
+        if lrs.shape != (len(seeds),):
+            raise ValueError(f"{len(seeds)} seeds but learning_rates of shape {lrs.shape}")
+        states = states.replace(opt_state=states.opt_state._replace(
+            hyperparams={**hyperparams, "learning_rate": lrs}))
+    return states
 
 
-def make_sweep_step(task, momentum: float | None = None):
-    """jit(vmap(train_step)) over (states, lrs, perms): SGD with a learning rate per model."""
+def make_sweep_step(task, tx):
+    """jit(vmap(train_step)) over (states, perms): each model with its own learning rate."""
 
-    def step(state, lr, data, perm):
-        return train.train_step(task, optax.sgd(lr, momentum=momentum), state, data, perm)
+    def step(state, data, perm):
+        return train.train_step(task, tx, state, data, perm)
 
-    return jax.jit(jax.vmap(step, in_axes=(0, 0, None, 0)))
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _permutations(keys, epoch, num_examples: int):
-    return jax.vmap(lambda k: data_lib.epoch_permutation(k, epoch, num_examples))(keys)
+    return jax.jit(jax.vmap(step, in_axes=(0, None, 0)))
 
 
-class SweepOrder:
+def epoch_order(task, data, states: train.TrainState) -> train.EpochOrder:
     """Each model's epoch permutation (from its own data stream), stacked, once per epoch."""
-
-    def __init__(self, task, data, states: train.TrainState):
-        self.task, self.data = task, data
-        self.keys = jax.vmap(lambda s: s.stream("data"))(states)
-        self.num_models = self.keys.shape[0]
-        self.num_examples = data["train_inputs"].shape[0]
-        self.epoch, self.perms = None, None
-
-    def __call__(self, step: int):
-        if self.task.batch_size is None:
-            return jnp.zeros((self.num_models, 0), jnp.int32)  # full batch: unused
-        epoch = self.task.epoch_of(self.data, step)
-        if epoch != self.epoch:
-            self.epoch = epoch
-            self.perms = _permutations(self.keys, epoch, self.num_examples)
-        return self.perms
+    return train.EpochOrder(task, data, jax.vmap(lambda s: s.stream("data"))(states))

@@ -31,8 +31,6 @@ def summed_squared_error(outputs, targets):
 class Task:
     """A model, an objective and how to draw a batch from the on-device data.
 
-    `data` is passed to jitted functions as an argument rather than closed over,
-    so that large arrays are never baked into compiled programs as constants.
     With a `mesh`, each batch is sharded over its 'data' axis (bn_smooth.sharding).
     """
 
@@ -43,13 +41,15 @@ class Task:
     input_shape: tuple
     mesh: jax.sharding.Mesh | None = None
 
-    def batch(self, data, key, step, perm=None):
+    def batch(self, data: data_lib.Dataset, key, step, perm=None):
         """The (inputs, targets) of training step `step` (`perm`: its epoch's order)."""
-        x, y = data["train_inputs"], data["train_targets"]
+        x, y = data.train_inputs, data.train_targets
         if self.batch_size is not None:
-            idx = data_lib.batch_indices(key, step, x.shape[0], self.batch_size, perm)
+            if perm is None:
+                perm = self.epoch_order(data, key, step)
+            idx = data_lib.batch_indices(step, data.num_train, self.batch_size, perm)
             x, y = x[idx], y[idx]
-        x = self.prepare(data, x)
+        x = data.prepare(x)
         if self.mesh is not None:
             x, y = jax.lax.with_sharding_constraint((x, y), sharding.batch_sharded(self.mesh))
         return x, y
@@ -60,22 +60,20 @@ class Task:
             return jax.device_put(tree)
         return jax.device_put(tree, sharding.replicated(self.mesh))
 
-    def epoch_of(self, data, step: int) -> int:
-        return step // data_lib.steps_per_epoch(data["train_inputs"].shape[0], self.batch_size)
+    def epoch_of(self, data: data_lib.Dataset, step):
+        return step // data_lib.steps_per_epoch(data.num_train, self.batch_size)
 
-    def prepare(self, data, x):
-        """Raw stored inputs to model inputs (CIFAR: uint8 -> standardized float)."""
-        if "mean" in data:
-            return data_lib.standardize(x, data["mean"], data["std"])
-        return x
+    def epoch_order(self, data: data_lib.Dataset, key, step):
+        """The order of the training set in the epoch of `step`: the one definition of it."""
+        return data_lib.epoch_permutation(key, self.epoch_of(data, step), data.num_train)
 
 
 def make_norm(config):
     return norms.get_norm(config.norm, **config.get("norm_kwargs", {}))
 
 
-def make_task(config) -> tuple[Task, dict]:
-    """The task and its data (a dict of device arrays) for an experiment config.
+def make_task(config) -> tuple[Task, data_lib.Dataset]:
+    """The task and its data (on the devices) for an experiment config.
 
     The mesh spans `config.num_devices` devices (0 or absent: all visible ones).
     """
@@ -87,19 +85,18 @@ def make_task(config) -> tuple[Task, dict]:
         train_images = raw["train_images"][:limit] if limit else raw["train_images"]
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
         mean, std = data_lib.channel_stats(raw["train_images"])
-        data = {"train_inputs": train_images, "train_targets": train_labels,
-                "test_inputs": raw["test_images"], "test_targets": raw["test_labels"],
-                "mean": mean, "std": std}
+        data = data_lib.Dataset(train_images, train_labels, raw["test_images"],
+                                raw["test_labels"], mean, std)
         m = config.model
         model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
         task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3), mesh)
     elif config.task == "dln":
         x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)
-        data = {"train_inputs": x, "train_targets": y}
+        data = data_lib.Dataset(x, y)
         model = models.DeepLinearNet(config.model.depth, config.model.dim, norm)
         task = Task("dln", model, summed_squared_error, config.get("batch_size"),
                     (config.model.dim,), mesh)
     else:
         raise ValueError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
-    sharding.check_divisible(task.batch_size or data["train_inputs"].shape[0], mesh)
+    sharding.check_divisible(task.batch_size or data.num_train, mesh)
     return task, task.replicate(data)

@@ -39,7 +39,13 @@ class TrainState(struct.PyTreeNode):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    return optax.sgd(config.lr, momentum=config.get("momentum") or None)
+    """SGD at `config.lr`, its learning rate a hyperparameter in the optimizer state.
+
+    The one optimizer of a run and of a sweep: `bn_smooth.sweep` gives each
+    model its own learning rate through `opt_state.hyperparams`.
+    """
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=config.lr,
+                                               momentum=config.get("momentum") or None)
 
 
 def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
@@ -119,11 +125,10 @@ def make_train_step(task, tx):
 def default_train_loop() -> str:
     """'scan' (`make_train_chunk`) on every backend.
 
-    On accelerators it saves the per-step dispatch. On XLA:CPU (VGG-11, 1/8
-    width, BatchNorm, 100-step windows) it is 1.15x faster than a jitted step
-    per iteration (0.038 against 0.044 s a step, with bn_smooth.host_memory's
-    malloc settings; 1.8x without them, when every step faulted its buffers in
-    again). 'steps' remains for debugging and for code that wraps the step.
+    On accelerators it saves the per-step dispatch; on XLA:CPU it was measured
+    faster than a jitted step per iteration, because a window's temporaries
+    are allocated once (README, "Speed"). 'steps' remains for debugging and for
+    code that wraps the step.
     """
     return "scan"
 
@@ -138,15 +143,14 @@ def make_train_chunk(task, tx):
     """
 
     def chunk(state, data, num_steps: int):
-        n = data["train_inputs"].shape[0]
-
         def order(step):
-            return data_lib.epoch_permutation(state.stream("data"), task.epoch_of(data, step), n)
+            return task.epoch_order(data, state.stream("data"), step)
 
         def body(carry, _):
             state, perm = carry
             if task.batch_size is not None:
-                starts_epoch = state.step % data_lib.steps_per_epoch(n, task.batch_size) == 0
+                per_epoch = data_lib.steps_per_epoch(data.num_train, task.batch_size)
+                starts_epoch = state.step % per_epoch == 0
                 perm = jax.lax.cond(starts_epoch, order, lambda _: perm, state.step)
             state, metrics = train_step(task, tx, state, data, perm)
             return (state, perm), metrics
@@ -159,11 +163,17 @@ def make_train_chunk(task, tx):
 
 
 class EpochOrder:
-    """The permutation of each epoch, computed once per epoch on the device."""
+    """The permutation of each epoch, computed on the device once per epoch.
+
+    `key`: a run's data stream, or a stack of them (a sweep), for a stack of
+    permutations. Called with a step, returns its epoch's order (None for
+    full-batch tasks, which have none).
+    """
 
     def __init__(self, task, data, key):
         self.task, self.data, self.key = task, data, key
-        self.num_examples = data["train_inputs"].shape[0]
+        order = task.epoch_order  # (data, key, step)
+        self._order = jax.jit(jax.vmap(order, in_axes=(None, 0, None)) if key.ndim else order)
         self.epoch, self.perm = None, None
 
     def __call__(self, step: int):
@@ -171,12 +181,8 @@ class EpochOrder:
             return None
         epoch = self.task.epoch_of(self.data, step)
         if epoch != self.epoch:
-            self.epoch = epoch
-            self.perm = _permutation(self.key, epoch, self.num_examples)
+            self.epoch, self.perm = epoch, self._order(self.data, self.key, step)
         return self.perm
-
-
-_permutation = jax.jit(data_lib.epoch_permutation, static_argnums=2)
 
 
 # ---------------------------------------------------------------------------
@@ -185,10 +191,10 @@ _permutation = jax.jit(data_lib.epoch_permutation, static_argnums=2)
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _eval_sums(task, params, batch_stats, data, start, size: int):
-    x = jax.lax.dynamic_slice_in_dim(data["test_inputs"], start, size)
-    y = jax.lax.dynamic_slice_in_dim(data["test_targets"], start, size)
+    x = jax.lax.dynamic_slice_in_dim(data.test_inputs, start, size)
+    y = jax.lax.dynamic_slice_in_dim(data.test_targets, start, size)
     outputs = task.model.apply({"params": params, "batch_stats": batch_stats},
-                               task.prepare(data, x), train=False)
+                               data.prepare(x), train=False)
 
     def one(o, t):
         loss, metrics = task.objective(o[None], t[None])
@@ -198,14 +204,14 @@ def _eval_sums(task, params, batch_stats, data, start, size: int):
 
 
 def evaluate(task, state: TrainState, data, batch_size: int = 1000) -> dict:
-    """Mean test loss and metrics in evaluation mode."""
-    n = data["test_inputs"].shape[0]
+    """Mean test loss and metrics in evaluation mode, and `num_examples`, the test set's size."""
+    n = data.num_test
     totals = None
     for start in range(0, n, batch_size):
         sums = _eval_sums(task, state.params, state.batch_stats, data, start,
                           min(batch_size, n - start))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    return {k: float(v) / n for k, v in jax.device_get(totals).items()}
+    return {**{k: float(v) / n for k, v in jax.device_get(totals).items()}, "num_examples": n}
 
 
 # ---------------------------------------------------------------------------

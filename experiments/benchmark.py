@@ -29,22 +29,30 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from absl import app, flags
 
 from bn_smooth import models, norms, probes, sweep, tasks, train
+from bn_smooth.data import Dataset
+from experiments.configs.common import probe_sections
+from experiments.torch_reference import (
+    BATCH,
+    LR,
+    NUM_ETAS,
+    STEPS_PER_CALL,
+    VGG11,
+    gaussian_regression,
+    images,
+    torch_reference,
+)
 
 _QUICK = flags.DEFINE_bool("quick", False, "Widths 1/8 and 1/4, probes at 1/8 only, fewer "
                            "repeats, no torch.compile (under 3 minutes).")
 _OUT = flags.DEFINE_string("json_out", "benchmark.json", "Where to write the results as JSON.")
 _COMPILE = flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (not in --quick).")
 
-VGG11 = models.VGG_CFGS["vgg11"]
-BATCH, LR, NUM_ETAS, DATASET = 128, 0.1, 8, 1024
-STEPS_PER_CALL = 5  # training steps per timed call, on both sides; rows give seconds per step
 
 
 # ---------------------------------------------------------------------------
@@ -82,17 +90,10 @@ def dln_forward_flops(depth=25, dim=10, samples=1000) -> float:
 # bn_smooth
 
 
-def images(seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (DATASET, 32, 32, 3), dtype=np.uint8),
-            rng.integers(0, 10, DATASET).astype(np.int32))
-
-
-def probe_config(lr, eta_min, eta_max, spacing, strategy=""):
-    return ml_collections.ConfigDict(dict(seed=0, lr=lr, probe=dict(
-        every=1, ics_every=1, activations_every=1, eta_min=eta_min, eta_max=eta_max,
-        num_etas=NUM_ETAS, spacing=spacing, num_units=1, activation_layers=(),
-        percentiles=(50,), strategy=strategy)))
+def probe_config(lr, eta_min, eta_max, spacing, strategy=None):
+    config = ml_collections.ConfigDict(dict(seed=0, lr=lr))
+    config.probe = probe_sections(1, eta_min, eta_max, NUM_ETAS, spacing, strategy)
+    return config
 
 
 class Ours:
@@ -101,16 +102,13 @@ class Ours:
     def __init__(self, kind, norm, width=1.0):
         if kind == "vgg":
             x, y = images()
-            data = {"train_inputs": x, "train_targets": y,
-                    "mean": np.full(3, 120.0, np.float32), "std": np.full(3, 64.0, np.float32)}
+            data = Dataset(x, y, mean=np.full(3, 120.0, np.float32),
+                           std=np.full(3, 64.0, np.float32))
             model = models.VGG("vgg11", norms.get_norm(norm), width)
             self.task = tasks.Task("vgg", model, tasks.cross_entropy, BATCH, (32, 32, 3))
             self.lr, self.config = LR, probe_config(LR, 0.5, 4.0, "linear")
         else:
-            rng = np.random.default_rng(0)
-            x = rng.normal(size=(1000, 10)).astype(np.float32)
-            data = {"train_inputs": x, "train_targets": x @ rng.normal(size=(10, 10))
-                    .astype(np.float32)}
+            data = Dataset(*gaussian_regression())
             kwargs = {"use_scale": False, "use_bias": False} if norm != "none" else {}
             model = models.DeepLinearNet(25, 10, norms.get_norm(norm, **kwargs))
             self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,))
@@ -119,23 +117,15 @@ class Ours:
         self.tx = optax.sgd(self.lr)
         self.state = train.init_state(self.task, self.tx, 0)
         self.chunk_fn = train.make_train_chunk(self.task, self.tx)
-        self._probes = None
 
     def steps(self):
         """STEPS_PER_CALL training steps as the training loop runs them: one lax.scan."""
         jax.block_until_ready(self.chunk_fn(self.state, self.data, STEPS_PER_CALL))
 
-    @property
-    def probes(self):
-        if self._probes is None:
-            self._probes = probes.Probes(self.task, self.tx, self.config, self.state.params)
-        return self._probes
-
-    def line_search(self):
-        jax.block_until_ready(self.probes._landscape_jit(self.state, self.data))
-
-    def ics(self):
-        jax.block_until_ready(self.probes._ics_jit(self.state, self.data))
+    def probe(self, kind):
+        """Time one compiled probe of the library, as the training loop runs it."""
+        probe = probes.build(kind, self.task, self.tx, self.config, self.state.params)
+        return lambda: jax.block_until_ready(probe.measure(self.state, self.data))
 
 
 class OursSweep(Ours):
@@ -144,138 +134,18 @@ class OursSweep(Ours):
     def __init__(self, norm, width, n):
         super().__init__("vgg", norm, width)
         self.states = sweep.init_states(self.task, self.tx, list(range(n)))
-        self.lrs = jnp.full((n,), LR)
-        self.sweep_fn = sweep.make_sweep_step(self.task)
-        self.sweep_order = sweep.SweepOrder(self.task, self.data, self.states)
+        self.sweep_fn = sweep.make_sweep_step(self.task, self.tx)
+        self.sweep_order = sweep.epoch_order(self.task, self.data, self.states)
         self.step_fn = train.make_train_step(self.task, self.tx)
         self.order = train.EpochOrder(self.task, self.data, self.state.stream("data"))
 
     def sweep_step(self):
-        _, metrics = self.sweep_fn(self.states, self.lrs, self.data, self.sweep_order(0))
+        _, metrics = self.sweep_fn(self.states, self.data, self.sweep_order(0))
         jax.block_until_ready(metrics)
 
     def single_step(self):
         """One model's step as the sweep runs it: a jitted step, not a scan window."""
         jax.block_until_ready(self.step_fn(self.state, self.data, self.order(0)))
-
-
-# ---------------------------------------------------------------------------
-# The PyTorch reference
-
-
-def torch_reference(kind, norm, width=1.0, compile_model=False):
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    torch.manual_seed(0)
-    groups = []  # the parameters of each layer (weights and its norm's), in forward order
-    if kind == "vgg":
-        layers, c_in = [], 3
-        for v in VGG11:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-                continue
-            c = max(1, round(v * width))
-            conv, bn = nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c)
-            layers += [conv, bn if norm == "batch" else nn.Identity(), nn.ReLU()]
-            groups.append(list(conv.parameters()) + (list(bn.parameters())
-                                                     if norm == "batch" else []))
-            c_in = c
-        head = nn.Linear(c_in, 10)
-        groups.append(list(head.parameters()))
-        model = nn.Sequential(*layers, nn.Flatten(), head)
-        x_all, y_all = images()
-        x_all = (torch.from_numpy(x_all).float().permute(0, 3, 1, 2) - 120.0) / 64.0
-        y_all = torch.from_numpy(y_all).long()
-        lr = LR
-        etas = lr * np.linspace(0.5, 4.0, NUM_ETAS)
-
-        def batch():
-            idx = torch.randperm(DATASET)[:BATCH]
-            return x_all[idx], y_all[idx]
-
-        def loss_of(out, y):
-            return F.cross_entropy(out, y)
-    else:
-        layers = []
-        for i in range(25):
-            layers.append(nn.Linear(10, 10, bias=False))
-            groups.append(list(layers[-1].parameters()))
-            if norm == "batch" and i < 24:
-                layers.append(nn.BatchNorm1d(10, affine=False))
-        model = nn.Sequential(*layers)
-        rng = np.random.default_rng(0)
-        x = torch.from_numpy(rng.normal(size=(1000, 10)).astype(np.float32))
-        targets = x @ torch.from_numpy(rng.normal(size=(10, 10)).astype(np.float32))
-        lr = 1e-6
-        etas = lr * np.geomspace(0.01, 30.0, NUM_ETAS)
-
-        def batch():
-            return x, targets
-
-        def loss_of(out, y):
-            return ((out - y) ** 2).sum()
-
-    model.train()
-    forward = torch.compile(model) if compile_model else model
-    params = list(model.parameters())
-    opt = torch.optim.SGD(params, lr=lr)
-
-    def one_step():
-        xb, yb = batch()
-        opt.zero_grad(set_to_none=True)
-        loss = loss_of(forward(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    def steps():
-        return [float(one_step()) for _ in range(STEPS_PER_CALL)]
-
-    def grads(xb, yb, wrt):
-        return torch.autograd.grad(loss_of(forward(xb), yb), wrt)
-
-    def line_search():
-        xb, yb = batch()
-        g = grads(xb, yb, params)
-        base = [p.detach().clone() for p in params]
-        dists = []
-        for eta in etas:
-            with torch.no_grad():
-                for p, b, gi in zip(params, base, g, strict=True):
-                    p.copy_(b - eta * gi)
-            new = grads(xb, yb, params)
-            dists.append(float(torch.sqrt(sum(((a - b) ** 2).sum()
-                                              for a, b in zip(new, g, strict=True)))))
-        with torch.no_grad():
-            for p, b in zip(params, base, strict=True):
-                p.copy_(b)
-        return max(dists)
-
-    def ics():
-        xb, yb = batch()
-        before = [p.detach().clone() for p in params]
-        g_before = grads(xb, yb, params)
-        with torch.no_grad():  # the step's own SGD update
-            after = [b - lr * gi for b, gi in zip(before, g_before, strict=True)]
-        index = {id(p): i for i, p in enumerate(params)}
-        out = []
-        for k, group in enumerate(groups):
-            lower = {index[id(p)] for grp in groups[:k] for p in grp}
-            with torch.no_grad():
-                for i, p in enumerate(params):
-                    p.copy_(after[i] if i in lower else before[i])
-            g_mix = grads(xb, yb, group)
-            g_old = [g_before[index[id(p)]] for p in group]
-            diff = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(g_mix, g_old, strict=True)))
-            out.append(float(diff))
-        with torch.no_grad():
-            for p, b in zip(params, before, strict=True):
-                p.copy_(b)
-        return out
-
-    return {"steps": steps, "line_search": line_search, "ics": ics}
 
 
 # ---------------------------------------------------------------------------
@@ -320,11 +190,11 @@ def main(argv):
                    compiled.get("steps"), per_call=STEPS_PER_CALL)
             if norm == "batch" and (width == widths[0] or not quick):
                 record("vgg", norm, width, f"(b) line search x{NUM_ETAS}",
-                       3 * fwd * (NUM_ETAS + 1), ours.line_search, ref["line_search"],
+                       3 * fwd * (NUM_ETAS + 1), ours.probe("landscape"), ref["line_search"],
                        compiled.get("line_search"))
                 num_layers = len(models.layer_order(ours.state.params))
                 record("vgg", norm, width, "(c) ICS, all layers", 3 * fwd * (num_layers + 1),
-                       ours.ics, ref["ics"], compiled.get("ics"))
+                       ours.probe("ics"), ref["ics"], compiled.get("ics"))
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
         compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}

@@ -1,12 +1,12 @@
-"""The flags and main function shared by the training entrypoints."""
+"""The flags and main function shared by the training entrypoints (vgg_cifar, dln)."""
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from bn_smooth import loop
-from bn_smooth.data import DataError
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:args].",
                                           lock_config=True)
@@ -15,18 +15,10 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.INFO)
-    # Orbax logs every checkpoint step at INFO; keep the run's own progress readable.
-    logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
-    try:
+    cli.check_no_arguments(argv)
+    cli.setup_logging()
+    with cli.user_errors(_WORKDIR.value):
         status = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    except (DataError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:
-        sys.exit(f"interrupted; checkpoint and metrics kept in {_WORKDIR.value}. "
-                 "Re-run the same command to resume.")
     print(status["message"])
     if status["status"] != "finished":
         sys.exit(1)

@@ -20,9 +20,8 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from bn_smooth import loop, plots, results, runlog, theory
-from bn_smooth.data import DataError
-from experiments import report
+from bn_smooth import loop, plots, probes, results, runlog, theory
+from experiments import cli, report, theory_report
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
                                           lock_config=True)
@@ -30,7 +29,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir p
 _FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-PROBE_FIELDS = {"landscape": "every", "ics": "ics_every", "activations": "activations_every"}
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
 
 
@@ -38,9 +36,9 @@ def run_config(suite, run):
     """The experiment config of one run of the suite, at the suite's scale and seed."""
     module = importlib.import_module(f"experiments.configs.{run.experiment}")
     config = module.get_config(f"{run.arg},scale={suite.scale},seed={suite.seed}")
-    for kind, field in PROBE_FIELDS.items():
+    for kind in probes.schedule(config):
         if kind not in run.probes:
-            config.probe[field] = 0
+            config.probe[kind].every = 0
     if suite.data_dir and "data_dir" in config:
         config.data_dir = suite.data_dir
     return config
@@ -94,34 +92,39 @@ def theory_rows(suite, workdir, figures, times) -> list[dict]:
     command = (f"python -m experiments.reproduce (scale={suite.scale}): "
                f"{suite.theory_instances} instances per statement, seed {suite.seed}, "
                f"batch sizes {', '.join(map(str, sizes))}")
-    theory.write_markdown(rows, figures / "theory.md", command, times.seconds.get("theory", 0))
+    theory_report.write_markdown(rows, figures / "theory.md", command,
+                                 times.seconds.get("theory", 0))
     return rows
 
 
+def write_figures(suite, workdir, figures) -> list[Path]:
+    """Every figure from the runs' logs, as figures/figure_NN.png."""
+    runs = results.load_runs(workdir, [run.name for run in suite.runs])
+    return plots.make_all(runs, figures, stamp=plots.stamp(suite, runs))
+
+
+def write_report(suite, workdir, figures, theory_rows, times, command: str):
+    """figures/REPORT.md from the runs' logs, the theory rows and the suite's timings."""
+    runs = results.load_runs(workdir, [run.name for run in suite.runs])
+    report.write(figures / "REPORT.md", suite, runs, theory_rows, times.seconds,
+                 versions=versions(), command=command)
+
+
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.INFO)
-    logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
+    cli.check_no_arguments(argv)
+    cli.setup_logging()
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     workdir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     times = Times(workdir)
     start = time.time()
-    try:
+    with cli.user_errors(workdir):
         messages = train_runs(suite, workdir, times)
-    except (DataError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:
-        sys.exit(f"interrupted; every run's checkpoint and metrics are kept in {workdir}. "
-                 "Re-run the same command to resume.")
     rows = theory_rows(suite, workdir, figures, times)
     plot_start = time.time()
-    runs = results.load_runs(workdir, [run.name for run in suite.runs])
-    written = plots.make_all(runs, figures, stamp=plots.stamp(suite, runs))
+    written = write_figures(suite, workdir, figures)
     times.set("figures and report", time.time() - plot_start)
-    report.write(figures / "REPORT.md", suite, runs, rows, times.seconds,
-                 versions=versions(), command=" ".join(sys.argv[1:]))
+    write_report(suite, workdir, figures, rows, times, command=" ".join(sys.argv[1:]))
     for name, message in messages.items():
         print(f"{name:>18}: {message}")
     print(f"wrote {len(written)} figures and REPORT.md to {figures}/ "

@@ -11,6 +11,7 @@ import jax
 from absl import app, flags
 
 from bn_smooth import theory
+from experiments import theory_report
 
 _INSTANCES = flags.DEFINE_integer("instances", 1000, "Random instances per statement.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the instances.")
@@ -23,10 +24,10 @@ def check_and_write(instances: int, seed: int, out) -> tuple[list[dict], float]:
     with jax.enable_x64(True):
         rows = theory.check_all(instances, seed)
     seconds = time.time() - start
-    print(theory.markdown_table(rows))
+    print(theory_report.markdown_table(rows))
     print(f"{len(rows)} statements, {instances} instances each, {seconds:.0f} s")
     command = f"`python -m experiments.theory --instances={instances} --seed={seed}`"
-    theory.write_markdown(rows, out, command, seconds)
+    theory_report.write_markdown(rows, out, command, seconds)
     return rows, seconds
 
 

@@ -67,7 +67,7 @@ def tiny_vgg_config(data_dir, norm="batch", num_steps=12, **overrides):
     c.data_dir = str(data_dir)
     c.batch_size, c.train_limit = 16, 96  # 6 steps an epoch: several epochs in a run
     c.num_steps, c.log_every, c.eval_every, c.checkpoint_every = num_steps, 4, 4, 4
-    c.probe.num_etas = 3  # fewer points: shorter compiles and runs
+    c.probe.landscape.num_etas = 3  # fewer points: shorter compiles and runs
     c.update(overrides)
     return c
 

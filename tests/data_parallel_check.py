@@ -29,8 +29,8 @@ def run(config, num_devices: int) -> dict:
         state, metrics = step_fn(state, data, order(t))
         losses.append(float(metrics["loss"]))
     p = probes.Probes(task, tx, config, state.params)
-    landscape = p.landscape(state, data)
-    ics = p.ics(state, data)
+    landscape = p.run("landscape", state, data)
+    ics = p.run("ics", state, data)
     return {"devices": len(jax.tree.leaves(state.params)[0].sharding.device_set),
             "batch_shards": sorted({tuple(s.data.shape) for s in x.addressable_shards}),
             "batch_devices": len(x.sharding.device_set),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import data as data_lib
+from bn_smooth import tasks
 from tests.conftest import make_fake_cifar, shared_cifar_dir
 
 
@@ -157,12 +158,24 @@ def test_gaussian_regression_is_seeded_and_linear():
 def test_batches_cover_each_epoch_once_and_repeat_per_seed():
     key = jax.random.key(0)
     n, bs = 50, 8  # 6 batches an epoch, 2 examples dropped
-    epoch0 = np.concatenate([data_lib.batch_indices(key, t, n, bs) for t in range(6)])
+
+    def epoch(e):
+        perm = data_lib.epoch_permutation(key, e, n)
+        return np.concatenate([data_lib.batch_indices(t, n, bs, perm)
+                               for t in range(6 * e, 6 * e + 6)])
+
+    epoch0, epoch1 = epoch(0), epoch(1)
     assert len(set(epoch0.tolist())) == 48
-    epoch1 = np.concatenate([data_lib.batch_indices(key, t, n, bs) for t in range(6, 12)])
     assert not np.array_equal(epoch0, epoch1)
-    perm = data_lib.epoch_permutation(key, 1, n)
-    np.testing.assert_array_equal(data_lib.batch_indices(key, 7, n, bs, perm), epoch1[8:16])
+    # A task draws the same batches whether or not it is handed its epoch's order.
+    task = tasks.Task("toy", None, None, bs, (1,))
+    data = data_lib.Dataset(np.arange(n, dtype=np.float32)[:, None], np.arange(n))
+    for t in (0, 7, 13):
+        x, y = task.batch(data, key, t)
+        np.testing.assert_array_equal(y, np.concatenate([epoch0, epoch1, epoch(2)])[
+            8 * t:8 * t + 8])
+        np.testing.assert_array_equal(task.batch(data, key, t, task.epoch_order(data, key, t))[1],
+                                      y)
 
 
 def test_channel_stats_match_numpy():

@@ -7,6 +7,7 @@ import pytest
 
 from bn_smooth import ics
 from bn_smooth.batching import STRATEGIES
+from bn_smooth.landscape import gradient_line_search
 
 LAYERS = ["layer_00", "layer_01", "layer_02"]
 
@@ -77,3 +78,23 @@ def test_ics_leaves_other_keys_at_before_and_vmaps_over_parameter_sets():
                                           as_params([2 * w for w in after]), LAYERS)
     for name in LAYERS:
         np.testing.assert_allclose(batched[name].l2[1], single[name].l2, rtol=1e-10)
+
+
+def test_inner_products_ask_for_full_float32_precision():
+    """Cosines must not be taken at reduced precision (TPUs, TF32 GPUs): every dot product
+    in the compiled ICS and line search asks for HIGHEST. The loss has no dot products of
+    its own, so every one found is a probe's."""
+    with jax.enable_x64(False):
+        params = {name: {"w": jnp.linspace(0.1, 1.0, 4 + i)} for i, name in enumerate(LAYERS)}
+        after = jax.tree.map(lambda w: 1.1 * w, params)
+
+        def loss_fn(p):
+            return sum(jnp.sum(jnp.sin(p[k]["w"])) ** 2 for k in LAYERS)
+
+        lowered = [
+            jax.jit(lambda a, b: ics.internal_covariate_shift(loss_fn, a, b, LAYERS))
+            .lower(params, after).as_text(),
+            jax.jit(lambda a: gradient_line_search(loss_fn, a, [0.1, 0.2])).lower(params).as_text()]
+    dots = [line for text in lowered for line in text.splitlines() if "dot_general" in line]
+    assert len(dots) >= len(LAYERS)  # the cosines' inner products
+    assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots

@@ -5,12 +5,17 @@ noise sample of step t, and never updates the running averages. Published
 reproductions went wrong by probing in evaluation mode; these tests pin it.
 """
 
+import dataclasses
+
 import chex
 import jax
+import ml_collections
 import numpy as np
+import optax
 import pytest
 
-from bn_smooth import activations, landscape, loop, probes, runlog, tasks, train
+from bn_smooth import activations, landscape, loop, models, probes, runlog, tasks, train
+from experiments.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
 
@@ -43,10 +48,10 @@ def test_probe_loss_at_eta_zero_is_the_training_loss_of_that_step(fake_cifar, no
 
 def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_path):
     config = tiny_vgg_config(fake_cifar, norm="batch", num_steps=8)
-    config.probe.every = config.probe.ics_every = config.probe.activations_every = 0
+    set_every(config.probe, 0)
     loop.train_and_evaluate(config, tmp_path / "plain")
-    config.probe.every = config.probe.ics_every = 2
-    config.probe.activations_every = 4  # each probe keeps its own schedule
+    config.probe.landscape.every = config.probe.ics.every = 2
+    config.probe.activations.every = 4  # each probe keeps its own schedule
     loop.train_and_evaluate(config, tmp_path / "probed")
 
     def rows(workdir, kind):
@@ -82,24 +87,27 @@ def test_noisy_probes_repeat_within_a_step_and_differ_across_steps(fake_cifar):
     config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
     task, tx, data, state, step_fn = setup(config)
     p = probes.Probes(task, tx, config, state.params)
-    first, second = p.landscape(state, data), p.landscape(state, data)
+    first, second = p.run("landscape", state, data), p.run("landscape", state, data)
     for key in ("losses", "grad_dists", "beta_eff"):
         np.testing.assert_array_equal(first[key], second[key])
-    np.testing.assert_array_equal(p.ics(state, data)["l2"], p.ics(state, data)["l2"])
+    np.testing.assert_array_equal(p.run("ics", state, data)["l2"], p.run("ics", state, data)["l2"])
     # The same parameters at the next step: another batch and another noise sample.
     later = state.replace(step=state.step + 1)
-    assert not np.allclose(p.landscape(later, data)["losses"], first["losses"])
+    assert not np.allclose(p.run("landscape", later, data)["losses"], first["losses"])
 
 
 def test_probing_many_steps_compiles_once(fake_cifar):
     config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
     task, tx, data, state, step_fn = setup(config, steps=0)
     p = probes.Probes(task, tx, config, state.params)
-    p._landscape_jit = jax.jit(chex.assert_max_traces(p._landscape, n=1))
-    p._ics_jit = jax.jit(chex.assert_max_traces(p._ics, n=1))
+    context = probes.Context(task, tx, config, state.params)
+    for kind in ("landscape", "ics"):  # the probes as built, with a trace counter inside
+        raw = probes.REGISTRY[kind](context, config.probe[kind])
+        p.probes[kind] = dataclasses.replace(
+            raw, measure=jax.jit(chex.assert_max_traces(raw.measure, n=1)))
     for _ in range(4):
-        p.landscape(state, data)
-        p.ics(state, data)
+        p.run("landscape", state, data)
+        p.run("ics", state, data)
         state, _ = step_fn(state, data, None)
 
 
@@ -107,13 +115,15 @@ def test_ics_uses_the_actual_update_of_the_step():
     config = dln_config(norm="none")
     task, tx, data, state, step_fn = setup(config, steps=1)
     p = probes.Probes(task, tx, config, state.params)
-    measured = p.ics(state, data)
+    measured = p.run("ics", state, data)
     after, _ = step_fn(state, data, None)  # full-batch GD: the update of this step
     from bn_smooth import ics as ics_lib
 
+    layers = models.layer_order(state.params)
+    assert measured["layers"] == layers
     expected = ics_lib.internal_covariate_shift(train.step_loss_fn(task, state, data),
-                                                state.params, after.params, p.layers)
-    np.testing.assert_allclose(measured["l2"], [expected[k].l2 for k in p.layers], rtol=1e-5)
+                                                state.params, after.params, layers)
+    np.testing.assert_allclose(measured["l2"], [expected[k].l2 for k in layers], rtol=1e-5)
     assert measured["l2"][0] == 0.0 and measured["cosine"][0] == 1.0
 
 
@@ -121,9 +131,10 @@ def test_step_size_grids_follow_appendix_a():
     from experiments.configs import dln, vgg_cifar
 
     vgg = vgg_cifar.get_config("lr=0.1")
-    np.testing.assert_allclose(probes.step_size_grid(vgg)[[0, -1]], [0.05, 0.4])
+    np.testing.assert_allclose(probes.step_size_grid(vgg.probe.landscape, vgg.lr)[[0, -1]],
+                               [0.05, 0.4])
     d = dln.get_config("")
-    grid = probes.step_size_grid(d)
+    grid = probes.step_size_grid(d.probe.landscape, d.lr)
     np.testing.assert_allclose(grid[[0, -1]], [1e-8, 3e-5])
     np.testing.assert_allclose(grid[1] / grid[0], grid[2] / grid[1])  # log spaced
 
@@ -143,25 +154,44 @@ def test_activation_summaries_match_numpy():
 def test_units_are_fixed_by_the_seed_and_post_norm_is_normalized(fake_cifar):
     config = tiny_vgg_config(fake_cifar, norm="batch")
     task, tx, data, state, _ = setup(config, steps=0)
-    p = probes.Probes(task, tx, config, state.params)
-    again = probes.Probes(task, tx, config, state.params)
-    for name in p.units:
-        np.testing.assert_array_equal(p.units[name], again.units[name])
-        assert len(set(np.asarray(p.units[name]).tolist())) == len(p.units[name])
-    stats = p.activations(state, data)["layers"]
+    stats = probes.Probes(task, tx, config, state.params).run("activations", state, data)
+    again = probes.Probes(task, tx, config, state.params).run("activations", state, data)
+    stats, again = stats["layers"], again["layers"]
+    for name in stats:
+        np.testing.assert_array_equal(stats[name]["units"], again[name]["units"])
+        assert len(set(stats[name]["units"].tolist())) == len(stats[name]["units"])
     post = stats["layer_00"]["post_norm"]  # gamma = 1, beta = 0 at initialization
     np.testing.assert_allclose(post["mean"], 0.0, atol=1e-5)
     np.testing.assert_allclose(post["std"], 1.0, atol=1e-3)
     assert np.abs(np.asarray(stats["layer_00"]["pre_norm"]["mean"])).max() > 1e-3
 
 
-def test_moment_changes_between_probed_steps():
-    def row(step, mean, std):
-        return {"step": step, "layers": {"layer_00": {"pre_norm": {"mean": mean, "std": std}}}}
+def test_a_new_probe_kind_needs_only_its_function_entry_and_config_section(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(probes, "REGISTRY", dict(probes.REGISTRY))  # registered for this test
 
-    rows = [row(0, [0.0, 1.0], [1.0, 2.0]), row(10, [0.5, 1.0], [2.0, 2.0]),
-            row(20, [0.0, 3.0], [1.0, 1.0])]
-    out = activations.moment_changes(rows)["layer_00"]
-    assert out["steps"] == [10, 20]
-    np.testing.assert_allclose(out["mean"], [[0.5, 0.0], [0.5, 2.0]])
-    np.testing.assert_allclose(out["var"], [[3.0, 0.0], [3.0, 3.0]])
+    @probes.register("param_norm")  # the function and its registry entry ...
+    def param_norm_probe(context, section):
+        def measure(state, data):
+            return {"norm": section.scale * optax.tree.norm(state.params)}
+        return probes.Probe(measure)
+
+    config = dln_config(norm="none")  # 40 steps, logged every 10
+    set_every(config.probe, 0)
+    config.probe.param_norm = ml_collections.ConfigDict(dict(every=15, scale=2.0))  # ... section
+    assert probes.schedule(config) == {"param_norm": 15}
+    loop.train_and_evaluate(config, tmp_path)
+    rows = runlog.read_metrics(tmp_path, "param_norm")
+    assert [r["step"] for r in rows] == [0, 15, 30]  # the loop stops at its steps, not only at logs
+    task, _ = tasks.make_task(config)
+    start = train.init_state(task, train.make_optimizer(config), config.seed)
+    assert rows[0]["norm"] == pytest.approx(2.0 * float(optax.tree.norm(start.params)), rel=1e-6)
+    assert rows[1]["norm"] != rows[0]["norm"]
+
+
+def test_an_unknown_probe_section_is_named():
+    config = dln_config()
+    config.probe.curvatur = ml_collections.ConfigDict(dict(every=10))
+    with pytest.raises(ValueError, match="unknown probe kind.*curvatur.*registered kinds: "
+                                         "landscape, ics, activations"):
+        probes.schedule(config)

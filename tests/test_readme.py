@@ -6,6 +6,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from bn_smooth import loop
+from experiments.configs.common import set_every
 from tests.conftest import tiny_vgg_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -31,10 +32,20 @@ def test_reading_runs_back_snippet_runs(fake_cifar, tmp_path, monkeypatch):
     snippet = python_blocks("Use from Python")[1]
     for norm in ("none", "batch"):
         config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=4)
-        config.probe.every = config.probe.ics_every = config.probe.activations_every = 2
+        set_every(config.probe, 2)
         loop.train_and_evaluate(config, tmp_path / "runs" / "reproduce" / f"vgg_{norm}")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(snippet, str(README), "exec"), namespace)
     assert list(namespace["steps"]) == [0, 1, 2, 3]
     assert isinstance(namespace["fig"], Figure)
+
+
+def test_new_probe_kind_snippet_runs(monkeypatch):
+    from bn_smooth import probes
+    from tests.conftest import dln_config
+
+    monkeypatch.setattr(probes, "REGISTRY", dict(probes.REGISTRY))
+    namespace = {"config": dln_config()}
+    exec(compile(python_blocks("Use from Python")[2], str(README), "exec"), namespace)
+    assert probes.schedule(namespace["config"])["param_norm"] == 100

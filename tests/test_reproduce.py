@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bn_smooth import data as data_lib
-from bn_smooth import plots, results, runlog
-from experiments import report
+from bn_smooth import plots, probes, results, runlog
+from experiments import claims
 from tests.test_train import ROOT, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def write_run(workdir, config, rows, status="finished", step=None):
 
 def test_report_numbers_on_a_hand_written_run(tmp_path):
     config = {"norm": "batch", "lr": 0.1, "num_steps": 60, "task": "vgg_cifar",
-              "probe": {"percentiles": [5, 50, 95]}}
+              "probe": {"activations": {"every": 10, "percentiles": [5, 50, 95]}}}
     accuracy = np.arange(60) / 100
     rows = [{"step": t, "kind": "train", "loss": 1.0, "accuracy": accuracy[t]} for t in range(60)]
     rows += [{"step": t, "kind": "landscape", "loss_min": 1.0, "loss_max": 1.0 + t,
@@ -86,26 +86,44 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
              for t in (0, 10, 30)]
     run = write_run(tmp_path / "run", config, rows)
     # Running mean over num_steps // 30 = 2 steps.
-    assert report.final(run, "accuracy") == pytest.approx((0.58 + 0.59) / 2)
-    assert report.train_at(run, "accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
+    assert run.window == 2
+    assert run.final("accuracy") == pytest.approx((0.58 + 0.59) / 2)
+    assert run.train_at("accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
     # Early: probes before step 0.2 * 60 = 12, i.e. steps 0 and 10.
-    assert report.landscape_medians(run, early=True) == {
+    assert run.landscape_medians(early=True) == {
         "loss range": 5.0, "gradient change": 10.0, "beta_eff": 3.0}
-    assert report.landscape_medians(run, early=False)["gradient change"] == 50.0
-    assert report.ics_medians(run) == {"l2": {"layer_01": 15.0, "head": 2.0},
-                                       "cosine": {"layer_01": 0.5, "head": -0.5}}
+    assert run.landscape_medians(early=False)["gradient change"] == 50.0
+    assert run.ics_medians() == {"l2": {"layer_01": 15.0, "head": 2.0},
+                                 "cosine": {"layer_01": 0.5, "head": -0.5}}
     # |change| in mean: unit 3 moves 10 then 20, unit 7 never; variance: unit 7 10 then 20.
-    assert report.moment_instability(run) == pytest.approx({"mean": 5.0, "variance": 5.0})
+    changes = run.moment_changes("layer_00", 0)
+    np.testing.assert_array_equal(changes["steps"], [10, 30])
+    np.testing.assert_allclose(changes["mean"], [10.0, 20.0])
+    np.testing.assert_allclose(run.moment_changes("layer_00", 1)["variance"], [10.0, 20.0])
+    assert run.moment_instability() == pytest.approx({"mean": 5.0, "variance": 5.0})
+    assert run.num_test_examples is None  # no eval rows
 
     diverged = write_run(tmp_path / "diverged", config, rows[:30], status="diverged", step=30)
-    assert np.isnan(report.final(diverged, "accuracy"))
-    assert report.higher(0.1, report.final(diverged, "accuracy"))
-    assert not report.higher(report.final(diverged, "accuracy"), 0.1)
+    assert np.isnan(diverged.final("accuracy"))
+    assert claims.higher(0.1, diverged.final("accuracy"))
+    assert not claims.higher(diverged.final("accuracy"), 0.1)
+
+
+def test_runs_from_before_the_probe_sections_still_read_back(tmp_path):
+    old = {"norm": "none", "lr": 0.1, "num_steps": 10, "task": "dln", "probe": {
+        "every": 5, "ics_every": 0, "activations_every": 5, "eta_min": 0.5, "eta_max": 4.0,
+        "num_etas": 8, "spacing": "linear", "num_units": 4, "activation_layers": [],
+        "percentiles": [5, 50, 95], "strategy": ""}}
+    run = write_run(tmp_path / "old", old, [])
+    assert run.percentiles() == (5, 50, 95)
+    assert run.config["probe"]["landscape"]["eta_max"] == 4.0
+    assert {k: v["every"] for k, v in run.config["probe"].items()} == {
+        "landscape": 5, "ics": 0, "activations": 5}
 
 
 def test_suite_config_names_real_experiments_and_probes():
     from experiments.configs import reproduce as suite_config
-    from experiments.reproduce import PROBE_FIELDS, run_config
+    from experiments.reproduce import run_config
 
     for scale in ("paper", "cpu", "smoke"):
         suite = suite_config.get_config(f"scale={scale}")
@@ -114,8 +132,7 @@ def test_suite_config_names_real_experiments_and_probes():
         for run in suite.runs:
             config = run_config(suite, run)
             assert config.scale == scale
-            for kind, field in PROBE_FIELDS.items():
-                assert bool(config.probe[field]) == (kind in run.probes), (run.name, kind)
+            assert set(probes.schedule(config)) == set(run.probes), run.name
     with pytest.raises(ValueError, match="unknown scale"):
         suite_config.get_config("scale=huge")
 
@@ -135,7 +152,7 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
     from experiments.configs.reproduce import _run
     from experiments.reproduce import Times, train_runs
 
-    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir="", runs=[
+    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
         _run("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
         _run("dln_trains", "dln", "norm=none", (), "")]))
     messages = train_runs(suite, tmp_path, Times(tmp_path))

@@ -1,16 +1,17 @@
 """vmap sweeps: N models in one program are N independent runs, exactly."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from bn_smooth import sweep, tasks, train
 from tests.conftest import dln_config, tiny_vgg_config
 
 
-def separate_run(task, data, seed, lr, steps):
-    tx = optax.sgd(lr)
+def separate_run(task, data, config, seed, lr, steps):
+    """The run alone: its own config at `lr`, built as the training loop builds it."""
+    config = config.copy_and_resolve_references()
+    config.lr = lr
+    tx = train.make_optimizer(config)
     state = train.init_state(task, tx, seed)
     step_fn = train.make_train_step(task, tx)
     order = train.EpochOrder(task, data, state.stream("data"))
@@ -23,17 +24,17 @@ def separate_run(task, data, seed, lr, steps):
 
 def check_sweep(config, seeds, lrs, steps):
     task, data = tasks.make_task(config)
-    states = sweep.init_states(task, train.make_optimizer(config), seeds)
-    step = sweep.make_sweep_step(task)
-    order = sweep.SweepOrder(task, data, states)
+    tx = train.make_optimizer(config)
+    states = sweep.init_states(task, tx, seeds, learning_rates=lrs)
+    step, order = sweep.make_sweep_step(task, tx), sweep.epoch_order(task, data, states)
     losses = []
     for t in range(steps):
-        states, metrics = step(states, jnp.asarray(lrs), data, order(t))
+        states, metrics = step(states, data, order(t))
         losses.append(metrics["loss"])
     losses = np.array(losses)
     assert losses.shape == (steps, len(seeds))
     for i, (seed, lr) in enumerate(zip(seeds, lrs, strict=True)):
-        alone, alone_losses = separate_run(task, data, seed, lr, steps)
+        alone, alone_losses = separate_run(task, data, config, seed, lr, steps)
         np.testing.assert_allclose(losses[:, i], alone_losses, rtol=1e-5)
         for a, b in zip(jax.tree.leaves(sweep.unstack(states, i)), jax.tree.leaves(alone),
                         strict=True):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import theory
+from experiments import theory_report
 
 TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
         ("Theorem 4.1", "as proved (eq. 9), dL/dy = dL^/dz"),
@@ -30,8 +31,20 @@ def by_name(rows):
 def test_every_statement_is_in_the_table(rows):
     assert {(st.name, st.form) for st in theory.STATEMENTS} | {
         ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")} == set(by_name(rows))
-    table = theory.markdown_table(rows)
+    table = theory_report.markdown_table(rows)
     assert table.count("\n") == len(rows) + 2
+
+
+def test_the_notes_state_the_verdicts_the_rows_give(rows):
+    notes = theory_report.table_notes(rows)
+    assert "**Facts C.1 and C.2** hold exactly." in notes
+    assert "the inequality is false (counterexamples above)." in notes
+    # A row that turns the other way turns its sentence with it.
+    flipped = [{**r, "violated": 3} if r["statement"] == "Fact C.2" else r for r in rows]
+    assert "**Facts C.1 and C.2** do **not** both hold" in theory_report.table_notes(flipped)
+    held = [{**r, "violated": 0} if r["form"].startswith("as printed, dL/dy of the standard")
+            else r for r in rows]
+    assert "the inequality held on every instance here." in theory_report.table_notes(held)
 
 
 @pytest.mark.parametrize("key", sorted(TRUE))

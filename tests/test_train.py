@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import loop, runlog, train
+from experiments.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def test_same_seed_gives_identical_metrics(fake_cifar, tmp_path):
 def test_scan_chunks_train_exactly_as_single_steps(fake_cifar, tmp_path):
     """Windows of 4 steps over 6-step epochs: chunks cross epochs and must carry the order."""
     config = tiny_vgg_config(fake_cifar, norm="noisy_batch", num_steps=14)
-    config.probe.every = config.probe.ics_every = config.probe.activations_every = 0
+    set_every(config.probe, 0)
     rows = {}
     for loop_kind in ("steps", "scan"):
         config.train_loop = loop_kind
@@ -149,6 +150,20 @@ def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
     assert [r["step"] for r in runlog.read_metrics(tmp_path, "train")] == list(range(40))
     assert (runlog.read_metrics(tmp_path, "train")
             == train_fresh_rows(tmp_path.parent / "fresh", num_steps=40))
+
+
+def test_a_workdir_from_before_the_probe_sections_refuses_to_resume(tmp_path):
+    config = dln_config(num_steps=20)
+    old = config.to_dict()
+    old["probe"] = {"every": 10, "ics_every": 10, "activations_every": 10, "eta_min": 0.01,
+                    "eta_max": 30.0, "num_etas": 12, "spacing": "log", "num_units": 4,
+                    "activation_layers": [], "percentiles": [5, 25, 50, 75, 95],
+                    "strategy": "map"}
+    runlog.write_config(tmp_path, old)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match="differs in probe.*use a new --workdir"):
+        loop.train_and_evaluate(config, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def train_fresh_rows(workdir, num_steps):

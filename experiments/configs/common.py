@@ -19,3 +19,34 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
         raise ValueError(f"unknown scale {values.get('scale')!r}; valid scales are "
                          f"{', '.join(SCALES)}")
     return ml_collections.ConfigDict(values)
+
+
+def none_or(field_type) -> ml_collections.FieldReference:
+    """A field whose default is None ("the library decides") but that takes a `field_type`."""
+    return ml_collections.FieldReference(None, field_type=field_type)
+
+
+def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, spacing: str,
+                   strategy: str | None = None) -> ml_collections.ConfigDict:
+    """config.probe: one section per probe kind of bn_smooth.probes, each with its `every`.
+
+    landscape: the line search with eta in [eta_min, eta_max] x lr; ics: Definition 2.1
+    with the step's own update; activations: a few random units of `layers` (empty: all).
+    `strategy` (None: the backend's default) is how a probe batches its points
+    (bn_smooth.batching).
+    """
+    def strategy_field():
+        return ml_collections.FieldReference(strategy, field_type=str)
+
+    return ml_collections.ConfigDict(dict(
+        landscape=dict(every=every, eta_min=eta_min, eta_max=eta_max, num_etas=num_etas,
+                       spacing=spacing, strategy=strategy_field()),
+        ics=dict(every=every, strategy=strategy_field()),
+        activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95)),
+    ))
+
+
+def set_every(probe: ml_collections.ConfigDict, every: int):
+    """Every probe kind of `probe` at the same interval (0: all off)."""
+    for section in probe.values():
+        section.every = every

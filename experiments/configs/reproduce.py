@@ -14,7 +14,7 @@ turned off: each costs gradient evaluations), `figures` the figures it feeds.
 
 import ml_collections
 
-from experiments.configs.common import parse_arg
+from experiments.configs.common import none_or, parse_arg
 
 ALL_PROBES = ("landscape", "ics", "activations")
 
@@ -28,7 +28,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     a = parse_arg(arg, scale="cpu", seed=0)
     c = ml_collections.ConfigDict()
     c.scale, c.seed = a.scale, a.seed
-    c.data_dir = ""  # for the VGG runs; empty: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
+    c.data_dir = none_or(str)  # for the VGG runs; None: $BN_SMOOTH_CIFAR10, then ~/.cache
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
     c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)

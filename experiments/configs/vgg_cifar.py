@@ -11,7 +11,7 @@ can also be set with --config.FIELD=VALUE.
 
 import ml_collections
 
-from experiments.configs.common import parse_arg
+from experiments.configs.common import none_or, parse_arg, probe_sections, set_every
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -22,9 +22,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.norm_kwargs = ml_collections.ConfigDict()
     c.momentum = 0.0  # plain SGD, as in the paper
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
-    c.train_loop = ""  # "scan" (the default: a lax.scan per window) or "steps"
+    c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
     c.batch_size = 128
-    c.data_dir = ""  # empty: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
+    c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
     c.download = False
     c.train_limit = 0  # 0: the whole training set
     # The paper does not name the VGG depth; VGG-11 (cfg A) with a Dense(10) head.
@@ -33,13 +33,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.log_every = 100
     c.eval_every = 1_000
     c.checkpoint_every = 1_000
-    # Measurements during training (appendix A.2.2): line search along the
-    # gradient with eta in [0.5, 4] x lr, ICS with the step's own update, and
-    # the distributions of a few random units per layer. 0 turns a probe off.
-    c.probe = ml_collections.ConfigDict(dict(
-        every=100, ics_every=100, activations_every=100, eta_min=0.5, eta_max=4.0,
-        num_etas=8, spacing="linear",
-        num_units=4, activation_layers=(), percentiles=(5, 25, 50, 75, 95), strategy=""))
+    # Measurements during training (appendix A.2.2), one section per probe kind
+    # (bn_smooth.probes); `every` 0 turns a kind off.
+    c.probe = probe_sections(every=100, eta_min=0.5, eta_max=4.0, num_etas=8, spacing="linear")
     if a.scale == "cpu":
         c.model.width = 1 / 8
         c.num_steps = 3_000
@@ -55,6 +51,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.log_every = 10
         c.eval_every = 10
         c.checkpoint_every = 10
-        c.probe.every = c.probe.ics_every = c.probe.activations_every = 10
-        c.probe.num_etas = 3  # probes compile per step size on CPU; smoke checks the plumbing
+        set_every(c.probe, 10)
+        c.probe.landscape.num_etas = 3  # smoke checks the plumbing: fewer points compile faster
     return c
