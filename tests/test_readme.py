@@ -49,3 +49,13 @@ def test_new_probe_kind_snippet_runs(monkeypatch):
     namespace = {"config": dln_config()}
     exec(compile(python_blocks("Use from Python")[2], str(README), "exec"), namespace)
     assert probes.schedule(namespace["config"])["param_norm"] == 100
+
+
+def test_curvature_snippet_runs(capsys):
+    namespace = {}
+    exec(compile(python_blocks("Use from Python")[3], str(README), "exec"), namespace)
+    top, density = namespace["top"], namespace["density"]
+    assert top.eigenvalues.shape == (3,) and float(top.eigenvalues[0]) >= float(
+        top.eigenvalues[1]) >= float(top.eigenvalues[2]) > 0
+    assert abs(float(density.weights.sum()) - 4.0) < 1e-4  # each vector's weights sum to 1
+    assert capsys.readouterr().out

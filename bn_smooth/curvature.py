@@ -1,0 +1,235 @@
+"""The curvature of a loss: Hessian-vector products, top eigenvalues, trace and spectrum.
+
+Like the paper's probes, every function takes `loss_fn: params -> scalar`, so
+the Hessian is that of whatever function the caller closes over; for a
+training run, `train.step_loss_fn` gives the training objective of step t
+(batch statistics, the step's noise sample), which is what a probe must
+measure (DESIGN.md, "Measurement modes"). Everything is jit- and vmap-able;
+step and sample counts are static.
+
+- `hvp(loss_fn, params, v)`: H v, forward-over-reverse;
+- `top_eigenvalues`: Lanczos with full reorthogonalization, one compiled loop;
+- `hessian_trace`: Hutchinson's estimator, with its standard error;
+- `spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019);
+- `gradient_curvature`: the curvature along the gradient, g_hat' H g_hat and
+  ||H g_hat||, one HVP (the paper's beta_eff tends to ||H g_hat|| as eta -> 0);
+- `hessian_matrix`: the whole Hessian, for small models and tests.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from bn_smooth.batching import batched_map
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def hvp(loss_fn, params, v):
+    """H v, a pytree like `params`: the JVP of the gradient (forward-over-reverse)."""
+    return jax.jvp(jax.grad(loss_fn), (params,), (v,))[1]
+
+
+def _flat_hvp(loss_fn, params):
+    """(matvec on flat vectors, the flat params, unravel)."""
+    flat, unravel = ravel_pytree(params)
+
+    def matvec(v):
+        return ravel_pytree(hvp(loss_fn, params, unravel(v)))[0]
+
+    return matvec, flat, unravel
+
+
+# ---------------------------------------------------------------------------
+# Lanczos
+
+
+class Tridiagonal(NamedTuple):
+    """The Lanczos decomposition A V' ~ V' T: T's diagonal and off-diagonal, and V."""
+
+    alphas: jax.Array  # [m]
+    betas: jax.Array  # [m - 1]; 0 where the iteration restarted (an invariant subspace)
+    basis: jax.Array  # [m, n], orthonormal rows
+
+    def eigh(self):
+        """(Ritz values ascending, T's eigenvectors as columns)."""
+        t = (jnp.diag(self.alphas) + jnp.diag(self.betas, 1) + jnp.diag(self.betas, -1))
+        return jnp.linalg.eigh(t)
+
+
+def _orthogonalize(w, basis, upto):
+    """w minus its projection on the rows of `basis` up to index `upto`, twice
+    ("twice is enough": one pass leaves round-off of the size of the projection)."""
+    mask = (jnp.arange(basis.shape[0]) <= upto)[:, None]
+    active = jnp.where(mask, basis, 0)
+    for _ in range(2):
+        w = w - jnp.matmul(active.T, jnp.matmul(active, w, precision=HIGHEST),
+                           precision=HIGHEST)
+    return w
+
+
+def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
+    """`num_steps` of Lanczos on the symmetric `matvec` from `v0`, fully reorthogonalized.
+
+    When the Krylov space is exhausted (the new vector vanishes: an invariant
+    subspace was found), it restarts from a random vector orthogonal to the
+    basis, with a zero off-diagonal, so every Ritz value stays a true one.
+    `num_steps` must not exceed the dimension.
+    """
+    n, dtype = v0.shape[0], v0.dtype
+    if num_steps > n:
+        raise ValueError(f"num_steps {num_steps} exceeds the dimension {n}")
+    basis = jnp.zeros((num_steps, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
+    tiny = 10 * jnp.finfo(dtype).eps
+
+    def body(i, carry):
+        basis, alphas, betas = carry
+        w = matvec(basis[i])
+        alpha = jnp.vdot(basis[i], w, precision=HIGHEST)
+        scale = jnp.linalg.norm(w)
+        w = _orthogonalize(w, basis, i)
+        beta = jnp.linalg.norm(w)
+        restart = beta <= tiny * jnp.maximum(scale, jnp.abs(alpha))
+        fresh = _orthogonalize(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype),
+                               basis, i)
+        nxt = jnp.where(restart, fresh / jnp.linalg.norm(fresh), w / jnp.where(restart, 1, beta))
+        basis = basis.at[i + 1].set(nxt, mode="drop")  # the last step has no successor
+        return basis, alphas.at[i].set(alpha), betas.at[i].set(jnp.where(restart, 0, beta))
+
+    basis, alphas, betas = jax.lax.fori_loop(
+        0, num_steps, body, (basis, jnp.zeros(num_steps, dtype), jnp.zeros(num_steps, dtype)))
+    return Tridiagonal(alphas, betas[:-1], basis)
+
+
+class Eigen(NamedTuple):
+    eigenvalues: jax.Array  # [k], largest first
+    eigenvectors: object  # pytree like params, with a leading axis of k unit vectors
+
+
+def top_eigenvalues(loss_fn, params, k: int, num_steps: int, key, init=None) -> Eigen:
+    """The k largest (algebraic) Hessian eigenvalues of `loss_fn` at `params`, and their
+    Ritz vectors.
+
+    `num_steps` Lanczos steps (HVPs) from `init` (a pytree like params: for
+    example the top Ritz vector of the previous probe) or a random direction.
+    """
+    matvec, flat, unravel = _flat_hvp(loss_fn, params)
+    start_key, restart_key = jax.random.split(key)
+    v0 = (jax.random.normal(start_key, flat.shape, flat.dtype) if init is None
+          else ravel_pytree(init)[0])
+    tri = lanczos(matvec, v0, num_steps, restart_key)
+    values, vectors = tri.eigh()
+    top = jnp.argsort(values)[::-1][:k]
+    ritz = jnp.matmul(vectors[:, top].T, tri.basis, precision=HIGHEST)  # [k, n]
+    return Eigen(values[top], jax.vmap(unravel)(ritz))
+
+
+# ---------------------------------------------------------------------------
+# Trace and spectral density
+
+
+class Trace(NamedTuple):
+    estimate: jax.Array  # tr(Q'HQ) + the mean of the samples
+    stderr: jax.Array  # the standard error of that mean
+    samples: jax.Array  # [num_samples] g'Hg, g = (I - QQ') v for Rademacher v
+    sketched: jax.Array  # tr(Q'HQ): the exact part (0 without a sketch)
+
+
+def hessian_trace(loss_fn, params, key, num_samples: int, sketch: int = 0,
+                  strategy: str | None = None) -> Trace:
+    """An unbiased estimate of tr(H), with its standard error.
+
+    `sketch` 0: Hutchinson, the mean of v'Hv over Rademacher v (E[vv'] = I).
+    `sketch` s > 0: Hutch++ (Meyer et al. 2021): the range Q of H S for s
+    Rademacher columns S is taken exactly, tr(Q'HQ), and Hutchinson estimates
+    only the rest, on vectors with Q projected out. Where a few eigenvalues
+    dominate, as in deep networks, its error is far smaller for the same
+    number of HVPs (2 s + num_samples). `num_samples` must be at least 2.
+    """
+    matvec, flat, _ = _flat_hvp(loss_fn, params)
+    sketch_key, sample_key = jax.random.split(key)
+    if sketch:
+        columns = jax.random.rademacher(sketch_key, (sketch, flat.shape[0]), flat.dtype)
+        q = jnp.linalg.qr(batched_map(matvec, columns, strategy).T)[0].T  # [s, n]
+        sketched = jnp.sum(q * batched_map(matvec, q, strategy))
+    else:
+        q, sketched = jnp.zeros((0, flat.shape[0]), flat.dtype), jnp.zeros((), flat.dtype)
+
+    def quadratic_form(k):
+        v = jax.random.rademacher(k, flat.shape, flat.dtype)
+        g = v - jnp.matmul(q.T, jnp.matmul(q, v, precision=HIGHEST), precision=HIGHEST)
+        return jnp.vdot(g, matvec(g), precision=HIGHEST)
+
+    samples = batched_map(quadratic_form, jax.random.split(sample_key, num_samples), strategy)
+    return Trace(sketched + samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_samples),
+                 samples, sketched)
+
+
+class Density(NamedTuple):
+    grid: jax.Array  # [G] eigenvalue axis
+    density: jax.Array  # [G] Gaussian-smoothed density of eigenvalues (integrates to 1)
+    nodes: jax.Array  # [V, m] Ritz values of each starting vector
+    weights: jax.Array  # [V, m] their weights, each row summing to 1
+
+
+def spectral_density(loss_fn, params, key, num_steps: int, num_vectors: int,
+                     num_points: int = 512, sigma: float | None = None,
+                     strategy: str | None = None) -> Density:
+    """Stochastic Lanczos quadrature of the Hessian's spectrum.
+
+    For each of `num_vectors` Gaussian starting vectors, `num_steps` Lanczos
+    steps give nodes (T's eigenvalues) and weights (the squared first
+    components of T's eigenvectors); the density is their average, each node
+    smoothed by a Gaussian of width `sigma` (default: 1% of the nodes' range),
+    on `num_points` points spanning the nodes and 3 sigma beyond.
+    """
+    matvec, flat, _ = _flat_hvp(loss_fn, params)
+
+    def quadrature(k):
+        start, restart = jax.random.split(k)
+        values, vectors = lanczos(matvec, jax.random.normal(start, flat.shape, flat.dtype),
+                                  num_steps, restart).eigh()
+        return values, vectors[0] ** 2
+
+    nodes, weights = batched_map(quadrature, jax.random.split(key, num_vectors), strategy)
+    lo, hi = nodes.min(), nodes.max()
+    width = (hi - lo) * 0.01 if sigma is None else sigma
+    width = jnp.where(width > 0, width, 1.0)
+    grid = jnp.linspace(lo - 3 * width, hi + 3 * width, num_points)
+    gauss = jnp.exp(-0.5 * ((grid[:, None, None] - nodes) / width) ** 2) / (
+        width * jnp.sqrt(2 * jnp.pi))
+    return Density(grid, jnp.mean(jnp.sum(weights * gauss, -1), -1), nodes, weights)
+
+
+# ---------------------------------------------------------------------------
+# Along the gradient, and the whole Hessian
+
+
+class GradientCurvature(NamedTuple):
+    rayleigh: jax.Array  # g_hat' H g_hat
+    hg_norm: jax.Array  # ||H g_hat||
+    grad_norm: jax.Array  # ||g||
+
+
+def gradient_curvature(loss_fn, params) -> GradientCurvature:
+    """The curvature along the gradient, with g_hat = g / ||g||: one HVP.
+
+    |g_hat' H g_hat| <= ||H g_hat|| <= max |lambda|, and the paper's beta_eff
+    (the gradient's change over the distance moved) tends to ||H g_hat|| as
+    the step goes to 0.
+    """
+    g = jax.grad(loss_fn)(params)
+    grad_norm = optax.tree.norm(g)
+    g_hat = optax.tree.scale(1 / grad_norm, g)
+    hg = hvp(loss_fn, params, g_hat)
+    return GradientCurvature(optax.tree.vdot(g_hat, hg), optax.tree.norm(hg), grad_norm)
+
+
+def hessian_matrix(loss_fn, params, batch_size: int = 64) -> jax.Array:
+    """The Hessian over the flattened parameters (ravel_pytree's order), [n, n]: one HVP
+    per basis vector, `batch_size` at a time (memory stays that of a few HVPs)."""
+    matvec, flat, _ = _flat_hvp(loss_fn, params)
+    return jax.lax.map(matvec, jnp.eye(flat.shape[0], dtype=flat.dtype), batch_size=batch_size)
