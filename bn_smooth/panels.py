@@ -21,10 +21,10 @@ def need(runs, names):
 
 def label(run: Run) -> str:
     """The legend entry: normalization and learning rate (and a divergence)."""
-    label = f"{run.label}, LR={run.lr:g}"
+    text = f"{run.label}, LR={run.lr:g}"
     if run.diverged_at is not None:
-        label += f" (diverged at step {run.diverged_at:,})"
-    return label
+        text += f" (diverged at step {run.diverged_at:,})"
+    return text
 
 
 def style(run: Run, base_lr: float | None = None) -> dict:

@@ -11,7 +11,9 @@ A probe kind is three things and nothing else:
 The loop runs every kind that `schedule(config)` names, at the steps it says;
 the suite reads the same schedule. Each probe rebuilds the loss of step t with
 `train.step_loss_fn`: the batch of step t, batch statistics, the noise sample
-of step t, and running averages left untouched (DESIGN.md, "Measurement modes").
+of step t, and running averages left untouched (DESIGN.md, "Measurement
+modes"); a section's `mode: running` measures the evaluation-mode function
+instead, to show what eval-mode tools see.
 """
 
 import dataclasses
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bn_smooth import activations, ics, landscape, models, train
+from bn_smooth import activations, curvature, ics, landscape, models, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +117,7 @@ def landscape_probe(context: Context, section) -> Probe:
     step_sizes = jnp.asarray(step_size_grid(section, context.config.lr), jnp.float32)
 
     def measure(state, data):
-        loss_fn = train.step_loss_fn(context.task, state, data)
+        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         res = landscape.gradient_line_search(loss_fn, state.params, step_sizes,
                                              strategy=section.strategy)
         return {**res._asdict(), "step_sizes": step_sizes,
@@ -133,7 +135,7 @@ def ics_probe(context: Context, section) -> Probe:
     def measure(state, data):
         # The actual update of this step: SGD on its batch, or GD for the DLN.
         after = train.train_step(context.task, context.tx, state, data)[0].params
-        loss_fn = train.step_loss_fn(context.task, state, data)
+        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         out = ics.internal_covariate_shift(loss_fn, state.params, after, layers,
                                            strategy=section.strategy)
         return {"l2": jnp.stack([out[k].l2 for k in layers]),
@@ -151,9 +153,14 @@ def activations_probe(context: Context, section) -> Probe:
 
     def measure(state, data):
         x, _ = context.task.batch(data, state.stream("data"), state.step)
-        _, collections = train.apply_training_mode(
-            context.task, state.params, state.batch_stats, x, state.noise_key(),
-            collections=("batch_stats", "intermediates"))
+        if section.mode == "running":
+            _, collections = context.task.model.apply(
+                {"params": state.params, "batch_stats": state.batch_stats}, x, train=False,
+                mutable=["intermediates"])
+        else:
+            _, collections = train.apply_training_mode(
+                context.task, state.params, state.batch_stats, x, state.noise_key(),
+                collections=("batch_stats", "intermediates"))
         return activations.activation_stats(collections["intermediates"], units, percentiles)
 
     def to_row(stats):
@@ -161,3 +168,27 @@ def activations_probe(context: Context, section) -> Probe:
                            for name, sites in stats.items()}}
 
     return Probe(measure, to_row)
+
+
+@register("curvature")
+def curvature_probe(context: Context, section) -> Probe:
+    """The top of the Hessian's spectrum and the curvature along the gradient, with the
+    stability threshold 2/lr; with `exact`, the top eigenvalues of the whole Hessian too
+    (small models: the DLN's 2,500 parameters)."""
+    two_over_lr = 2.0 / context.config.lr
+
+    def measure(state, data):
+        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
+        key = jax.random.fold_in(state.stream("probe"), state.step)
+        top = curvature.top_eigenvalues(loss_fn, state.params, section.k, section.num_steps,
+                                        key)
+        along = curvature.gradient_curvature(loss_fn, state.params)
+        out = {"eigenvalues": top.eigenvalues, "rayleigh": along.rayleigh,
+               "hg_norm": along.hg_norm, "grad_norm": along.grad_norm,
+               "two_over_lr": jnp.asarray(two_over_lr, jnp.float32)}
+        if section.exact:
+            hessian = curvature.hessian_matrix(loss_fn, state.params)
+            out["exact_eigenvalues"] = jnp.linalg.eigvalsh(hessian)[::-1][:section.k]
+        return out
+
+    return Probe(measure)

@@ -84,19 +84,31 @@ def training_loss(task, params, batch_stats, batch, noise_key):
     return loss, (metrics, updates.get("batch_stats", {}))
 
 
-def step_loss_fn(task, state: TrainState, data):
-    """The loss that step `state.step` trains on, as a function of the parameters.
+MODES = ("batch", "running")
 
-    Same batch, batch statistics and noise sample as the training step; the
-    running averages it would update are discarded. This is what every probe
-    measures (DESIGN.md, "Measurement modes").
+
+def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
+    """The loss of step `state.step`'s batch, as a function of the parameters.
+
+    mode 'batch' (the default) is the loss that step trains on: batch
+    statistics and the step's noise sample, with the running averages it would
+    update discarded. This is what every probe measures (DESIGN.md,
+    "Measurement modes"). mode 'running' is the evaluation-mode loss on the
+    same batch (running averages, no noise): what eval-mode tools measure, a
+    different function for a normalized network, kept to show the difference.
     """
     batch = task.batch(data, state.stream("data"), state.step)
     noise_key = state.noise_key()
-
-    def loss_fn(params):
-        return training_loss(task, params, state.batch_stats, batch, noise_key)[0]
-
+    if mode == "batch":
+        def loss_fn(params):
+            return training_loss(task, params, state.batch_stats, batch, noise_key)[0]
+    elif mode == "running":
+        def loss_fn(params):
+            outputs = task.model.apply({"params": params, "batch_stats": state.batch_stats},
+                                       batch[0], train=False)
+            return task.objective(outputs, batch[1])[0]
+    else:
+        raise ValueError(f"unknown measurement mode {mode!r}; valid: {', '.join(MODES)}")
     return loss_fn
 
 

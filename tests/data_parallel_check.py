@@ -18,6 +18,7 @@ from tests.conftest import dln_config, tiny_vgg_config
 
 def run(config, num_devices: int) -> dict:
     config.num_devices = num_devices
+    config.probe.curvature.update(dict(every=1, num_steps=6, exact=False))
     task, data = tasks.make_task(config)
     tx = train.make_optimizer(config)
     state = train.init_state(task, tx, config.seed)
@@ -31,6 +32,7 @@ def run(config, num_devices: int) -> dict:
     p = probes.Probes(task, tx, config, state.params)
     landscape = p.run("landscape", state, data)
     ics = p.run("ics", state, data)
+    curvature = p.run("curvature", state, data)
     return {"devices": len(jax.tree.leaves(state.params)[0].sharding.device_set),
             "batch_shards": sorted({tuple(s.data.shape) for s in x.addressable_shards}),
             "batch_devices": len(x.sharding.device_set),
@@ -38,6 +40,8 @@ def run(config, num_devices: int) -> dict:
             "landscape": np.asarray(landscape["losses"]).tolist(),
             "grad_dists": np.asarray(landscape["grad_dists"]).tolist(),
             "ics_cosine": np.asarray(ics["cosine"]).tolist(),
+            "curvature": np.asarray([*curvature["eigenvalues"][:2], curvature["hg_norm"]])
+            .tolist(),
             "batch_stats": [np.asarray(v).tolist() for v in jax.tree.leaves(state.batch_stats)]}
 
 

@@ -72,42 +72,52 @@ def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_pa
     assert runlog.read_status(tmp_path / "probed")["probe_seconds"] > 0
 
 
+def with_curvature(config, mode="batch"):
+    config.probe.curvature.update(dict(every=config.probe.landscape.every, num_steps=8,
+                                       mode=mode))
+    return config
+
+
 def test_a_probe_changes_no_state_in_place(fake_cifar):
-    config = tiny_vgg_config(fake_cifar, norm="batch")
+    config = with_curvature(tiny_vgg_config(fake_cifar, norm="batch"))
     task, tx, data, state, _ = setup(config)
     snapshot = jax.tree.map(np.array, state)
     p = probes.Probes(task, tx, config, state.params)
-    for kind in ("landscape", "ics", "activations"):
+    for kind in ("landscape", "ics", "activations", "curvature"):
         p.run(kind, state, data)
     for a, b in zip(jax.tree.leaves(snapshot), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_noisy_probes_repeat_within_a_step_and_differ_across_steps(fake_cifar):
-    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
+    config = with_curvature(tiny_vgg_config(fake_cifar, norm="noisy_batch"))
     task, tx, data, state, step_fn = setup(config)
     p = probes.Probes(task, tx, config, state.params)
     first, second = p.run("landscape", state, data), p.run("landscape", state, data)
     for key in ("losses", "grad_dists", "beta_eff"):
         np.testing.assert_array_equal(first[key], second[key])
     np.testing.assert_array_equal(p.run("ics", state, data)["l2"], p.run("ics", state, data)["l2"])
+    for key in ("eigenvalues", "hg_norm"):
+        np.testing.assert_array_equal(p.run("curvature", state, data)[key],
+                                      p.run("curvature", state, data)[key])
     # The same parameters at the next step: another batch and another noise sample.
     later = state.replace(step=state.step + 1)
     assert not np.allclose(p.run("landscape", later, data)["losses"], first["losses"])
 
 
 def test_probing_many_steps_compiles_once(fake_cifar):
-    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
+    config = with_curvature(tiny_vgg_config(fake_cifar, norm="noisy_batch"))
     task, tx, data, state, step_fn = setup(config, steps=0)
     p = probes.Probes(task, tx, config, state.params)
     context = probes.Context(task, tx, config, state.params)
-    for kind in ("landscape", "ics"):  # the probes as built, with a trace counter inside
+    kinds = ("landscape", "ics", "curvature")
+    for kind in kinds:  # the probes as built, with a trace counter inside
         raw = probes.REGISTRY[kind](context, config.probe[kind])
         p.probes[kind] = dataclasses.replace(
             raw, measure=jax.jit(chex.assert_max_traces(raw.measure, n=1)))
     for _ in range(4):
-        p.run("landscape", state, data)
-        p.run("ics", state, data)
+        for kind in kinds:
+            p.run(kind, state, data)
         state, _ = step_fn(state, data, None)
 
 
@@ -195,3 +205,38 @@ def test_an_unknown_probe_section_is_named():
     with pytest.raises(ValueError, match="unknown probe kind.*curvatur.*registered kinds: "
                                          "landscape, ics, activations"):
         probes.schedule(config)
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_running_mode_measures_the_evaluation_function_and_only_differs_with_batchnorm(
+        fake_cifar, norm):
+    config = with_curvature(tiny_vgg_config(fake_cifar, norm=norm))
+    task, tx, data, state, _ = setup(config)  # running averages of two steps
+    rows = {}
+    for mode in train.MODES:
+        for kind in ("landscape", "curvature"):
+            config.probe[kind].mode = mode
+        p = probes.Probes(task, tx, config, state.params)
+        rows[mode] = {kind: p.run(kind, state, data) for kind in ("landscape", "curvature")}
+    eval_out = task.model.apply({"params": state.params, "batch_stats": state.batch_stats},
+                                task.batch(data, state.stream("data"), state.step)[0],
+                                train=False)
+    eval_loss = task.objective(eval_out, task.batch(data, state.stream("data"), state.step)[1])
+    np.testing.assert_allclose(rows["running"]["landscape"]["loss0"], eval_loss[0], rtol=1e-6)
+    same = {"loss0": np.allclose(rows["running"]["landscape"]["loss0"],
+                                 rows["batch"]["landscape"]["loss0"], rtol=1e-6),
+            "hg_norm": np.allclose(rows["running"]["curvature"]["hg_norm"],
+                                   rows["batch"]["curvature"]["hg_norm"], rtol=1e-4)}
+    assert same == ({"loss0": True, "hg_norm": True} if norm == "none"
+                    else {"loss0": False, "hg_norm": False})
+
+
+def test_dln_curvature_probe_against_the_whole_hessian():
+    config = dln_config(norm="batch")
+    config.probe.curvature.update(dict(every=10, num_steps=60))
+    task, tx, data, state, _ = setup(config, steps=3)
+    row = probes.Probes(task, tx, config, state.params).run("curvature", state, data)
+    assert config.probe.curvature.exact  # the DLN config asks for the whole Hessian
+    np.testing.assert_allclose(row["eigenvalues"][:2], row["exact_eigenvalues"][:2], rtol=1e-3)
+    assert abs(row["rayleigh"]) <= row["hg_norm"] * (1 + 1e-5)
+    assert row["two_over_lr"] == pytest.approx(2 / config.lr)

@@ -32,13 +32,16 @@ def test_two_devices_shard_the_batch_and_replicate_parameters(two_device_runs, t
 
 
 @pytest.mark.parametrize("task", ["vgg", "dln"])
-@pytest.mark.parametrize("key", ["losses", "landscape", "grad_dists", "ics_cosine"])
+@pytest.mark.parametrize("key", ["losses", "landscape", "grad_dists", "ics_cosine",
+                                 "curvature"])
 def test_two_devices_give_the_same_losses_and_probes(two_device_runs, task, key):
     one, two = two_device_runs[task]["1"], two_device_runs[task]["2"]
     # Cosines are judged on their own scale, 1: near-orthogonal gradients (cosine ~0.02
     # in the deep DLN layers) make relative errors meaningless there.
     atol = 1e-4 if key == "ics_cosine" else 1e-5
-    np.testing.assert_allclose(two[key], one[key], rtol=2e-4, atol=atol)
+    # Lanczos amplifies float32 round-off of the HVPs a little over its steps.
+    rtol = 2e-3 if key == "curvature" else 2e-4
+    np.testing.assert_allclose(two[key], one[key], rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("task", ["vgg", "dln"])

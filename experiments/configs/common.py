@@ -27,26 +27,34 @@ def none_or(field_type) -> ml_collections.FieldReference:
 
 
 def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, spacing: str,
-                   strategy: str | None = None) -> ml_collections.ConfigDict:
+                   strategy: str | None = None, curvature_steps: int = 20,
+                   exact_curvature: bool = False) -> ml_collections.ConfigDict:
     """config.probe: one section per probe kind of bn_smooth.probes, each with its `every`.
 
     landscape: the line search with eta in [eta_min, eta_max] x lr; ics: Definition 2.1
-    with the step's own update; activations: a few random units of `layers` (empty: all).
+    with the step's own update; activations: a few random units of `layers` (empty: all);
+    curvature (off by default): the top `k` Hessian eigenvalues from `num_steps` Lanczos
+    steps and the curvature along the gradient, with `exact` the whole Hessian's too.
     `strategy` (None: the backend's default) is how a probe batches its points
-    (bn_smooth.batching).
+    (bn_smooth.batching); `mode` is "batch" (the training objective) or "running"
+    (the evaluation-mode function, for comparison).
     """
     def strategy_field():
         return ml_collections.FieldReference(strategy, field_type=str)
 
     return ml_collections.ConfigDict(dict(
         landscape=dict(every=every, eta_min=eta_min, eta_max=eta_max, num_etas=num_etas,
-                       spacing=spacing, strategy=strategy_field()),
-        ics=dict(every=every, strategy=strategy_field()),
-        activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95)),
+                       spacing=spacing, strategy=strategy_field(), mode="batch"),
+        ics=dict(every=every, strategy=strategy_field(), mode="batch"),
+        activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95),
+                         mode="batch"),
+        curvature=dict(every=0, k=5, num_steps=curvature_steps, exact=exact_curvature,
+                       mode="batch"),
     ))
 
 
-def set_every(probe: ml_collections.ConfigDict, every: int):
-    """Every probe kind of `probe` at the same interval (0: all off)."""
-    for section in probe.values():
-        section.every = every
+def set_every(probe: ml_collections.ConfigDict, every: int, kinds=None):
+    """The probe kinds `kinds` (default: every kind on by default) at the same interval
+    (0: off)."""
+    for kind in kinds or ("landscape", "ics", "activations"):
+        probe[kind].every = every

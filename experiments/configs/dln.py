@@ -34,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # lax.map: on CPU it compiles the 25-layer probes far faster than unrolled, at the
     # same run time (README, "Speed").
     c.probe = probe_sections(every=100, eta_min=0.01, eta_max=30.0, num_etas=12, spacing="log",
-                             strategy="map")
+                             strategy="map", curvature_steps=60, exact_curvature=True)
     if a.scale == "smoke":
         c.num_steps = 40
         c.log_every = 10
