@@ -11,7 +11,9 @@ Times, in one process and one after the other:
 (b) the line search along the gradient with 8 step sizes;
 (c) ICS over all layers;
 (d) the 25-layer DLN step with and without BatchNorm;
-(e) a vmap sweep of N models against N separate steps.
+(e) a vmap sweep of N models against N separate steps;
+(f) the Hessian of the BatchNorm VGG's training-mode loss: one HVP (forward-over-
+    reverse; torch.func there) and a 20-step Lanczos, at the smallest width.
 
 Each time is the median of several repeats after a warm-up (which includes
 JAX's compilation). The reference is PyTorch eager, written for this benchmark
@@ -29,16 +31,18 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from absl import app, flags
 
-from bn_smooth import models, norms, probes, sweep, tasks, train
+from bn_smooth import curvature, models, norms, probes, sweep, tasks, train
 from bn_smooth.data import Dataset
 from experiments.configs.common import probe_sections
 from experiments.torch_reference import (
     BATCH,
+    LANCZOS_STEPS,
     LR,
     NUM_ETAS,
     STEPS_PER_CALL,
@@ -122,6 +126,16 @@ class Ours:
         """STEPS_PER_CALL training steps as the training loop runs them: one lax.scan."""
         jax.block_until_ready(self.chunk_fn(self.state, self.data, STEPS_PER_CALL))
 
+    def hessian(self):
+        """A jitted HVP and a jitted 20-step Lanczos on the training-mode loss of step 0."""
+        loss_fn = train.step_loss_fn(self.task, self.state, self.data)
+        ones = jax.tree.map(jnp.ones_like, self.state.params)
+        hvp = jax.jit(lambda p: curvature.hvp(loss_fn, p, ones))
+        top = jax.jit(lambda p: curvature.top_eigenvalues(loss_fn, p, 1, LANCZOS_STEPS,
+                                                          jax.random.key(0)))
+        return (lambda: jax.block_until_ready(hvp(self.state.params)),
+                lambda: jax.block_until_ready(top(self.state.params)))
+
     def probe(self, kind):
         """Time one compiled probe of the library, as the training loop runs it."""
         probe = probes.build(kind, self.task, self.tx, self.config, self.state.params)
@@ -195,6 +209,15 @@ def main(argv):
                 num_layers = len(models.layer_order(ours.state.params))
                 record("vgg", norm, width, "(c) ICS, all layers", 3 * fwd * (num_layers + 1),
                        ours.probe("ics"), ref["ics"], compiled.get("ics"))
+    # (f) the Hessian: one HVP, and Lanczos (torch.func forward-over-reverse there).
+    width = widths[0]
+    ours, ref = Ours("vgg", "batch", width), torch_reference("vgg", "batch", width,
+                                                            with_hessian=True)
+    ours_hvp, ours_lanczos = ours.hessian()
+    hvp_flops = 4 * vgg_forward_flops(width)  # forward-over-reverse: about 4 forward passes
+    record("vgg", "batch", width, "(f) HVP", hvp_flops, ours_hvp, ref["hvp"])
+    record("vgg", "batch", width, f"(f) Lanczos x{LANCZOS_STEPS}", LANCZOS_STEPS * hvp_flops,
+           ours_lanczos, ref["lanczos"])
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
         compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}

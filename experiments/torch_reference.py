@@ -13,6 +13,7 @@ from bn_smooth import models
 VGG11 = models.VGG_CFGS["vgg11"]
 BATCH, LR, NUM_ETAS, DATASET = 128, 0.1, 8, 1024
 STEPS_PER_CALL = 5  # training steps per timed call, on both sides; rows give seconds per step
+LANCZOS_STEPS = 20
 
 
 def images(seed=0):
@@ -91,8 +92,10 @@ def dln_network(norm: str) -> Network:
                    lr * np.geomspace(0.01, 30.0, NUM_ETAS))
 
 
-def measurements(net: Network, compile_model: bool = False) -> dict[str, Callable]:
-    """{steps, line_search, ics}: the benchmark's three measurements on `net`."""
+def measurements(net: Network, compile_model: bool = False,
+                 with_hessian: bool = False) -> dict[str, Callable]:
+    """{steps, line_search, ics, hvp, lanczos}: the benchmark's measurements on `net`
+    (the Hessian's two only `with_hessian`: they make its BatchNorm stateless)."""
     import torch
 
     net.model.train()
@@ -147,9 +150,55 @@ def measurements(net: Network, compile_model: bool = False) -> dict[str, Callabl
         set_params(before)
         return out
 
-    return {"steps": steps, "line_search": line_search, "ics": ics}
+    def hessian_tools():
+        """A Hessian-vector product (torch.func, forward-over-reverse) of the training-mode
+        loss, with BatchNorm on batch statistics, and Lanczos on it."""
+        from torch.func import functional_call, grad, jvp, replace_all_batch_norm_modules_
+
+        replace_all_batch_norm_modules_(net.model)  # batch statistics, no running averages
+        xb, yb = net.batch()
+        named = {k: v.detach() for k, v in net.model.named_parameters()}
+
+        def loss_p(p):
+            return net.loss_of(functional_call(net.model, p, (xb,)), yb)
+
+        def hvp(v):
+            return jvp(grad(loss_p), (named,), (v,))[1]
+
+        shapes = {k: v.shape for k, v in named.items()}
+        sizes = {k: v.numel() for k, v in named.items()}
+
+        def flat_hvp(v):
+            parts = dict(zip(shapes, torch.split(v, list(sizes.values())), strict=True))
+            out = hvp({k: parts[k].view(shapes[k]) for k in shapes})
+            return torch.cat([out[k].reshape(-1) for k in shapes])
+
+        def one_hvp():
+            return hvp({k: torch.ones_like(v) for k, v in named.items()})
+
+        def lanczos(num_steps=LANCZOS_STEPS):
+            n = sum(sizes.values())
+            basis = torch.zeros(num_steps, n)
+            v = torch.randn(n)
+            basis[0] = v / v.norm()
+            alphas = []
+            for i in range(num_steps):
+                w = flat_hvp(basis[i])
+                alphas.append(float(basis[i] @ w))
+                for _ in range(2):  # full reorthogonalization, as ours
+                    w = w - basis[:i + 1].T @ (basis[:i + 1] @ w)
+                if i + 1 < num_steps:
+                    basis[i + 1] = w / w.norm()
+            return alphas
+
+        return one_hvp, lanczos
+
+    one_hvp, lanczos = hessian_tools() if with_hessian else (None, None)
+    return {"steps": steps, "line_search": line_search, "ics": ics, "hvp": one_hvp,
+            "lanczos": lanczos}
 
 
-def torch_reference(kind: str, norm: str, width: float = 1.0, compile_model: bool = False):
+def torch_reference(kind: str, norm: str, width: float = 1.0, compile_model: bool = False,
+                    with_hessian: bool = False):
     net = vgg_network(norm, width) if kind == "vgg" else dln_network(norm)
-    return measurements(net, compile_model)
+    return measurements(net, compile_model, with_hessian)
