@@ -93,9 +93,13 @@ def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
         w = _orthogonalize(w, basis, i)
         beta = jnp.linalg.norm(w)
         restart = beta <= tiny * jnp.maximum(scale, jnp.abs(alpha))
-        fresh = _orthogonalize(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype),
+
+        def fresh():  # only on a restart: a random vector orthogonal to the basis
+            r = _orthogonalize(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype),
                                basis, i)
-        nxt = jnp.where(restart, fresh / jnp.linalg.norm(fresh), w / jnp.where(restart, 1, beta))
+            return r / jnp.linalg.norm(r)
+
+        nxt = jax.lax.cond(restart, fresh, lambda: w / beta)
         basis = basis.at[i + 1].set(nxt, mode="drop")  # the last step has no successor
         return basis, alphas.at[i].set(alpha), betas.at[i].set(jnp.where(restart, 0, beta))
 

@@ -154,9 +154,8 @@ def activations_probe(context: Context, section) -> Probe:
     def measure(state, data):
         x, _ = context.task.batch(data, state.stream("data"), state.step)
         if section.mode == "running":
-            _, collections = context.task.model.apply(
-                {"params": state.params, "batch_stats": state.batch_stats}, x, train=False,
-                mutable=["intermediates"])
+            _, collections = train.apply_evaluation_mode(
+                context.task, state.params, state.batch_stats, x, collections=("intermediates",))
         else:
             _, collections = train.apply_training_mode(
                 context.task, state.params, state.batch_stats, x, state.noise_key(),

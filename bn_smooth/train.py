@@ -60,7 +60,16 @@ def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
 
 
 # ---------------------------------------------------------------------------
-# Losses in training mode
+# The model in training and in evaluation mode, and the losses of a step
+
+
+def apply_evaluation_mode(task, params, batch_stats, x, collections=()):
+    """The model in evaluation mode: running averages, no noise.
+
+    Returns (outputs, the recorded `collections`, e.g. 'intermediates').
+    """
+    return task.model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
+                            mutable=list(collections))
 
 
 def apply_training_mode(task, params, batch_stats, x, noise_key, collections=("batch_stats",)):
@@ -104,8 +113,7 @@ def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
             return training_loss(task, params, state.batch_stats, batch, noise_key)[0]
     elif mode == "running":
         def loss_fn(params):
-            outputs = task.model.apply({"params": params, "batch_stats": state.batch_stats},
-                                       batch[0], train=False)
+            outputs, _ = apply_evaluation_mode(task, params, state.batch_stats, batch[0])
             return task.objective(outputs, batch[1])[0]
     else:
         raise ValueError(f"unknown measurement mode {mode!r}; valid: {', '.join(MODES)}")
@@ -205,8 +213,7 @@ class EpochOrder:
 def _eval_sums(task, params, batch_stats, data, start, size: int):
     x = jax.lax.dynamic_slice_in_dim(data.test_inputs, start, size)
     y = jax.lax.dynamic_slice_in_dim(data.test_targets, start, size)
-    outputs = task.model.apply({"params": params, "batch_stats": batch_stats},
-                               data.prepare(x), train=False)
+    outputs, _ = apply_evaluation_mode(task, params, batch_stats, data.prepare(x))
 
     def one(o, t):
         loss, metrics = task.objective(o[None], t[None])
