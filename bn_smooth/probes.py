@@ -173,21 +173,46 @@ def activations_probe(context: Context, section) -> Probe:
 def curvature_probe(context: Context, section) -> Probe:
     """The top of the Hessian's spectrum and the curvature along the gradient, with the
     stability threshold 2/lr; with `exact`, the top eigenvalues of the whole Hessian too
-    (small models: the DLN's 2,500 parameters)."""
-    two_over_lr = 2.0 / context.config.lr
+    (small models: the DLN's 2,500 parameters); with `pair`, the same again one update
+    later, under `next` (GD at the edge of stability alternates between two iterates)."""
+    two_over_lr = jnp.asarray(2.0 / context.config.lr, jnp.float32)
 
-    def measure(state, data):
+    def at(state, data):
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         key = jax.random.fold_in(state.stream("probe"), state.step)
         top = curvature.top_eigenvalues(loss_fn, state.params, section.k, section.num_steps,
                                         key)
         along = curvature.gradient_curvature(loss_fn, state.params)
         out = {"eigenvalues": top.eigenvalues, "rayleigh": along.rayleigh,
-               "hg_norm": along.hg_norm, "grad_norm": along.grad_norm,
-               "two_over_lr": jnp.asarray(two_over_lr, jnp.float32)}
+               "hg_norm": along.hg_norm, "grad_norm": along.grad_norm}
         if section.exact:
             hessian = curvature.hessian_matrix(loss_fn, state.params)
             out["exact_eigenvalues"] = jnp.linalg.eigvalsh(hessian)[::-1][:section.k]
         return out
+
+    def measure(state, data):
+        if not section.pair:
+            return {**at(state, data), "two_over_lr": two_over_lr}
+        # Both iterates through one compiled measurement (lax.map), not two copies of it.
+        after = train.train_step(context.task, context.tx, state, data)[0]
+        both = jax.lax.map(lambda s: at(s, data), jax.tree.map(lambda *x: jnp.stack(x),
+                                                               state, after))
+        return {**jax.tree.map(lambda x: x[0], both), "two_over_lr": two_over_lr,
+                "next": jax.tree.map(lambda x: x[1], both)}
+
+    return Probe(measure)
+
+
+@register("spectrum")
+def spectrum_probe(context: Context, section) -> Probe:
+    """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al.
+    2019): each starting vector's nodes and weights, and their Gaussian-smoothed average."""
+
+    def measure(state, data):
+        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
+        key = jax.random.fold_in(state.stream("probe"), state.step)
+        return curvature.spectral_density(loss_fn, state.params, key, section.num_steps,
+                                          section.num_vectors, section.num_points,
+                                          strategy=section.strategy)._asdict()
 
     return Probe(measure)

@@ -154,6 +154,54 @@ class Run:
                 "std": _array([s["std"][unit] for s in sites]),
                 "percentiles": np.array([_array(s["percentiles"][unit]) for s in sites])}
 
+    def curvature(self, next_step: bool = False) -> dict:
+        """{steps, eigenvalues (P, k) largest first, rayleigh, hg_norm, grad_norm,
+        two_over_lr, and exact_eigenvalues (P, k) where the probe computed them}; with
+        `next_step`, the same one update after each probed step (the probe's `pair`;
+        empty if it was off)."""
+        rows = self.rows.get("curvature", [])
+        if next_step:
+            rows = [{**r["next"], "step": r["step"] + 1, "two_over_lr": r["two_over_lr"]}
+                    for r in rows if "next" in r]
+        out = {"steps": np.array([r["step"] for r in rows], dtype=int)}
+        for key in ("rayleigh", "hg_norm", "grad_norm", "two_over_lr"):
+            out[key] = _array([r[key] for r in rows])
+        for key in ("eigenvalues", "exact_eigenvalues"):
+            if rows and key in rows[0]:
+                out[key] = np.array([_array(r[key]) for r in rows])
+        return out
+
+    def sharpness(self, next_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, lambda_1 * lr / 2): the top Hessian eigenvalue against the stability
+        threshold 2/lr of (S)GD, 1 at the threshold; the whole Hessian's where measured.
+        `next_step`: one update after each probed step."""
+        c = self.curvature(next_step)
+        top = c.get("exact_eigenvalues", c.get("eigenvalues"))
+        if top is None:
+            return c["steps"], np.zeros(0)
+        return c["steps"], top[:, 0] * self.lr / 2
+
+    def sharpness_median(self, early: bool) -> float:
+        """Median of lambda_1 * lr / 2 over the probed steps in the first EARLY of the run,
+        or over the rest; with the probe's `pair`, over both iterates of each pair."""
+        halves = [self.sharpness(), self.sharpness(next_step=True)]
+        steps = np.concatenate([h[0] for h in halves])
+        ratio = np.concatenate([h[1] for h in halves])
+        keep = steps < EARLY * self.num_steps
+        return float(np.nanmedian(ratio[keep if early else ~keep]))
+
+    def spectra(self) -> dict:
+        """{step: (grid, density)} of the spectrum probe."""
+        return {r["step"]: (_array(r["grid"]), _array(r["density"]))
+                for r in self.rows.get("spectrum", [])}
+
+    def rising_fraction(self, start: int = 0, stop: int | None = None) -> float:
+        """The fraction of training steps in [start, stop) whose loss exceeds the previous
+        step's: for full-batch GD, how often it oscillates instead of descending."""
+        steps, loss = self.train_curve("loss")
+        keep = (steps[1:] >= start) & (steps[1:] < (stop or self.num_steps))
+        return float(np.mean(np.diff(loss)[keep] > 0))
+
     def percentiles(self) -> tuple:
         return tuple(self.config["probe"]["activations"]["percentiles"])
 

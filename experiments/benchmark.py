@@ -13,7 +13,9 @@ Times, in one process and one after the other:
 (d) the 25-layer DLN step with and without BatchNorm;
 (e) a vmap sweep of N models against N separate steps;
 (f) the Hessian of the BatchNorm VGG's training-mode loss: one HVP (forward-over-
-    reverse; torch.func there) and a 20-step Lanczos, at the smallest width.
+    reverse; torch.func there) and a 20-step Lanczos, at the smallest width;
+(g) ours only: the VGG curvature probe as the cpu-scale suite runs it, against
+    the line search (b), at the smallest width (the target: at most 3x).
 
 Each time is the median of several repeats after a warm-up (which includes
 JAX's compilation). The reference is PyTorch eager, written for this benchmark
@@ -39,6 +41,7 @@ from absl import app, flags
 
 from bn_smooth import curvature, models, norms, probes, sweep, tasks, train
 from bn_smooth.data import Dataset
+from experiments.configs import vgg_cifar
 from experiments.configs.common import probe_sections
 from experiments.torch_reference import (
     BATCH,
@@ -218,6 +221,18 @@ def main(argv):
     record("vgg", "batch", width, "(f) HVP", hvp_flops, ours_hvp, ref["hvp"])
     record("vgg", "batch", width, f"(f) Lanczos x{LANCZOS_STEPS}", LANCZOS_STEPS * hvp_flops,
            ours_lanczos, ref["lanczos"])
+    # (g) the curvature probe against the line search, both as the suite's VGG runs them.
+    for norm in ("none", "batch"):
+        ours = Ours("vgg", norm, width)
+        ours.config.probe.curvature.update(vgg_cifar.get_config("scale=cpu").probe.curvature)
+        line_s = median_time(ours.probe("landscape"), repeats)
+        curvature_s = median_time(ours.probe("curvature"), repeats)
+        section = ours.config.probe.curvature
+        rows.append({"task": "vgg", "norm": norm, "width": width,
+                     "what": "(g) curvature probe / line search", "ours_s": curvature_s,
+                     "line_search_s": line_s, "cost_vs_line_search": curvature_s / line_s})
+        print(f"(g) curvature probe ({section.num_steps} Lanczos steps, k={section.k}), {norm}, "
+              f"width {width:g}: {curvature_s / line_s:.2f}x the line search's time")
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
         compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}

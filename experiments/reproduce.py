@@ -36,9 +36,17 @@ def run_config(suite, run):
     """The experiment config of one run of the suite, at the suite's scale and seed."""
     module = importlib.import_module(f"experiments.configs.{run.experiment}")
     config = module.get_config(f"{run.arg},scale={suite.scale},seed={suite.seed}")
+    for kind, every in run.every.items():
+        config.probe[kind].every = every
     for kind in probes.schedule(config):
         if kind not in run.probes:
             config.probe[kind].every = 0
+    off = sorted(set(run.probes) - set(probes.schedule(config)))
+    if off:
+        raise ValueError(f"run {run.name} lists probe(s) {', '.join(off)} that its config "
+                         "turns off; give their interval in the run's `every`")
+    if run.num_steps:
+        config.num_steps = run.num_steps
     if suite.data_dir and "data_dir" in config:
         config.data_dir = suite.data_dir
     return config

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from bn_smooth import activations, landscape, loop, models, probes, runlog, tasks, train
+from bn_smooth import activations, curvature, landscape, loop, models, probes, runlog, tasks, train
 from experiments.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
@@ -73,8 +73,10 @@ def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_pa
 
 
 def with_curvature(config, mode="batch"):
-    config.probe.curvature.update(dict(every=config.probe.landscape.every, num_steps=8,
-                                       mode=mode))
+    every = config.probe.landscape.every
+    config.probe.curvature.update(dict(every=every, num_steps=8, mode=mode))
+    config.probe.spectrum.update(dict(every=every, num_steps=4, num_vectors=2, num_points=32,
+                                      mode=mode))
     return config
 
 
@@ -83,7 +85,7 @@ def test_a_probe_changes_no_state_in_place(fake_cifar):
     task, tx, data, state, _ = setup(config)
     snapshot = jax.tree.map(np.array, state)
     p = probes.Probes(task, tx, config, state.params)
-    for kind in ("landscape", "ics", "activations", "curvature"):
+    for kind in ("landscape", "ics", "activations", "curvature", "spectrum"):
         p.run(kind, state, data)
     for a, b in zip(jax.tree.leaves(snapshot), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -100,6 +102,8 @@ def test_noisy_probes_repeat_within_a_step_and_differ_across_steps(fake_cifar):
     for key in ("eigenvalues", "hg_norm"):
         np.testing.assert_array_equal(p.run("curvature", state, data)[key],
                                       p.run("curvature", state, data)[key])
+    np.testing.assert_array_equal(p.run("spectrum", state, data)["nodes"],
+                                  p.run("spectrum", state, data)["nodes"])
     # The same parameters at the next step: another batch and another noise sample.
     later = state.replace(step=state.step + 1)
     assert not np.allclose(p.run("landscape", later, data)["losses"], first["losses"])
@@ -110,7 +114,7 @@ def test_probing_many_steps_compiles_once(fake_cifar):
     task, tx, data, state, step_fn = setup(config, steps=0)
     p = probes.Probes(task, tx, config, state.params)
     context = probes.Context(task, tx, config, state.params)
-    kinds = ("landscape", "ics", "curvature")
+    kinds = ("landscape", "ics", "curvature", "spectrum")
     for kind in kinds:  # the probes as built, with a trace counter inside
         raw = probes.REGISTRY[kind](context, config.probe[kind])
         p.probes[kind] = dataclasses.replace(
@@ -231,12 +235,39 @@ def test_running_mode_measures_the_evaluation_function_and_only_differs_with_bat
                     else {"loss0": False, "hg_norm": False})
 
 
-def test_dln_curvature_probe_against_the_whole_hessian():
+def test_dln_curvature_probe_against_the_whole_hessian_at_both_iterates():
     config = dln_config(norm="batch")
-    config.probe.curvature.update(dict(every=10, num_steps=60))
-    task, tx, data, state, _ = setup(config, steps=3)
+    config.probe.curvature.update(dict(every=10, num_steps=60, exact=True))
+    assert config.probe.curvature.pair  # the DLN config measures step t and t+1
+    task, tx, data, state, step_fn = setup(config, steps=3)
     row = probes.Probes(task, tx, config, state.params).run("curvature", state, data)
-    assert config.probe.curvature.exact  # the DLN config asks for the whole Hessian
-    np.testing.assert_allclose(row["eigenvalues"][:2], row["exact_eigenvalues"][:2], rtol=1e-3)
-    assert abs(row["rayleigh"]) <= row["hg_norm"] * (1 + 1e-5)
+    for at in (row, row["next"]):
+        np.testing.assert_allclose(at["eigenvalues"][:2], at["exact_eigenvalues"][:2],
+                                   rtol=1e-3)
+        assert abs(at["rayleigh"]) <= at["hg_norm"] * (1 + 1e-5)
     assert row["two_over_lr"] == pytest.approx(2 / config.lr)
+    # `next` is the same probe one GD update later.
+    config.probe.curvature.pair = False
+    after, _ = step_fn(state, data, None)
+    later = probes.Probes(task, tx, config, state.params).run("curvature", after, data)
+    for key in ("exact_eigenvalues", "hg_norm", "grad_norm"):
+        np.testing.assert_allclose(row["next"][key], later[key], rtol=1e-5)
+    assert "next" not in later
+
+
+def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
+    config = dln_config(norm="batch")
+    config.probe.spectrum.update(dict(every=10, num_steps=20, num_vectors=3, num_points=128))
+    task, tx, data, state, _ = setup(config)
+    row = probes.Probes(task, tx, config, state.params).run("spectrum", state, data)
+    loss_fn = train.step_loss_fn(task, state, data)
+    exact = np.linalg.eigvalsh(np.asarray(curvature.hessian_matrix(loss_fn, state.params)))
+    spread = exact[-1] - exact[0]
+    assert row["nodes"].shape == row["weights"].shape == (3, 20)
+    # Ritz values lie in [lambda_min, lambda_max]; the top one is lambda_max itself.
+    assert row["nodes"].min() >= exact[0] - 1e-4 * spread
+    assert row["nodes"].max() <= exact[-1] + 1e-4 * spread
+    np.testing.assert_allclose(row["nodes"].max(axis=1), exact[-1], rtol=1e-3)
+    np.testing.assert_allclose(row["weights"].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(1.0,
+                                                                                       rel=1e-2)

@@ -32,11 +32,11 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
 
     result = suite()
     assert result.returncode == 0, result.stderr[-3000:]
-    for number in plots.FIGURES:
-        png = (figures / f"figure_{number:02d}.png").read_bytes()
-        assert png.startswith(PNG_MAGIC) and len(png) > 20_000, number
+    for name in plots.FIGURES:
+        png = (figures / f"{name}.png").read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 20_000, name
     text = (figures / "REPORT.md").read_text()
-    for claim in ("C1", "C2", "C3", "C4", "C5", "C6"):
+    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7"):
         assert f"## {claim}: " in text
     assert "not measured" not in text and "n/a" not in text
     assert "**smoke** scale" in text
@@ -161,3 +161,40 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
     assert set(json.loads((tmp_path / "suite.json").read_text())) == set(messages)
     # Run again: both are done (a diverged run is not retried), nothing trains.
     assert train_runs(suite, tmp_path, Times(tmp_path)) == messages
+
+
+def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
+    # GD at lr 0.5 (2/lr = 4) for 40 steps, curvature probes at 0, 10, 20, 30 with `pair`.
+    config = {"norm": "none", "lr": 0.5, "num_steps": 40, "task": "dln",
+              "probe": {"curvature": {"every": 10, "pair": True}}}
+    # The loss falls, but alternates up and down from step 20 on.
+    loss = [100.0 - t if t < 20 else 80.0 + (t % 2) for t in range(40)]
+    rows = [{"step": t, "kind": "train", "loss": loss[t]} for t in range(40)]
+    lam = {0: (2.0, 2.2), 10: (3.0, 3.2), 20: (3.9, 6.0), 30: (3.8, 5.0)}  # (step t, t+1)
+
+    def at(value):
+        return {"eigenvalues": [value, 1.0], "rayleigh": 1.0, "hg_norm": 2.0, "grad_norm": 3.0}
+
+    rows += [{"step": t, "kind": "curvature", **at(now), "two_over_lr": 4.0, "next": at(later)}
+             for t, (now, later) in lam.items()]
+    run = write_run(tmp_path / "gd", config, rows)
+    steps, ratio = run.sharpness()
+    np.testing.assert_array_equal(steps, [0, 10, 20, 30])
+    np.testing.assert_allclose(ratio, [0.5, 0.75, 0.975, 0.95])  # lambda_1 * 0.5 / 2
+    steps, ratio = run.sharpness(next_step=True)
+    np.testing.assert_array_equal(steps, [1, 11, 21, 31])
+    np.testing.assert_allclose(ratio, [0.55, 0.8, 1.5, 1.25])
+    # Early (before step 8): steps 0 and 1 pooled; late: the other six values.
+    assert run.sharpness_median(early=True) == pytest.approx(0.525)
+    assert run.sharpness_median(early=False) == pytest.approx((0.95 + 0.975) / 2)
+    assert run.rising_fraction(0, 20) == 0.0
+    assert run.rising_fraction(20, 40) == pytest.approx(10 / 20)  # odd steps rise
+    # Per interval: rising fraction, and the sharper of the pair.
+    assert claims.oscillation_intervals(run) == [
+        (0, 0.0, pytest.approx(0.55)), (10, 0.0, pytest.approx(0.8)),
+        (20, 0.5, pytest.approx(1.5)), (30, 0.5, pytest.approx(1.25))]
+    # Without `pair`, the intervals read the probed step only.
+    single = write_run(tmp_path / "single", {**config, "probe": {"curvature": {"every": 10}}},
+                       [{k: v for k, v in r.items() if k != "next"} for r in rows])
+    assert [m for *_, m in claims.oscillation_intervals(single)] == pytest.approx(
+        [0.5, 0.75, 0.975, 0.95])

@@ -27,14 +27,18 @@ def none_or(field_type) -> ml_collections.FieldReference:
 
 
 def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, spacing: str,
-                   strategy: str | None = None, curvature_steps: int = 20,
-                   exact_curvature: bool = False) -> ml_collections.ConfigDict:
+                   strategy: str | None = None) -> ml_collections.ConfigDict:
     """config.probe: one section per probe kind of bn_smooth.probes, each with its `every`.
 
     landscape: the line search with eta in [eta_min, eta_max] x lr; ics: Definition 2.1
     with the step's own update; activations: a few random units of `layers` (empty: all);
     curvature (off by default): the top `k` Hessian eigenvalues from `num_steps` Lanczos
-    steps and the curvature along the gradient, with `exact` the whole Hessian's too.
+    steps and the curvature along the gradient, with `exact` the whole Hessian's too, and
+    with `pair` all of it again one update later (full-batch GD at the edge of stability
+    alternates between two iterates of different sharpness, and a probe every even number
+    of steps would only see one of them);
+    spectrum (off by default): the Hessian's spectral density by stochastic Lanczos
+    quadrature, `num_vectors` starting vectors of `num_steps` steps each.
     `strategy` (None: the backend's default) is how a probe batches its points
     (bn_smooth.batching); `mode` is "batch" (the training objective) or "running"
     (the evaluation-mode function, for comparison).
@@ -48,8 +52,9 @@ def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, sp
         ics=dict(every=every, strategy=strategy_field(), mode="batch"),
         activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95),
                          mode="batch"),
-        curvature=dict(every=0, k=5, num_steps=curvature_steps, exact=exact_curvature,
-                       mode="batch"),
+        curvature=dict(every=0, k=5, num_steps=20, exact=False, pair=False, mode="batch"),
+        spectrum=dict(every=0, num_steps=30, num_vectors=3, num_points=256, mode="batch",
+                      strategy=strategy_field()),
     ))
 
 

@@ -9,7 +9,11 @@ suite in a few minutes, for tests), seed.
 
 Each run names an experiment config and its argument; the scale and seed are
 the suite's. `probes` lists the measurements a run makes (the others are
-turned off: each costs gradient evaluations), `figures` the figures it feeds.
+turned off: each costs gradient evaluations), at the experiment's interval or
+at the one `every` gives (the curvature kinds are off by default); `num_steps`,
+if not 0, trains it shorter than the scale's default;
+`figures` the figures it feeds ("sharpness" and "spectrum" go beyond the
+paper: the Hessian's top eigenvalues against 2/lr, and its spectral density).
 """
 
 import ml_collections
@@ -17,11 +21,13 @@ import ml_collections
 from experiments.configs.common import none_or, parse_arg
 
 ALL_PROBES = ("landscape", "ics", "activations")
+SHARPNESS = ("curvature", "spectrum")
 
 
-def _run(name, experiment, arg, probes, figures):
+def _run(name, experiment, arg, probes, figures, every=None, num_steps=0):
     return ml_collections.ConfigDict(dict(name=name, experiment=experiment, arg=arg,
-                                          probes=tuple(probes), figures=tuple(figures.split())))
+                                          probes=tuple(probes), figures=tuple(figures.split()),
+                                          every=dict(every or {}), num_steps=num_steps))
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -32,23 +38,42 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
     c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)
+    # The curvature probes' intervals (a VGG probe costs a few line searches; the DLN's
+    # computes its whole Hessian).
+    vgg_curvature = {"paper": 1_000, "cpu": 250, "smoke": 10}[a.scale]
+    vgg_spectrum = {"paper": 2_500, "cpu": 500, "smoke": 10}[a.scale]
+    dln_curvature = {"paper": 500, "cpu": 500, "smoke": 10}[a.scale]
+    vgg_sharp = dict(every={"curvature": vgg_curvature, "spectrum": vgg_spectrum})
+    dln_sharp = dict(every={"curvature": dln_curvature})
     c.runs = [
         # VGG on CIFAR-10 (figures 1, 2, 3, 4, 6, 7, 10, 11, 13, 14).
-        _run("vgg_none", "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES, "1 3 4 6 7 10 11 13 14"),
-        _run("vgg_batch", "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES,
-             "1 2 3 4 6 7 10 11 13 14"),
-        _run("vgg_none_lr0.5", "vgg_cifar", "norm=none,lr=0.5", (), "1"),
-        _run("vgg_batch_lr0.5", "vgg_cifar", "norm=batch,lr=0.5", (), "1"),
+        _run("vgg_none", "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES + SHARPNESS,
+             "1 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
+        _run("vgg_batch", "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES + SHARPNESS,
+             "1 2 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
+        # Not a paper figure: the same BatchNorm run measured as eval-mode tools do, on the
+        # running averages (claim C7), over its first third; its probe schedule keeps its
+        # trajectory vgg_batch's, bit for bit.
+        _run("vgg_batch_running", "vgg_cifar", "norm=batch,lr=0.1,mode=running",
+             ("landscape", "curvature"), "", every={"curvature": vgg_curvature},
+             num_steps={"paper": 5_001, "cpu": 1_001, "smoke": 0}[a.scale]),
+        _run("vgg_none_lr0.5", "vgg_cifar", "norm=none,lr=0.5", ("curvature",), "1 sharpness",
+             **vgg_sharp),
+        _run("vgg_batch_lr0.5", "vgg_cifar", "norm=batch,lr=0.5", ("curvature",), "1 sharpness",
+             **vgg_sharp),
         _run("vgg_noisy_batch", "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
         *[_run(f"vgg_{p}", "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"),
                "11 13 14") for p in ("l1", "l2", "linf")],
         # The 25-layer deep linear network (figures 3, 6, 8, 9, 10, 12, 13).
-        _run("dln_none", "dln", "norm=none", ALL_PROBES, "3 6 8 9 10 12 13"),
-        _run("dln_batch", "dln", "norm=batch", ALL_PROBES, "3 6 8 9 10 12 13"),
-        *[_run(f"dln_{p}", "dln", f"norm={p}", ("landscape",), "12 13")
-          for p in ("l1", "l2", "linf")],
+        _run("dln_none", "dln", "norm=none", ALL_PROBES + ("curvature",),
+             "3 6 8 9 10 12 13 sharpness", **dln_sharp),
+        _run("dln_batch", "dln", "norm=batch", ALL_PROBES + ("curvature",),
+             "3 6 8 9 10 12 13 sharpness", **dln_sharp),
+        *[_run(f"dln_{p}", "dln", f"norm={p}", ("landscape", "curvature"), "12 13 sharpness",
+               **dln_sharp) for p in ("l1", "l2", "linf")],
         # Not a paper figure: the standard DLN at a 10x smaller step, where full-batch GD
-        # does not oscillate, for claim C3 (the report's reading of the DLN's ICS).
-        _run("dln_none_lr1e-7", "dln", "norm=none,lr=1e-7", ("ics",), ""),
+        # does not oscillate, for claims C3 (the report's reading of the DLN's ICS) and C7.
+        _run("dln_none_lr1e-7", "dln", "norm=none,lr=1e-7", ("ics", "curvature"), "sharpness",
+             **dln_sharp),
     ]
     return c
