@@ -153,13 +153,8 @@ def activations_probe(context: Context, section) -> Probe:
 
     def measure(state, data):
         x, _ = context.task.batch(data, state.stream("data"), state.step)
-        if section.mode == "running":
-            _, collections = train.apply_evaluation_mode(
-                context.task, state.params, state.batch_stats, x, collections=("intermediates",))
-        else:
-            _, collections = train.apply_training_mode(
-                context.task, state.params, state.batch_stats, x, state.noise_key(),
-                collections=("batch_stats", "intermediates"))
+        _, collections = train.apply_in_mode(context.task, state, state.params, x, section.mode,
+                                             collections=("intermediates",))
         return activations.activation_stats(collections["intermediates"], units, percentiles)
 
     def to_row(stats):

@@ -96,27 +96,39 @@ def training_loss(task, params, batch_stats, batch, noise_key):
 MODES = ("batch", "running")
 
 
-def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
-    """The loss of step `state.step`'s batch, as a function of the parameters.
-
-    mode 'batch' (the default) is the loss that step trains on: batch
-    statistics and the step's noise sample, with the running averages it would
-    update discarded. This is what every probe measures (DESIGN.md,
-    "Measurement modes"). mode 'running' is the evaluation-mode loss on the
-    same batch (running averages, no noise): what eval-mode tools measure, a
-    different function for a normalized network, kept to show the difference.
-    """
-    batch = task.batch(data, state.stream("data"), state.step)
-    noise_key = state.noise_key()
-    if mode == "batch":
-        def loss_fn(params):
-            return training_loss(task, params, state.batch_stats, batch, noise_key)[0]
-    elif mode == "running":
-        def loss_fn(params):
-            outputs, _ = apply_evaluation_mode(task, params, state.batch_stats, batch[0])
-            return task.objective(outputs, batch[1])[0]
-    else:
+def check_mode(mode: str):
+    if mode not in MODES:
         raise ValueError(f"unknown measurement mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+def apply_in_mode(task, state: TrainState, params, x, mode: str, collections=()):
+    """The model as a probe at `state` measures it, in measurement `mode`.
+
+    'batch' is the training objective: batch statistics and the step's noise
+    sample, with the running averages it would update left to the caller to
+    drop (DESIGN.md, "Measurement modes"). 'running' is the evaluation-mode
+    function (running averages, no noise): what eval-mode tools measure, a
+    different function for a normalized network, kept to show the difference.
+    Returns (outputs, the recorded `collections`).
+    """
+    check_mode(mode)
+    if mode == "running":
+        return apply_evaluation_mode(task, params, state.batch_stats, x, collections)
+    return apply_training_mode(task, params, state.batch_stats, x, state.noise_key(),
+                               collections=("batch_stats", *collections))
+
+
+def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
+    """The loss of step `state.step`'s batch in measurement `mode` (`apply_in_mode`), as
+    a function of the parameters; mode 'batch' (the default) is the loss that step trains
+    on, and what every probe measures."""
+    check_mode(mode)  # now, not when the loss is first traced
+    x, y = task.batch(data, state.stream("data"), state.step)
+
+    def loss_fn(params):
+        outputs, _ = apply_in_mode(task, state, params, x, mode)
+        return task.objective(outputs, y)[0]
+
     return loss_fn
 
 
