@@ -197,15 +197,12 @@ def rising_panel(ax, runs):
     """Full-batch GD: the fraction of steps that raise the loss between successive curvature
     probes (steps), beside lambda_1 * lr / 2 at the probed step t and at t+1 (markers)."""
     for run, color in zip(runs, ("tab:blue", "tab:cyan", "tab:gray"), strict=False):
-        steps, ratio = run.sharpness()
-        bounds = [*steps, run.num_steps]
-        rising = [run.rising_fraction(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        steps, rising = run.rising_between_probes()
         ax.step(steps, rising, where="post", color=color, lw=1.3,
                 label=f"{label(run)}: fraction of rising steps")
-        ax.plot(steps, ratio, color=color, ls="none", marker="o", ms=3,
+        ax.plot(*run.sharpness(), color=color, ls="none", marker="o", ms=3,
                 label="λ1 · lr / 2 at step t")
-        steps, ratio = run.sharpness(next_step=True)
-        ax.plot(steps, ratio, color=color, ls="none", marker="^", ms=3,
+        ax.plot(*run.sharpness(next_step=True), color=color, ls="none", marker="^", ms=3,
                 label="λ1 · lr / 2 at step t+1")
     ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
     ax.set(xlabel="step", ylabel="fraction, or λ1 · lr / 2")

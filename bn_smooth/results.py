@@ -195,6 +195,14 @@ class Run:
         return {r["step"]: (_array(r["grid"]), _array(r["density"]))
                 for r in self.rows.get("spectrum", [])}
 
+    def rising_between_probes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(curvature probe steps, the fraction of rising steps from each to the next probe,
+        or to the end of the run)."""
+        steps = self.curvature()["steps"]
+        bounds = [*steps, self.num_steps]
+        return steps, np.array([self.rising_fraction(a, b)
+                                for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
     def rising_fraction(self, start: int = 0, stop: int | None = None) -> float:
         """The fraction of training steps in [start, stop) whose loss exceeds the previous
         step's: for full-batch GD, how often it oscillates instead of descending."""

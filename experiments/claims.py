@@ -245,12 +245,10 @@ def _position(value: float) -> str:
 def oscillation_intervals(run) -> list[tuple[int, float, float]]:
     """(probed step t, fraction of rising steps until the next probe, lambda_1 * lr / 2 at
     the sharper of steps t and t+1) for each interval between curvature probes."""
-    steps, now = run.sharpness()
-    _, later = run.sharpness(next_step=True)
+    steps, rising = run.rising_between_probes()
+    now, later = run.sharpness()[1], run.sharpness(next_step=True)[1]
     sharper = np.maximum(now, later) if later.size else now
-    bounds = [*steps, run.num_steps]
-    return [(int(a), run.rising_fraction(a, b), float(m))
-            for a, b, m in zip(bounds[:-1], bounds[1:], sharper, strict=True)]
+    return [(int(t), float(r), float(m)) for t, r, m in zip(steps, rising, sharper, strict=True)]
 
 
 def claim_7(runs):
