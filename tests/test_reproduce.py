@@ -12,7 +12,7 @@ import pytest
 
 from bn_smooth import data as data_lib
 from bn_smooth import plots, probes, results, runlog
-from experiments import claims
+from experiments import claims, sharpness_claim
 from tests.test_train import ROOT, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -190,11 +190,11 @@ def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     assert run.rising_fraction(0, 20) == 0.0
     assert run.rising_fraction(20, 40) == pytest.approx(10 / 20)  # odd steps rise
     # Per interval: rising fraction, and the sharper of the pair.
-    assert claims.oscillation_intervals(run) == [
+    assert sharpness_claim.oscillation_intervals(run) == [
         (0, 0.0, pytest.approx(0.55)), (10, 0.0, pytest.approx(0.8)),
         (20, 0.5, pytest.approx(1.5)), (30, 0.5, pytest.approx(1.25))]
     # Without `pair`, the intervals read the probed step only.
     single = write_run(tmp_path / "single", {**config, "probe": {"curvature": {"every": 10}}},
                        [{k: v for k, v in r.items() if k != "next"} for r in rows])
-    assert [m for *_, m in claims.oscillation_intervals(single)] == pytest.approx(
+    assert [m for *_, m in sharpness_claim.oscillation_intervals(single)] == pytest.approx(
         [0.5, 0.75, 0.975, 0.95])
