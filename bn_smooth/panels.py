@@ -14,6 +14,12 @@ COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
           "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
 SITE = "post_norm"
 
+# Runs of the suite (experiments/configs/reproduce.py) that figures draw together.
+VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
+VGG_NOISY = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
+VGG_LP = ("vgg_none", "vgg_batch", "vgg_l1", "vgg_l2", "vgg_linf")
+DLN_LP = ("dln_none", "dln_batch", "dln_l1", "dln_l2", "dln_linf")
+
 
 def need(runs, names):
     return all(n in runs for n in names)
@@ -146,65 +152,3 @@ def ics_panels(ax_l2, ax_cos, runs, layer, log_l2):
 def ics_layers(run: Run, k: int) -> list[str]:
     """k layers to show, skipping the first (its ICS is 0 by definition)."""
     return pick_layers(run.ics_layers()[1:], k)
-
-
-def sharpness_panel(ax, runs):
-    """lambda_1 * lr / 2 over training: 1 is the stability threshold lambda_1 = 2/lr. Where
-    the probe also measured one update later (`pair`), that iterate is drawn thin."""
-    for run in runs:
-        line = style(run, base_lr=runs[0].lr)
-        steps, ratio = run.sharpness()
-        ax.plot(steps, ratio, marker="o", ms=2.5, lw=1.2, label=label(run), **line)
-        steps, ratio = run.sharpness(next_step=True)
-        if steps.size:
-            ax.plot(steps, ratio, lw=0.6, alpha=0.7, **line)
-    ax.axhline(1.0, color="0.3", lw=0.8, ls=":", label="λ1 = 2/lr")
-    ax.set(xlabel="step", ylabel="λ1 · lr / 2", yscale="log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
-
-
-def curvature_along_gradient_panel(ax, runs, log):
-    """||H g_hat|| (solid) and the paper's beta_eff (dotted), its finite-difference proxy."""
-    for run in runs:
-        c, color = run.curvature(), COLORS.get(run.norm, "black")
-        ax.plot(c["steps"], c["hg_norm"], color=color, lw=1.3, label=f"{label(run)}: ||H ĝ||")
-        ls = run.landscape()
-        if ls["steps"].size:
-            ax.plot(ls["steps"], ls["beta_eff"], color=color, lw=1.0, ls=":",
-                    label=f"{label(run)}: β_eff")
-    ax.axhline(2 / runs[0].lr, color="0.3", lw=0.8, ls="--", label=f"2/lr = {2 / runs[0].lr:g}")
-    ax.set(xlabel="step", ylabel="curvature along the gradient",
-           yscale="log" if log else "linear")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
-
-
-def spectrum_panel(ax, runs, step):
-    """The smoothed spectral density at `step` (log scale: its tail is the top
-    eigenvalues)."""
-    for run in runs:
-        grid, density = run.spectra()[step]
-        ax.plot(grid, np.maximum(density, 1e-12), color=COLORS.get(run.norm, "black"),
-                lw=1.2, label=label(run))
-    ax.set(xlabel="Hessian eigenvalue", ylabel="density", yscale="log")
-    ax.set_ylim(bottom=max(ax.get_ylim()[1] * 1e-8, 1e-12))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-
-
-def rising_panel(ax, runs):
-    """Full-batch GD: the fraction of steps that raise the loss between successive curvature
-    probes (steps), beside lambda_1 * lr / 2 at the probed step t and at t+1 (markers)."""
-    for run, color in zip(runs, ("tab:blue", "tab:cyan", "tab:gray"), strict=False):
-        steps, rising = run.rising_between_probes()
-        ax.step(steps, rising, where="post", color=color, lw=1.3,
-                label=f"{label(run)}: fraction of rising steps")
-        ax.plot(*run.sharpness(), color=color, ls="none", marker="o", ms=3,
-                label="λ1 · lr / 2 at step t")
-        ax.plot(*run.sharpness(next_step=True), color=color, ls="none", marker="^", ms=3,
-                label="λ1 · lr / 2 at step t+1")
-    ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
-    ax.set(xlabel="step", ylabel="fraction, or λ1 · lr / 2")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)

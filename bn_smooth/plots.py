@@ -5,20 +5,16 @@ experiments/configs/reproduce.py) and returns a matplotlib Figure laid out
 like the paper's, or None when a run it needs is missing. Figures are built
 without pyplot, so this module never touches a notebook's backend.
 `make_all` writes every figure it can as figure_NN.png (NN the paper's
-number), and two that go beyond the paper, sharpness.png and spectrum.png;
+number), and those of bn_smooth.sharpness_plots, which go beyond the paper;
 the panels they are made of are in bn_smooth.panels.
 """
 
 from pathlib import Path
 
-from bn_smooth import panels
-from bn_smooth.panels import COLORS, SITE
-from bn_smooth.results import EARLY, Run, task_descriptions
+from bn_smooth import panels, sharpness_plots
+from bn_smooth.panels import COLORS, DLN_LP, DLN_MAIN, SITE, VGG_LP, VGG_MAIN, VGG_NOISY
+from bn_smooth.results import Run, task_descriptions
 
-VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
-VGG_NOISY = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
-VGG_LP = ("vgg_none", "vgg_batch", "vgg_l1", "vgg_l2", "vgg_linf")
-DLN_LP = ("dln_none", "dln_batch", "dln_l1", "dln_l2", "dln_linf")
 
 def stamp(suite, runs: dict[str, Run]) -> str:
     """What a figure was made from: scale, seed, and what each task trained."""
@@ -238,55 +234,10 @@ def figure_14(runs, stamp_text):
                    "normalizations", stamp_text)
 
 
-def sharpness(runs, stamp_text):
-    """Beyond the paper: the top Hessian eigenvalue against 2/lr over training, and the
-    curvature along the gradient against the paper's beta_eff."""
-    vgg = [("vgg_none", "vgg_batch"), ("vgg_none_lr0.5", "vgg_batch_lr0.5")]
-    if not panels.need(runs, VGG_MAIN + DLN_MAIN + vgg[1]):
-        return None
-    dln = [runs[n] for n in (*DLN_LP, "dln_none_lr1e-7") if n in runs]
-    fig = panels.new(2, 3, width=4.2, height=3.3)
-    axes = fig.subplots(2, 3)
-    for ax, names, title in ((axes[0, 0], vgg[0], "(a) VGG, LR=0.1"),
-                             (axes[0, 1], vgg[1], "(b) VGG, LR=0.5")):
-        panels.sharpness_panel(ax, [runs[n] for n in names])
-        ax.set_title(f"{title}: λ1 from Lanczos", fontsize=9)
-    panels.sharpness_panel(axes[0, 2], dln)
-    axes[0, 2].set_title("(c) deep linear network: λ1 at step t and (thin) t+1", fontsize=9)
-    panels.curvature_along_gradient_panel(axes[1, 0], [runs[n] for n in VGG_MAIN], log=False)
-    axes[1, 0].set_title("(d) VGG, LR=0.1: along the gradient", fontsize=9)
-    panels.curvature_along_gradient_panel(axes[1, 1], [runs[n] for n in DLN_MAIN], log=True)
-    axes[1, 1].set_title("(e) deep linear network: along the gradient", fontsize=9)
-    panels.rising_panel(axes[1, 2], [r for r in dln if r.norm == "none"])
-    axes[1, 2].set_title("(f) standard DLN: oscillation and sharpness", fontsize=9)
-    return panels.finish(fig, "Sharpness: the top Hessian eigenvalue of the training "
-                         "objective against the stability threshold 2/lr", stamp_text)
-
-
-def spectrum(runs, stamp_text):
-    """Beyond the paper: the Hessian's spectral density of VGG with and without BatchNorm
-    at initialization, early and late (Ghorbani et al. 2019, figure 3)."""
-    if not panels.need(runs, VGG_MAIN):
-        return None
-    pair = [runs[n] for n in VGG_MAIN]
-    steps = sorted(set.intersection(*(set(r.spectra()) for r in pair)))
-    if not steps:
-        return None
-    early = [s for s in steps if 0 < s < EARLY * pair[0].num_steps]
-    chosen = {"initialization": steps[0], "early": early[-1] if early else steps[0],
-              "late": steps[-1]}
-    fig = panels.new(1, 3, width=4.2, height=3.3)
-    for ax, (when, step) in zip(fig.subplots(1, 3), chosen.items(), strict=True):
-        panels.spectrum_panel(ax, pair, step)
-        ax.set_title(f"{when}: step {step:,}", fontsize=9)
-    return panels.finish(fig, "Hessian spectral density of the training objective (stochastic "
-                         "Lanczos quadrature), VGG, LR=0.1", stamp_text)
-
-
 FIGURES = {f"figure_{n:02d}": fn for n, fn in (
     (1, figure_1), (2, figure_2), (3, figure_3), (4, figure_4), (6, figure_6), (7, figure_7),
     (8, figure_8), (9, figure_9), (10, figure_10), (11, figure_11), (12, figure_12),
-    (13, figure_13), (14, figure_14))} | {"sharpness": sharpness, "spectrum": spectrum}
+    (13, figure_13), (14, figure_14))} | sharpness_plots.FIGURES
 
 
 def make_all(runs: dict[str, Run], out_dir, stamp: str = "") -> list[Path]:

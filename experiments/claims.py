@@ -8,7 +8,7 @@ experiments/sharpness_claim.py.
 
 import numpy as np
 
-from bn_smooth.plots import DLN_MAIN, VGG_MAIN, VGG_NOISY
+from bn_smooth.panels import DLN_MAIN, VGG_MAIN, VGG_NOISY
 from bn_smooth.results import EARLY
 from experiments.markdown import fmt, table
 from experiments.sharpness_claim import claim_7
