@@ -36,14 +36,12 @@ def _check_resumable(workdir, config_dict):
             "use a new --workdir, or delete that one to start over.")
 
 
-def _boundaries(config):
-    return [v for v in (config.log_every, config.get("eval_every"),
-                        config.get("checkpoint_every"), *probes.schedule(config).values()) if v]
-
-
 def _next_stop(step: int, config) -> int:
-    """The next step at which the loop must look at metrics, evaluate or checkpoint."""
-    return min([config.num_steps] + [(step // k + 1) * k for k in _boundaries(config)])
+    """The next step at which the loop must look at metrics, evaluate, probe or checkpoint."""
+    every = [v for v in (config.log_every, config.get("eval_every"),
+                         config.get("checkpoint_every")) if v]
+    return int(min([config.num_steps] + [(step // k + 1) * k for k in every]
+                   + [s.next_after(step) for s in probes.schedule(config).values()]))
 
 
 def _already_done(status, config) -> bool:

@@ -8,7 +8,7 @@ receives (for the standard network, the pre-activation itself).
 import numpy as np
 from matplotlib.figure import Figure
 
-from bn_smooth.results import Run
+from bn_smooth.results import Run, matched_ratio
 
 COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
           "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
@@ -16,6 +16,8 @@ SITE = "post_norm"
 
 # Runs of the suite (experiments/configs/reproduce.py) that figures draw together.
 VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
+# Both DLNs at lr 1e-7, where the standard network's full-batch GD is stable.
+DLN_SLOW = ("dln_none_lr1e-7", "dln_batch_lr1e-7")
 VGG_NOISY = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
 VGG_LP = ("vgg_none", "vgg_batch", "vgg_l1", "vgg_l2", "vgg_linf")
 DLN_LP = ("dln_none", "dln_batch", "dln_l1", "dln_l2", "dln_linf")
@@ -79,9 +81,9 @@ def display(layer: str) -> str:
     return f"layer #{int(layer.split('_')[1]) + 1}" if layer.startswith("layer_") else layer
 
 
-def activation_panel(ax, run: Run, layer: str):
+def activation_panel(ax, run: Run, layer: str, site: str = SITE):
     """Percentile bands of one unit over training: 5-95 light, 25-75 dark, the median."""
-    a = run.activations(layer, SITE)
+    a = run.activations(layer, site)
     p, q = a["percentiles"], run.percentiles()
     color = COLORS.get(run.norm, "black")
     for lo, alpha in ((0, 0.2), (1, 0.45)):
@@ -90,17 +92,17 @@ def activation_panel(ax, run: Run, layer: str):
                             label=f"{q[lo]:g}-{q[-1 - lo]:g}th percentile")
     ax.plot(a["steps"], p[:, len(q) // 2], color=color, lw=1.2, label="median")
     ax.set_title(f"{label(run)}\n{display(layer)}, unit {a['unit']}", fontsize=8)
-    ax.set(xlabel="step", ylabel="activation")
+    ax.set(xlabel="step", ylabel="activation" if site == SITE else f"activation ({site})")
     ax.grid(alpha=0.3)
 
 
-def activation_grid(fig, grid, runs, layers, first_row=0):
+def activation_grid(fig, grid, runs, layers, first_row=0, site=SITE, sharey=True):
     axes = []
     for i, layer in enumerate(layers):
         row = []
         for j, run in enumerate(runs):
-            ax = fig.add_subplot(grid[first_row + i, j], sharey=row[0] if row else None)
-            activation_panel(ax, run, layer)
+            ax = fig.add_subplot(grid[first_row + i, j], sharey=row[0] if row and sharey else None)
+            activation_panel(ax, run, layer, site)
             row.append(ax)
         axes.append(row)
     axes[0][0].legend(fontsize=6, loc="upper left")
@@ -126,6 +128,22 @@ def landscape_panels(axes, runs, log, eta_note):
         ax.set(title=title, xlabel="step", ylabel=ylabel, yscale="log" if log else "linear")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+
+
+def step_ratio_panel(ax, standard: Run, normalized: Run):
+    """Per probed step, standard / normalized of the largest gradient change, of it over
+    ||g||, and of beta_eff, on a log axis (above 1: the normalized network is smoother)."""
+    a, b = standard.smoothness(), normalized.smoothness()
+    for key, color in (("gradient change", "black"), ("gradient change / ||g||", "tab:green"),
+                       ("beta_eff", "tab:purple")):
+        steps, r = matched_ratio(a["steps"], a[key], b["steps"], b[key])
+        ax.plot(steps, r, color=color, lw=1.0, label=key)
+    ax.axhline(1, color="0.3", lw=0.8)
+    ax.set(title=f"per-step ratio, {standard.label} / {normalized.label.split('+ ')[-1]}",
+           xlabel="step", ylabel="ratio (above 1: smoother with the norm)", yscale="log")
+    ax.title.set_fontsize(8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
 
 
 def eta_note(run: Run) -> str:

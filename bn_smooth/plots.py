@@ -12,7 +12,7 @@ the panels they are made of are in bn_smooth.panels.
 from pathlib import Path
 
 from bn_smooth import panels, sharpness_plots
-from bn_smooth.panels import COLORS, DLN_LP, DLN_MAIN, SITE, VGG_LP, VGG_MAIN, VGG_NOISY
+from bn_smooth.panels import COLORS, DLN_LP, DLN_MAIN, DLN_SLOW, SITE, VGG_LP, VGG_MAIN, VGG_NOISY
 from bn_smooth.results import Run, task_descriptions
 
 
@@ -67,61 +67,87 @@ def figure_2(runs, stamp_text):
                    "BatchNorm adds time-varying noise after every BatchNorm layer", stamp_text)
 
 
+def _ics_rows(runs):
+    """(label, [standard, BatchNorm], log l2 axis) for VGG, the DLN, and the DLN at lr 1e-7
+    where the suite has it."""
+    rows = [("VGG", [runs[n] for n in VGG_MAIN], False),
+            ("DLN", [runs[n] for n in DLN_MAIN], True)]
+    if panels.need(runs, DLN_SLOW):
+        rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True))
+    return rows
+
+
 def figure_3(runs, stamp_text):
-    """ICS (Definition 2.1) of two layers: (a) VGG, (b) DLN."""
+    """ICS (Definition 2.1) of two layers: (a) VGG, (b) DLN, (c) DLN at lr 1e-7."""
     if not panels.need(runs, VGG_MAIN + DLN_MAIN):
         return None
-    fig = panels.new(2, 4, width=3.3)
-    axes = fig.subplots(2, 4)
-    for row, names, log in ((0, VGG_MAIN, False), (1, DLN_MAIN, True)):
-        pair = [runs[n] for n in names]
+    rows = _ics_rows(runs)
+    fig = panels.new(len(rows), 4, width=3.3)
+    axes = fig.subplots(len(rows), 4)
+    for row, (name, pair, log) in enumerate(rows):
         for k, layer in enumerate(panels.ics_layers(pair[0], 2)):
             panels.ics_panels(axes[row, 2 * k], axes[row, 2 * k + 1], pair, layer, log)
-        axes[row, 0].annotate("(a) VGG" if row == 0 else "(b) DLN", (0, 1.18),
-                              xycoords="axes fraction", fontsize=10, weight="bold")
+        axes[row, 0].annotate(f"({'abc'[row]}) {name}", (0, 1.18), xycoords="axes fraction",
+                              fontsize=10, weight="bold")
     return panels.finish(fig, "Figure 3: internal covariate shift (Definition 2.1): gradient "
                    "change of a layer after the update of the layers before it", stamp_text)
 
 
 def figure_6(runs, stamp_text):
-    """ICS of more layers, VGG and DLN."""
+    """ICS of more layers: VGG, the DLN, and the DLN at lr 1e-7."""
     if not panels.need(runs, VGG_MAIN + DLN_MAIN):
         return None
-    k = 5
-    fig = panels.new(4, k, width=3.0)
-    axes = fig.subplots(4, k, squeeze=False)
-    for row, names, log in ((0, VGG_MAIN, False), (2, DLN_MAIN, True)):
-        pair = [runs[n] for n in names]
+    k, rows = 5, _ics_rows(runs)
+    fig = panels.new(2 * len(rows), k, width=3.0)
+    axes = fig.subplots(2 * len(rows), k, squeeze=False)
+    for i, (name, pair, log) in enumerate(rows):
+        row = 2 * i
         layers = panels.ics_layers(pair[0], k)
         for j, layer in enumerate(layers):
             panels.ics_panels(axes[row, j], axes[row + 1, j], pair, layer, log)
         for j in range(len(layers), k):  # a network with fewer layers than columns
             axes[row, j].set_visible(False)
             axes[row + 1, j].set_visible(False)
-        axes[row, 0].annotate("VGG" if row == 0 else "DLN", (0, 1.2), xycoords="axes fraction",
-                              fontsize=10, weight="bold")
+        axes[row, 0].annotate(name, (0, 1.2), xycoords="axes fraction", fontsize=10,
+                              weight="bold")
     return panels.finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
 
 
-def _landscape_figure(runs, names, log, title, stamp_text):
+def _landscape_figure(runs, names, title, stamp_text):
+    """Loss band, gradient-change band and beta_eff on log axes, and (d) their per-step
+    ratio standard / BatchNorm (the paper reads "orders of magnitude" off such plots)."""
     if not panels.need(runs, names):
         return None
     pair = [runs[n] for n in names]
-    fig = panels.new(1, 3)
-    panels.landscape_panels(fig.subplots(1, 3), pair, log=log, eta_note=panels.eta_note(pair[0]))
+    fig = panels.new(1, 4, width=3.6)
+    axes = fig.subplots(1, 4)
+    panels.landscape_panels(axes[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+    panels.step_ratio_panel(axes[3], *pair)
     return panels.finish(fig, title + " (shaded: min to max over the line search)", stamp_text)
 
 
 def figure_4(runs, stamp_text):
     """VGG landscape along the gradient: loss range, gradient change, beta_eff."""
-    return _landscape_figure(runs, VGG_MAIN, False, "Figure 4: optimization landscape of VGG "
-                             "along the gradient", stamp_text)
+    return _landscape_figure(runs, VGG_MAIN, "Figure 4: optimization landscape of VGG along "
+                             "the gradient", stamp_text)
 
 
 def figure_9(runs, stamp_text):
-    """The same for the deep linear network, on log scales."""
-    return _landscape_figure(runs, DLN_MAIN, True, "Figure 9: optimization landscape of the "
-                             "deep linear network", stamp_text)
+    """The same for the deep linear network, and beside it at lr 1e-7, where the standard
+    network's GD is stable."""
+    if not panels.need(runs, DLN_MAIN):
+        return None
+    slow = [runs[n] for n in DLN_SLOW if n in runs]
+    pairs = [[runs[n] for n in DLN_MAIN]] + ([slow] if len(slow) == 2 else [])
+    fig = panels.new(len(pairs), 4, width=3.6)
+    axes = fig.subplots(len(pairs), 4, squeeze=False)
+    for row, pair in zip(axes, pairs, strict=True):
+        panels.landscape_panels(row[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+        panels.step_ratio_panel(row[3], *pair)
+        row[0].annotate(f"LR={pair[0].lr:g}", (0, 1.15), xycoords="axes fraction", fontsize=10,
+                        weight="bold")
+    return panels.finish(fig, "Figure 9: optimization landscape of the deep linear network "
+                         "(shaded: min to max over the line search)", stamp_text)
 
 
 def figure_10(runs, stamp_text):
@@ -146,7 +172,7 @@ def figure_10(runs, stamp_text):
 
 
 def figure_7(runs, stamp_text):
-    """Change of each unit's mean and variance between successive probed steps."""
+    """Change of a unit's mean and variance from each probed step to the next step."""
     if not panels.need(runs, VGG_NOISY):
         return None
     trio = [runs[n] for n in VGG_NOISY]
@@ -162,23 +188,29 @@ def figure_7(runs, stamp_text):
                         lw=1.2, label=panels.label(run))
             unit = trio[0].activation_units(layer)[0]
             ax.set(title=f"{panels.display(layer)}, unit {unit}: change in {moment}",
-                   xlabel="step", ylabel=f"|Δ {moment}| between probes", yscale="log")
+                   xlabel="step", ylabel=f"|Δ {moment}| between {changes['between']}",
+                   yscale="log")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
+    between = ("training steps t and t+1, at each probed step" if changes["between"] == "steps"
+               else "successive probed steps")
     return panels.finish(fig, "Figure 7: change of the first two moments of an activation's "
-                         "distribution between successive probed steps", stamp_text)
+                         f"distribution between {between}", stamp_text)
 
 
 def figure_8(runs, stamp_text):
-    """Activation distributions in three layers of the deep linear network."""
+    """Activation distributions in three layers of the deep linear network, before the
+    normalization: the paper cites it for how large sigma_j grows (after BatchNorm every
+    unit has mean 0 and variance 1 by construction)."""
     if not panels.need(runs, DLN_MAIN):
         return None
     pair = [runs[n] for n in DLN_MAIN]
     layers = panels.pick_layers(pair[0].activation_layers(), 3)
     fig = panels.new(3, 2, width=4.0, height=2.6)
-    panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers)
-    return panels.finish(fig, "Figure 8: activation distributions in the deep linear network",
-                   stamp_text)
+    panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers, site="pre_norm",
+                           sharey=False)
+    return panels.finish(fig, "Figure 8: activation distributions in the deep linear network, "
+                         "before the normalization (each panel its own scale)", stamp_text)
 
 
 def _lp_figure(runs, names, key, ylabel, log):

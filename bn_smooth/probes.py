@@ -6,7 +6,9 @@ A probe kind is three things and nothing else:
    the kind's config section and `Probe.measure(state, data)` returns arrays;
 2. its registry entry, `@register("name")` on that function;
 3. its config section `config.probe.<name>`, with `every` (0: off) and the
-   kind's own fields.
+   kind's own fields; optionally `early_every` and `early_until`, to probe more
+   densely early in training (every `early_every` steps before step
+   `early_until`, every `every` steps from there on).
 
 The loop runs every kind that `schedule(config)` names, at the steps it says;
 the suite reads the same schedule. Each probe rebuilds the loss of step t with
@@ -17,6 +19,7 @@ instead, to show what eval-mode tools see.
 """
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -65,15 +68,58 @@ def register(kind: str):
     return add
 
 
-def schedule(config) -> dict[str, int]:
-    """{kind: every} of the probes `config` turns on, in registry order."""
+@dataclasses.dataclass(frozen=True)
+class Every:
+    """When a probe kind runs: every `every` steps (0: never), except before step
+    `early_until`, where it runs every `early_every` steps instead (if not 0)."""
+
+    every: int
+    early_every: int = 0
+    early_until: int = 0
+
+    def _early(self, step: int) -> bool:
+        return bool(self.early_every) and step < self.early_until
+
+    def due(self, step: int) -> bool:
+        every = self.early_every if self._early(step) else self.every
+        return bool(every) and step % every == 0
+
+    def next_after(self, step: int) -> float:
+        """The first step after `step` at which the kind runs (inf: none)."""
+        candidates = []
+        if self._early(step):
+            early = (step // self.early_every + 1) * self.early_every
+            if early < self.early_until:
+                candidates.append(early)
+        if self.every:
+            start = max(step + 1, self.early_until if self.early_every else 0)
+            candidates.append(-(-start // self.every) * self.every)
+        return min(candidates, default=math.inf)
+
+
+def schedule(config) -> dict[str, Every]:
+    """{kind: Every} of the probes `config` turns on, in registry order."""
     sections = config.get("probe") or {}
     unknown = sorted(set(sections) - set(REGISTRY))
     if unknown:
         raise ValueError(f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
                          f"registered kinds: {', '.join(REGISTRY)}")
-    return {kind: int(sections[kind]["every"]) for kind in REGISTRY
-            if kind in sections and sections[kind]["every"]}
+    out = {}
+    for kind in REGISTRY:
+        section = sections.get(kind) or {}
+        every = Every(int(section.get("every", 0)), int(section.get("early_every", 0)),
+                      int(section.get("early_until", 0)))
+        if every.every or every.early_every:
+            out[kind] = every
+    return out
+
+
+def turn_off(config, kind: str):
+    """Never run probe `kind` (its `every` and any `early_every` set to 0)."""
+    section = config.probe[kind]
+    section.every = 0
+    if "early_every" in section:
+        section.early_every = 0
 
 
 def build(kind: str, task, tx, config, params) -> Probe:
@@ -93,7 +139,7 @@ class Probes:
 
     def due(self, step: int) -> list[str]:
         """The probe kinds that run at `step`."""
-        return [kind for kind, every in self.every.items() if step % every == 0]
+        return [kind for kind, every in self.every.items() if every.due(step)]
 
     def run(self, kind: str, state, data) -> dict:
         """The row values of probe `kind` at `state`'s step, as host values."""
@@ -146,20 +192,35 @@ def ics_probe(context: Context, section) -> Probe:
 
 @register("activations")
 def activations_probe(context: Context, section) -> Probe:
-    """Distributions of a few random units per layer (figures 1c, 2, 7, 8, 14)."""
+    """Distributions of a few random units per layer (figures 1c, 2, 7, 8, 14); with
+    `pair`, the same one training step later, under `next` (figure 7 compares the
+    distributions of successive steps)."""
     key = jax.random.fold_in(jax.random.key(context.config.seed), train.STREAMS["probe"])
     units = activations.choose_units(key, context.params, section.layers, section.num_units)
     percentiles = tuple(section.percentiles)
 
-    def measure(state, data):
+    def at(state, data):
         x, _ = context.task.batch(data, state.stream("data"), state.step)
         _, collections = train.apply_in_mode(context.task, state, state.params, x, section.mode,
                                              collections=("intermediates",))
         return activations.activation_stats(collections["intermediates"], units, percentiles)
 
+    def measure(state, data):
+        if not section.get("pair"):
+            return at(state, data)
+        # Step t+1's state on step t+1's batch (and noise sample), as training sees it.
+        after = train.train_step(context.task, context.tx, state, data)[0]
+        return {"this": at(state, data), "next": at(after, data)}
+
+    def layers_row(stats):
+        return {name: {"units": np.asarray(units[name]), **sites}
+                for name, sites in stats.items()}
+
     def to_row(stats):
-        return {"layers": {name: {"units": np.asarray(units[name]), **sites}
-                           for name, sites in stats.items()}}
+        if not section.get("pair"):
+            return {"layers": layers_row(stats)}
+        return {"layers": layers_row(stats["this"]), "next": {"layers": layers_row(
+            stats["next"])}}
 
     return Probe(measure, to_row)
 

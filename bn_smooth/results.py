@@ -124,6 +124,25 @@ class Run:
             out[k] = np.array([_array(r[k]) for r in rows]).reshape(len(rows), -1)
         return out
 
+    def smoothness(self) -> dict:
+        """Figure 4's measures per landscape probe, and their scale-free forms: {steps,
+        loss range, gradient change (the largest ||g(w - eta g) - g(w)|| on the line),
+        ||g||, gradient change / ||g||, beta_eff, beta_eff lr/2 (1 at (S)GD's stability
+        threshold 2/lr)}."""
+        ls = self.landscape()
+        return {"steps": ls["steps"], "loss range": ls["loss_max"] - ls["loss_min"],
+                "gradient change": ls["grad_dist_max"], "||g||": ls["grad_norm"],
+                "gradient change / ||g||": ls["grad_dist_max"] / ls["grad_norm"],
+                "beta_eff": ls["beta_eff"], "beta_eff lr/2": ls["beta_eff"] * self.lr / 2}
+
+    def plateau_end(self, drop: float = 0.02, window: int = 10) -> int:
+        """The first step at which the training loss (running mean over `window` steps) is
+        `drop` below its value at step 0, relatively: where the plateau of the
+        initialization ends (the last step if it never does)."""
+        steps, loss = self.train_curve("loss", window)
+        below = np.flatnonzero(loss < (1 - drop) * loss[0])
+        return int(steps[below[0]]) if below.size else int(steps[-1])
+
     def ics_layers(self) -> list[str]:
         rows = self.rows.get("ics", [])
         return list(rows[0]["layers"]) if rows else []
@@ -143,10 +162,14 @@ class Run:
         """The indices of the units chosen in `layer`."""
         return self.rows["activations"][0]["layers"][layer]["units"]
 
-    def activations(self, layer: str, site: str = "post_norm", unit: int = 0) -> dict:
+    def activations(self, layer: str, site: str = "post_norm", unit: int = 0,
+                    next_step: bool = False) -> dict:
         """One chosen unit's distribution over probed steps: {steps, unit, mean, std,
-        percentiles (P, Q)}; `unit` indexes the layer's chosen units."""
+        percentiles (P, Q)}; `unit` indexes the layer's chosen units. `next_step`: one
+        training step after each probed step (the probe's `pair`; empty if it was off)."""
         rows = self.rows.get("activations", [])
+        if next_step:
+            rows = [{**r["next"], "step": r["step"] + 1} for r in rows if "next" in r]
         sites = [r["layers"][layer][site] for r in rows]
         return {"steps": np.array([r["step"] for r in rows]),
                 "unit": self.activation_units(layer)[unit] if rows else None,
@@ -214,11 +237,16 @@ class Run:
         return tuple(self.config["probe"]["activations"]["percentiles"])
 
     def moment_changes(self, layer: str, unit: int, site: str = "post_norm") -> dict:
-        """|change| of one chosen unit's mean and variance between successive probed steps
-        (figure 7): {steps (the later step of each pair), mean, variance}."""
+        """|change| of one chosen unit's mean and variance from step t to step t+1 at each
+        probed step t (figure 7), with the probe's `pair`; without it (older runs), between
+        successive probed steps: {steps, mean, variance, between ("steps" or "probes")}."""
         a = self.activations(layer, site, unit)
+        later = self.activations(layer, site, unit, next_step=True)
+        if later["steps"].size:
+            return {"steps": a["steps"], "mean": np.abs(later["mean"] - a["mean"]),
+                    "variance": np.abs(later["std"] ** 2 - a["std"] ** 2), "between": "steps"}
         return {"steps": a["steps"][1:], "mean": np.abs(np.diff(a["mean"])),
-                "variance": np.abs(np.diff(a["std"] ** 2))}
+                "variance": np.abs(np.diff(a["std"] ** 2)), "between": "probes"}
 
     # Summary numbers (REPORT.md)
 
@@ -240,11 +268,15 @@ class Run:
             return math.nan
         return float(values[-1])
 
-    def landscape_medians(self, early: bool) -> dict:
-        """Medians over probed steps (all, or the first EARLY of the run) of the loss range,
-        the largest gradient change and beta_eff."""
+    def landscape_medians(self, early: bool | None) -> dict:
+        """Medians over probed steps of the loss range, the largest gradient change and
+        beta_eff: over the first EARLY of the run after step 0 (`early`), over the whole
+        run, or at step 0 alone (`early=None`: the initialization, where the standard
+        network sits on a plateau with a tiny gradient)."""
         ls = self.landscape()
-        keep = ls["steps"] < EARLY * self.num_steps if early else slice(None)
+        steps = ls["steps"]
+        keep = (steps == 0 if early is None else
+                (steps > 0) & (steps < EARLY * self.num_steps) if early else slice(None))
         return {"loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
                 "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
                 "beta_eff": float(np.nanmedian(ls["beta_eff"][keep]))}
@@ -263,6 +295,13 @@ class Run:
                    for unit in range(len(self.activation_units(layer)))]
         return {k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
                 for k in ("mean", "variance")}
+
+
+def matched_ratio(steps_a, a, steps_b, b) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, a / b) at the steps both series were measured (per-step ratios of two
+    runs, e.g. standard / BatchNorm)."""
+    common, ia, ib = np.intersect1d(steps_a, steps_b, return_indices=True)
+    return common, np.asarray(a)[ia] / np.asarray(b)[ib]
 
 
 def task_descriptions(runs: dict[str, Run]) -> list[str]:

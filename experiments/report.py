@@ -1,13 +1,17 @@
 """figures/REPORT.md: each claim of the paper, the numbers this suite measured, a verdict.
 
 The claims and their verdicts are in experiments/claims.py; this module lays
-them out with the suite's runs, timings and versions.
+them out with the suite's runs, timings and versions. Claim C4 also reads the C4
+study's summary (c4_study.json, written by experiments.c4_study) when it is in
+the same folder.
 """
 
 import datetime
+import json
 from pathlib import Path
 
 from bn_smooth.results import Run, task_descriptions
+from experiments import c4_report
 from experiments.claims import CLAIMS
 from experiments.markdown import fmt, table
 
@@ -16,10 +20,13 @@ def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, version
           command: str):
     """Write REPORT.md; a claim whose runs are missing says so instead of a verdict."""
     path = Path(path)
+    study = path.parent / c4_report.SUMMARY
+    study = json.loads(study.read_text()) if study.exists() else None
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:
+        args = {"theory": (theory_rows,), "runs": (runs,), "runs+study": (runs, study)}[needs]
         try:
-            summary, result, body = fn(theory_rows) if needs == "theory" else fn(runs)
+            summary, result, body = fn(*args)
         except KeyError as e:
             summary, result, body = "n/a", "not measured", f"Missing run {e}.\n"
         summary_rows.append([cid, claim, paper, summary, f"**{result}**"])

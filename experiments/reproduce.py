@@ -9,7 +9,6 @@ interrupted ones resume, so re-running the command only does what is missing
 on. Figures and REPORT.md go to --figures (default: figures/).
 """
 
-import importlib
 import json
 import platform
 import sys
@@ -17,72 +16,18 @@ import time
 from pathlib import Path
 
 import jax
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from bn_smooth import loop, plots, probes, results, runlog, theory
+from bn_smooth import plots, results, runlog, theory
 from experiments import cli, report, theory_report
+from experiments.suite import Times, train_runs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
 _FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
-
-
-def run_config(suite, run):
-    """The experiment config of one run of the suite, at the suite's scale and seed."""
-    module = importlib.import_module(f"experiments.configs.{run.experiment}")
-    config = module.get_config(f"{run.arg},scale={suite.scale},seed={suite.seed}")
-    for kind, every in run.every.items():
-        config.probe[kind].every = every
-    for kind in probes.schedule(config):
-        if kind not in run.probes:
-            config.probe[kind].every = 0
-    off = sorted(set(run.probes) - set(probes.schedule(config)))
-    if off:
-        raise ValueError(f"run {run.name} lists probe(s) {', '.join(off)} that its config "
-                         "turns off; give their interval in the run's `every`")
-    if run.num_steps:
-        config.num_steps = run.num_steps
-    if suite.data_dir and "data_dir" in config:
-        config.data_dir = suite.data_dir
-    return config
-
-
-class Times:
-    """Seconds spent per part of the suite, kept in workdir/suite.json across invocations."""
-
-    def __init__(self, workdir):
-        self.path = Path(workdir) / TIMES
-        self.seconds = json.loads(self.path.read_text()) if self.path.exists() else {}
-
-    def add(self, name, seconds):
-        """Work that resumes across invocations (a run) adds up."""
-        self.set(name, self.seconds.get(name, 0.0) + seconds)
-
-    def set(self, name, seconds):
-        """Work that is redone from scratch (the figures) counts once."""
-        self.seconds[name] = round(seconds, 1)
-        self.path.write_text(json.dumps(self.seconds, indent=1))
-
-
-def train_runs(suite, workdir, times) -> dict[str, str]:
-    """Train (or skip, or resume) every run; returns each run's final message."""
-    messages = {}
-    for i, run in enumerate(suite.runs):
-        logging.info("[%d/%d] %s: %s %s", i + 1, len(suite.runs), run.name, run.experiment,
-                     run.arg)
-        start = time.time()
-        status = loop.train_and_evaluate(run_config(suite, run), workdir / run.name)
-        times.add(run.name, time.time() - start)
-        messages[run.name] = status["message"]
-        if status["status"] == "diverged":
-            logging.warning("%s %s; the suite goes on", run.name, status["message"])
-    return messages
-
 
 def theory_rows(suite, workdir, figures, times) -> list[dict]:
     """The theory table (claim C6), computed once per workdir and instance count."""

@@ -193,7 +193,7 @@ def test_a_new_probe_kind_needs_only_its_function_entry_and_config_section(tmp_p
     config = dln_config(norm="none")  # 40 steps, logged every 10
     set_every(config.probe, 0)
     config.probe.param_norm = ml_collections.ConfigDict(dict(every=15, scale=2.0))  # ... section
-    assert probes.schedule(config) == {"param_norm": 15}
+    assert probes.schedule(config) == {"param_norm": probes.Every(15)}
     loop.train_and_evaluate(config, tmp_path)
     rows = runlog.read_metrics(tmp_path, "param_norm")
     assert [r["step"] for r in rows] == [0, 15, 30]  # the loop stops at its steps, not only at logs
@@ -271,3 +271,36 @@ def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
     np.testing.assert_allclose(row["weights"].sum(axis=1), 1.0, rtol=1e-5)
     assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(1.0,
                                                                                        rel=1e-2)
+
+
+def test_dense_early_probing_runs_at_exactly_the_scheduled_steps(tmp_path):
+    every = probes.Every(15, early_every=3, early_until=10)
+    assert [s for s in range(40) if every.due(s)] == [0, 3, 6, 9, 15, 30]
+    stops, step = [], 0
+    while step < 40:
+        step = every.next_after(step)
+        stops.append(step)
+    assert stops == [3, 6, 9, 15, 30, 45]
+    assert probes.Every(0, early_every=4, early_until=9).next_after(8) == float("inf")
+    config = dln_config(norm="none")  # 40 steps, logged every 10
+    set_every(config.probe, 0)
+    config.probe.landscape.update(dict(every=15, early_every=3, early_until=10))
+    loop.train_and_evaluate(config, tmp_path)
+    assert [r["step"] for r in runlog.read_metrics(tmp_path, "landscape")] == [0, 3, 6, 9, 15, 30]
+    assert [r["step"] for r in runlog.read_metrics(tmp_path, "train")] == list(range(40))
+
+
+def test_activation_pair_is_the_next_step_on_its_own_batch_and_noise(fake_cifar):
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
+    assert config.probe.activations.pair  # the VGG config measures step t and t+1 (figure 7)
+    task, tx, data, state, step_fn = setup(config)
+    row = probes.Probes(task, tx, config, state.params).run("activations", state, data)
+    config.probe.activations.pair = False
+    single = probes.Probes(task, tx, config, state.params)
+    after, _ = step_fn(state, data, None)
+    now, later = single.run("activations", state, data), single.run("activations", after, data)
+    chex.assert_trees_all_close(row["layers"], now["layers"], rtol=1e-6)
+    chex.assert_trees_all_close(row["next"]["layers"], later["layers"], rtol=1e-5, atol=1e-6)
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(
+        jax.tree.leaves(now["layers"]), jax.tree.leaves(later["layers"]), strict=True)]
+    assert max(moved) > 1e-3  # a different batch, noise and parameters

@@ -48,7 +48,7 @@ def test_new_probe_kind_snippet_runs(monkeypatch):
     monkeypatch.setattr(probes, "REGISTRY", dict(probes.REGISTRY))
     namespace = {"config": dln_config()}
     exec(compile(python_blocks("Use from Python")[2], str(README), "exec"), namespace)
-    assert probes.schedule(namespace["config"])["param_norm"] == 100
+    assert probes.schedule(namespace["config"])["param_norm"].every == 100
 
 
 def test_curvature_snippet_runs(capsys):

@@ -89,10 +89,16 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
     assert run.window == 2
     assert run.final("accuracy") == pytest.approx((0.58 + 0.59) / 2)
     assert run.train_at("accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
-    # Early: probes before step 0.2 * 60 = 12, i.e. steps 0 and 10.
+    # Early: probes after step 0 and before step 0.2 * 60 = 12, i.e. step 10; step 0 apart.
     assert run.landscape_medians(early=True) == {
-        "loss range": 5.0, "gradient change": 10.0, "beta_eff": 3.0}
+        "loss range": 10.0, "gradient change": 20.0, "beta_eff": 3.0}
+    assert run.landscape_medians(early=None) == {
+        "loss range": 0.0, "gradient change": 0.0, "beta_eff": 3.0}
     assert run.landscape_medians(early=False)["gradient change"] == 50.0
+    smooth = run.smoothness()
+    np.testing.assert_allclose(smooth["gradient change / ||g||"], 2.0 * smooth["steps"])
+    np.testing.assert_allclose(smooth["beta_eff lr/2"], 0.15)
+    assert run.plateau_end() == 59  # a constant loss never leaves its plateau
     assert run.ics_medians() == {"l2": {"layer_01": 15.0, "head": 2.0},
                                  "cosine": {"layer_01": 0.5, "head": -0.5}}
     # |change| in mean: unit 3 moves 10 then 20, unit 7 never; variance: unit 7 10 then 20.
@@ -102,6 +108,16 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
     np.testing.assert_allclose(run.moment_changes("layer_00", 1)["variance"], [10.0, 20.0])
     assert run.moment_instability() == pytest.approx({"mean": 5.0, "variance": 5.0})
     assert run.num_test_examples is None  # no eval rows
+
+    # With the probe's `pair`, changes are from each probed step t to step t+1.
+    paired = [{**r, "next": {"layers": {"layer_00": {**r["layers"]["layer_00"], "post_norm": {
+        "mean": [r["step"] + 0.5, 0.0], "std": [1.0, np.sqrt(r["step"] + 2.0)],
+        "percentiles": [[0, 1, 2]] * 2}}}}} if r["kind"] == "activations" else r for r in rows]
+    changes = write_run(tmp_path / "paired", config, paired).moment_changes("layer_00", 0)
+    assert changes["between"] == "steps"
+    np.testing.assert_array_equal(changes["steps"], [0, 10, 30])
+    np.testing.assert_allclose(changes["mean"], [0.5, 0.5, 0.5])
+    assert run.moment_changes("layer_00", 0)["between"] == "probes"
 
     diverged = write_run(tmp_path / "diverged", config, rows[:30], status="diverged", step=30)
     assert np.isnan(diverged.final("accuracy"))
@@ -123,7 +139,7 @@ def test_runs_from_before_the_probe_sections_still_read_back(tmp_path):
 
 def test_suite_config_names_real_experiments_and_probes():
     from experiments.configs import reproduce as suite_config
-    from experiments.reproduce import run_config
+    from experiments.suite import run_config
 
     for scale in ("paper", "cpu", "smoke"):
         suite = suite_config.get_config(f"scale={scale}")
@@ -149,12 +165,12 @@ def test_suite_reports_missing_data_clearly(tmp_path):
 
 
 def test_suite_goes_on_after_a_run_diverges(tmp_path):
-    from experiments.configs.reproduce import _run
-    from experiments.reproduce import Times, train_runs
+    from experiments.configs.common import run_spec
+    from experiments.suite import Times, train_runs
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
-        _run("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
-        _run("dln_trains", "dln", "norm=none", (), "")]))
+        run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
+        run_spec("dln_trains", "dln", "norm=none", (), "")]))
     messages = train_runs(suite, tmp_path, Times(tmp_path))
     assert messages["dln_diverges"].startswith("diverged at step")
     assert messages["dln_trains"] == "finished 40 steps"

@@ -8,7 +8,8 @@ from bn_smooth import theory
 from experiments import theory_report
 
 TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
-        ("Theorem 4.1", "as proved (eq. 9), dL/dy = dL^/dz"),
+        ("Theorem 4.1", "as proved (eq. 9), under the proof's identical-gradient assumption "
+         "dL/dy = dL^/dz"),
         ("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz"),
         ("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu"),
         ("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m"),
@@ -69,6 +70,19 @@ def test_false_printed_forms_keep_their_counterexample(rows, key):
     r = by_name(rows)[key]
     assert r["violated"] > 0 and r["max_violation"] > 1e-3, r
     assert r["verdict"].startswith("false")
+
+
+def test_batch_size_two_is_round_off_and_the_counterexample_is_genuine():
+    """At m = 2 BatchNorm's gradient is identically 0, so the linear-loss C.1 check compares
+    round-off with round-off: no violation there; from m = 4 the counterexamples are real."""
+    linear = [st for st in theory.STATEMENTS if st.losses == ("linear",)]
+    with jax.enable_x64(True):
+        at_two, with_four = (theory.run_statements(linear, 16, seed=0, batch_sizes=sizes)[0]
+                             for sizes in ((2,), (2, 4)))
+    assert at_two["violated"] == 0, at_two
+    worst = with_four["worst"]
+    assert with_four["violated"] > 0 and worst["m"] == 4
+    assert worst["lhs"] - worst["rhs"] > 1e-6 * max(abs(worst["lhs"]), abs(worst["rhs"]))
 
 
 def test_second_form_of_theorem_4_2_holds_where_the_gradient_does_not_grow(rows):

@@ -8,12 +8,16 @@ from bn_smooth.theory.statements import STATEMENTS, Statement, lemma_4_5
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 TOLERANCE = 1e-8  # relative to each instance's scale; float64 round-off is ~1e-15
+# An absolute floor under each instance's scale: where every term is itself round-off (at
+# batch size 2 BatchNorm's gradient is identically 0: yhat = +-1 leaves nothing after
+# projecting out 1 and yhat), differences below TOLERANCE * SCALE_FLOOR are no violation.
+SCALE_FLOOR = 1e-12
 
 
 def _violations(out, relation, lhs_key, rhs_key):
     """Per instance: relative violation and relative slack (None for equalities)."""
     lhs, rhs = np.asarray(out[lhs_key]), np.asarray(out[rhs_key])
-    scale = np.maximum(np.asarray(out["scale"]), 1e-300).reshape(-1, *[1] * (lhs.ndim - 1))
+    scale = np.maximum(np.asarray(out["scale"]), SCALE_FLOOR).reshape(-1, *[1] * (lhs.ndim - 1))
     diff = (lhs - rhs) / scale
     axes = tuple(range(1, diff.ndim))
     if relation == "==":

@@ -234,7 +234,8 @@ class Statement:
 STATEMENTS = (
     Statement("Fact C.1", "as printed", "==", fact_c1),
     Statement("Fact C.2", "as printed", "==", fact_c2),
-    Statement("Theorem 4.1", "as proved (eq. 9), dL/dy = dL^/dz", "==", theorem_4_1_identity),
+    Statement("Theorem 4.1", "as proved (eq. 9), under the proof's identical-gradient "
+              "assumption dL/dy = dL^/dz", "==", theorem_4_1_identity),
     Statement("Theorem 4.1", "as printed, dL/dy of the standard network", "<=",
               theorem_4_1_printed),
     Statement("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz", "<=", theorem_4_2_first),

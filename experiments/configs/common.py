@@ -51,7 +51,7 @@ def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, sp
                        spacing=spacing, strategy=strategy_field(), mode="batch"),
         ics=dict(every=every, strategy=strategy_field(), mode="batch"),
         activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95),
-                         mode="batch"),
+                         pair=False, mode="batch"),
         curvature=dict(every=0, k=5, num_steps=20, exact=False, pair=False, mode="batch"),
         spectrum=dict(every=0, num_steps=30, num_vectors=3, num_points=256, mode="batch",
                       strategy=strategy_field()),
@@ -63,3 +63,15 @@ def set_every(probe: ml_collections.ConfigDict, every: int, kinds=None):
     (0: off)."""
     for kind in kinds or ("landscape", "ics", "activations"):
         probe[kind].every = every
+
+
+def run_spec(name, experiment, arg, probes, figures="", every=None, num_steps=0,
+             early_every=None, early_until=0) -> ml_collections.ConfigDict:
+    """One run of a suite (experiments.suite): `experiment`'s config with `arg`; `probes`
+    the kinds it makes (the others off), `every` {kind: interval} overrides, `early_every`
+    {kind: interval} before step `early_until` (dense early probing); `num_steps` if not 0;
+    `figures` (space-separated) the figures it feeds."""
+    return ml_collections.ConfigDict(dict(
+        name=name, experiment=experiment, arg=arg, probes=tuple(probes),
+        figures=tuple(figures.split()), every=dict(every or {}), num_steps=num_steps,
+        early_every=dict(early_every or {}), early_until=early_until))

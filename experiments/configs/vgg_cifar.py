@@ -7,8 +7,10 @@ Arguments: norm (none, batch, noisy_batch, l1, l2, linf), lr (default 0.1),
 mode (the probes' BatchNorm mode: batch, the training objective, or running,
 the evaluation-mode function that eval-mode tools measure), scale (paper:
 appendix A; cpu: VGG-11 at 1/8 width for 3,000 steps, a few minutes on 2
-cores; smoke: a three-layer VGG for seconds), seed. Any field can also be set
-with --config.FIELD=VALUE.
+cores; smoke: a three-layer VGG for seconds), seed, cfg (a name of
+bn_smooth.models.VGG_CFGS, or widths and M joined by "-", e.g. 8-M-16-M;
+empty: the scale's), width (0: the scale's). Any field can also be set with
+--config.FIELD=VALUE.
 """
 
 import ml_collections
@@ -17,7 +19,8 @@ from experiments.configs.common import none_or, parse_arg, probe_sections, set_e
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    a = parse_arg(arg, norm="batch", lr=0.1, mode="batch", scale="cpu", seed=0)
+    a = parse_arg(arg, norm="batch", lr=0.1, mode="batch", scale="cpu", seed=0, cfg="",
+                  width=0.0)
     c = ml_collections.ConfigDict()
     c.task = "vgg_cifar"
     c.scale, c.seed, c.norm, c.lr = a.scale, a.seed, a.norm, a.lr
@@ -41,6 +44,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # 16 Lanczos steps give lambda_1..3 of the 1/8-width VGG to 1e-3 of an 80-step run
     # at about 2.5-2.8x the line search's cost (`curvature` is off unless `every` is set).
     c.probe.curvature.update(k=3, num_steps=16)
+    c.probe.activations.pair = True  # figure 7: changes between successive steps
     for section in c.probe.values():
         section.mode = a.mode
     if a.scale == "cpu":
@@ -63,4 +67,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.probe.landscape.num_etas = 3
         c.probe.curvature.update(num_steps=4, k=2)
         c.probe.spectrum.update(num_steps=4, num_vectors=2, num_points=64)
+    if a.cfg:
+        with c.ignore_type():
+            c.model.cfg = a.cfg if "-" not in a.cfg else tuple(
+                v if v == "M" else int(v) for v in a.cfg.split("-"))
+    if a.width:
+        c.model.width = a.width
     return c

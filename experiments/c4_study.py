@@ -1,0 +1,53 @@
+"""The C4 study: how much smoother BatchNorm makes VGG, by depth, width, seed and lr.
+
+    python -m experiments.c4_study \
+        --config=experiments/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
+
+Each run trains in `workdir/<name>`; finished runs are skipped and interrupted
+ones resume, so re-running the command only does what is missing and rewrites
+the study's table (figures/c4_study.md and .json) and figure (c4_study.png).
+REPORT.md's claim C4 reads the table when the suite next writes it.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from bn_smooth import results, study_plots
+from experiments import c4_report, cli
+from experiments.suite import Times, train_runs
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Study config file[:args].",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
+_FIGURES = flags.DEFINE_string("figures", "figures", "Where the table and figure go.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    cli.check_no_arguments(argv)
+    cli.setup_logging()
+    study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    times = Times(workdir)
+    start = time.time()
+    with cli.user_errors(workdir):
+        messages = train_runs(study, workdir, times)
+    runs = results.load_runs(workdir, [run.name for run in study.runs])
+    summary = c4_report.summarize(study, runs)
+    c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))
+    stamp = (f"bn_smooth c4_study, scale={study.scale}: "
+             + "; ".join(results.task_descriptions(runs)))
+    study_plots.c4_study(summary, study, runs, stamp).savefig(figures / "c4_study.png", dpi=110)
+    diverged = [name for name, message in messages.items() if message.startswith("diverged")]
+    print(f"{len(messages)} runs ({len(diverged)} diverged: {', '.join(diverged) or 'none'}); "
+          f"wrote c4_study.md, c4_study.json and c4_study.png to {figures}/ "
+          f"({time.time() - start:.0f} s in this invocation)")
+
+
+if __name__ == "__main__":
+    app.run(main)
