@@ -23,11 +23,21 @@ RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devi
                      "train_loop"}
 
 
+def _without_off_probes(config_dict: dict) -> dict:
+    """The config without the sections of probe kinds that never run: their settings
+    change nothing a run writes, so they do not stop it from resuming."""
+    sections = config_dict.get("probe") or {}
+    on = {k: v for k, v in sections.items()
+          if not isinstance(v, dict) or v.get("every") or v.get("early_every")}
+    return {**config_dict, "probe": on} if "probe" in config_dict else config_dict
+
+
 def _check_resumable(workdir, config_dict):
     old = runlog.read_config(workdir)
     if old is None:
         return
-    config_dict = json.loads(json.dumps(config_dict))  # tuples -> lists, as read back
+    old = _without_off_probes(old)
+    config_dict = _without_off_probes(json.loads(json.dumps(config_dict)))  # tuples -> lists
     changed = sorted(k for k in set(old) | set(config_dict)
                      if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k))
     if changed:

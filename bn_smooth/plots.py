@@ -12,7 +12,16 @@ the panels they are made of are in bn_smooth.panels.
 from pathlib import Path
 
 from bn_smooth import panels, sharpness_plots
-from bn_smooth.panels import COLORS, DLN_LP, DLN_MAIN, DLN_SLOW, SITE, VGG_LP, VGG_MAIN, VGG_NOISY
+from bn_smooth.panels import (
+    COLORS,
+    DLN_LP,
+    DLN_MAIN,
+    DLN_SLOW,
+    SITE,
+    VGG_LP,
+    VGG_MAIN,
+    VGG_NOISY,
+)
 from bn_smooth.results import Run, task_descriptions
 
 
@@ -113,23 +122,19 @@ def figure_6(runs, stamp_text):
     return panels.finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
 
 
-def _landscape_figure(runs, names, title, stamp_text):
-    """Loss band, gradient-change band and beta_eff on log axes, and (d) their per-step
-    ratio standard / BatchNorm (the paper reads "orders of magnitude" off such plots)."""
-    if not panels.need(runs, names):
+def figure_4(runs, stamp_text):
+    """VGG landscape along the gradient: loss range, gradient change and beta_eff on log
+    axes, and (d) their per-step ratio standard / BatchNorm (the paper reads "orders of
+    magnitude" off such plots)."""
+    if not panels.need(runs, VGG_MAIN):
         return None
-    pair = [runs[n] for n in names]
+    pair = [runs[n] for n in VGG_MAIN]
     fig = panels.new(1, 4, width=3.6)
     axes = fig.subplots(1, 4)
     panels.landscape_panels(axes[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
     panels.step_ratio_panel(axes[3], *pair)
-    return panels.finish(fig, title + " (shaded: min to max over the line search)", stamp_text)
-
-
-def figure_4(runs, stamp_text):
-    """VGG landscape along the gradient: loss range, gradient change, beta_eff."""
-    return _landscape_figure(runs, VGG_MAIN, "Figure 4: optimization landscape of VGG along "
-                             "the gradient", stamp_text)
+    return panels.finish(fig, "Figure 4: optimization landscape of VGG along the gradient "
+                         "(shaded: min to max over the line search)", stamp_text)
 
 
 def figure_9(runs, stamp_text):
@@ -263,7 +268,9 @@ def figure_14(runs, stamp_text):
     fig = panels.new(2, 5, width=3.0, height=2.8)
     panels.activation_grid(fig, fig.add_gridspec(2, 5), group, layers)
     return panels.finish(fig, "Figure 14: VGG activation distributions under different "
-                   "normalizations", stamp_text)
+                         f"normalizations (this VGG has {len(group[0].activation_layers())} "
+                         "normalized layers; the paper's layer #11 needs a deeper one, such "
+                         "as the C4 study's VGG-16)", stamp_text)
 
 
 FIGURES = {f"figure_{n:02d}": fn for n, fn in (

@@ -40,8 +40,10 @@ def main(argv):
     runs = results.load_runs(workdir, [run.name for run in study.runs])
     summary = c4_report.summarize(study, runs)
     c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))
-    stamp = (f"bn_smooth c4_study, scale={study.scale}: "
-             + "; ".join(results.task_descriptions(runs)))
+    stamp = (f"bn_smooth c4_study, scale={study.scale}: {len(runs)} runs of "
+             f"{study.num_steps:,} SGD steps; " + ", ".join(
+                 f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
+                 for s in study.settings))
     study_plots.c4_study(summary, study, runs, stamp).savefig(figures / "c4_study.png", dpi=110)
     diverged = [name for name, message in messages.items() if message.startswith("diverged")]
     print(f"{len(messages)} runs ({len(diverged)} diverged: {', '.join(diverged) or 'none'}); "
