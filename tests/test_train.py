@@ -152,6 +152,17 @@ def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
             == train_fresh_rows(tmp_path.parent / "fresh", num_steps=40))
 
 
+def test_settings_of_a_probe_that_never_runs_do_not_block_resuming(tmp_path):
+    config = dln_config(num_steps=20)
+    config.probe.activations.every = 0
+    loop.train_and_evaluate(config, tmp_path)
+    config.probe.activations.num_units = 7  # off: nothing the run wrote depends on it
+    assert loop.train_and_evaluate(config, tmp_path)["status"] == "finished"
+    config.probe.landscape.num_etas = 5  # on: its rows would change
+    with pytest.raises(ValueError, match="differs in probe"):
+        loop.train_and_evaluate(config, tmp_path)
+
+
 def test_a_workdir_from_before_the_probe_sections_refuses_to_resume(tmp_path):
     config = dln_config(num_steps=20)
     old = config.to_dict()
