@@ -197,10 +197,9 @@ def figure_7(runs, stamp_text):
                    yscale="log")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
-    between = ("training steps t and t+1, at each probed step" if changes["between"] == "steps"
-               else "successive probed steps")
-    return panels.finish(fig, "Figure 7: change of the first two moments of an activation's "
-                         f"distribution between {between}", stamp_text)
+    between = "step t and t+1" if changes["between"] == "steps" else "successive probes"
+    return panels.finish(fig, f"Figure 7: change of an activation's mean and variance between "
+                         f"{between}", stamp_text)
 
 
 def figure_8(runs, stamp_text):
@@ -214,8 +213,8 @@ def figure_8(runs, stamp_text):
     fig = panels.new(3, 2, width=4.0, height=2.6)
     panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers, site="pre_norm",
                            sharey=False)
-    return panels.finish(fig, "Figure 8: activation distributions in the deep linear network, "
-                         "before the normalization (each panel its own scale)", stamp_text)
+    return panels.finish(fig, "Figure 8: DLN activations before the normalization",
+                         stamp_text)
 
 
 def _lp_figure(runs, names, key, ylabel, log):

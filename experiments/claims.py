@@ -94,10 +94,10 @@ def claim_3(runs):
                for k, v in (("none", none), ("batch", batch))}
         better_l2 = med["batch"]["l2"] < med["none"]["l2"]
         better_cos = med["batch"]["cosine"] > med["none"]["cosine"]
-        parts.append((f"{net}: BatchNorm improves neither the l2 difference "
-                      f"({fmt(ratio(med['none']['l2'], med['batch']['l2']))}x smaller with it) "
-                      f"nor the cosine ({fmt(med['none']['cosine'])} -> "
-                      f"{fmt(med['batch']['cosine'])})", not better_l2 and not better_cos))
+        parts.append((f"{net}: BatchNorm improves neither the l2 difference (standard / "
+                      f"BatchNorm {fmt(ratio(med['none']['l2'], med['batch']['l2']))}) nor the "
+                      f"cosine ({fmt(med['none']['cosine'])} -> {fmt(med['batch']['cosine'])})",
+                      not better_l2 and not better_cos))
         for name, m, per in (("Standard", med["none"], none), ("BatchNorm", med["batch"], batch)):
             rows.append([net, name, fmt(m["l2"]), fmt(m["cosine"]),
                          fmt(min(per["cosine"].values())),
@@ -163,7 +163,7 @@ def claim_4(runs, study=None):
                  + c4_report.windows_note(study) + "\n\n"
                  + c4_report.ratio_table(study, measures=("gradient change",
                                                           "gradient change / ||g||",
-                                                          "beta_eff", "lambda_1 lr/2"))
+                                                          "beta_eff", "lambda_1"))
                  + "\n" + c4_report.explanation(study) + "\n")
     body += (f"\nConfirmed when every ratio exceeds 1 and the early gradient change differs "
              f"by at least {TWO_ORDERS}x (\"close to two orders of magnitude\") on each "
