@@ -270,13 +270,17 @@ class Run:
 
     def landscape_medians(self, early: bool | None) -> dict:
         """Medians over probed steps of the loss range, the largest gradient change and
-        beta_eff: over the first EARLY of the run after step 0 (`early`), over the whole
-        run, or at step 0 alone (`early=None`: the initialization, where the standard
-        network sits on a plateau with a tiny gradient)."""
+        beta_eff: over the first EARLY of the run after step 0 (`early`; with at least the
+        first probe after it), over the whole run, or at step 0 alone (`early=None`: the
+        initialization, where the standard network sits on a plateau with a tiny
+        gradient)."""
         ls = self.landscape()
         steps = ls["steps"]
+        # A run too short to probe inside its first EARLY still has an early probe: its first.
+        first = steps[steps > 0].min(initial=self.num_steps)
         keep = (steps == 0 if early is None else
-                (steps > 0) & (steps < EARLY * self.num_steps) if early else slice(None))
+                (steps > 0) & ((steps < EARLY * self.num_steps) | (steps == first)) if early
+                else slice(None))
         return {"loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
                 "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
                 "beta_eff": float(np.nanmedian(ls["beta_eff"][keep]))}
