@@ -93,7 +93,7 @@ def distribution_panel(ax, summary):
 
 
 def c4_study(summary, study, runs, stamp_text: str):
-    settings = [s for s in study.settings]
+    settings = study.settings
     fig = panels.new(2, 3, width=4.4, height=3.4)
     axes = fig.subplots(2, 3)
     member = f"batch_lr{LR:g}"

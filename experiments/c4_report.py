@@ -91,6 +91,7 @@ def summarize(study, runs) -> dict:
             return run
 
         standard = {s: get(member_key("none", LR), s) for s in seeds}
+        standard_series = {s: series(r) for s, r in standard.items() if r is not None}
         plateau = [r.plateau_end() for r in standard.values() if r is not None]
         start = max([1, *plateau])
         entry = {**{k: setting[k] for k in ("name", "label", "cfg", "width")}, "seeds": seeds,
@@ -102,7 +103,8 @@ def summarize(study, runs) -> dict:
             found = {s: r for s, r in found.items() if r is not None}
             if not found:
                 continue
-            per_seed = {s: series(r) for s, r in found.items()}
+            per_seed = ({s: standard_series[s] for s in found} if norm == "none"
+                        else {s: series(r) for s, r in found.items()})
             entry["members"][key] = {
                 "seeds": list(found), "lr": lr,
                 "loss drop": [loss_drop(r, study.early_until) for r in found.values()],
@@ -117,9 +119,9 @@ def summarize(study, runs) -> dict:
                 by_window = {w: [] for w in WINDOWS}
                 seed_medians = {w: [] for w in WINDOWS}
                 for s in found:
-                    if standard[s] is None:
+                    if s not in standard_series:
                         continue
-                    steps, r = matched_ratio(*series(standard[s])[m], *per_seed[s][m])
+                    steps, r = matched_ratio(*standard_series[s][m], *per_seed[s][m])
                     for w in WINDOWS:
                         pick = r[_window(steps, w, start, study.early_until)]
                         by_window[w].extend(pick.tolist())

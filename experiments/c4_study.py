@@ -18,7 +18,7 @@ from ml_collections import config_flags
 
 from bn_smooth import results, study_plots
 from experiments import c4_report, cli
-from experiments.suite import Times, train_runs
+from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Study config file[:args].",
                                           lock_config=True)
@@ -31,12 +31,8 @@ def main(argv):
     cli.check_no_arguments(argv)
     cli.setup_logging()
     study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
-    workdir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    times = Times(workdir)
     start = time.time()
-    with cli.user_errors(workdir):
-        messages = train_runs(study, workdir, times)
+    times, messages = prepare_and_train(study, workdir, figures)
     runs = results.load_runs(workdir, [run.name for run in study.runs])
     summary = c4_report.summarize(study, runs)
     c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))

@@ -21,7 +21,7 @@ from ml_collections import config_flags
 
 from bn_smooth import plots, results, runlog, theory
 from experiments import cli, report, theory_report
-from experiments.suite import Times, train_runs
+from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
                                           lock_config=True)
@@ -67,12 +67,8 @@ def main(argv):
     cli.check_no_arguments(argv)
     cli.setup_logging()
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
-    workdir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    times = Times(workdir)
     start = time.time()
-    with cli.user_errors(workdir):
-        messages = train_runs(suite, workdir, times)
+    times, messages = prepare_and_train(suite, workdir, figures)
     rows = theory_rows(suite, workdir, figures, times)
     plot_start = time.time()
     written = write_figures(suite, workdir, figures)

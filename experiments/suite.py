@@ -13,6 +13,7 @@ from pathlib import Path
 from absl import logging
 
 from bn_smooth import loop, probes
+from experiments import cli
 
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
 
@@ -70,3 +71,13 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
         if status["status"] == "diverged":
             logging.warning("%s %s; the suite goes on", run.name, status["message"])
     return messages
+
+
+def prepare_and_train(suite, workdir: Path, figures: Path) -> tuple[Times, dict[str, str]]:
+    """Make the workdir and figures folders, then train every run (a user's error: one
+    line, see cli.user_errors); returns the timings and each run's final message."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    times = Times(workdir)
+    with cli.user_errors(workdir):
+        return times, train_runs(suite, workdir, times)
