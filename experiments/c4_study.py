@@ -29,7 +29,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     cli.check_no_arguments(argv)
-    cli.setup_logging()
+    cli.setup()
     study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
     times, messages = prepare_and_train(study, workdir, figures)

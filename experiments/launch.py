@@ -16,7 +16,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     cli.check_no_arguments(argv)
-    cli.setup_logging()
+    cli.setup()
     with cli.user_errors(_WORKDIR.value):
         status = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     print(status["message"])

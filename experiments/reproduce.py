@@ -65,7 +65,7 @@ def write_report(suite, workdir, figures, theory_rows, times, command: str):
 
 def main(argv):
     cli.check_no_arguments(argv)
-    cli.setup_logging()
+    cli.setup()
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
     times, messages = prepare_and_train(suite, workdir, figures)

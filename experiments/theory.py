@@ -11,7 +11,7 @@ import jax
 from absl import app, flags
 
 from bn_smooth import theory
-from experiments import theory_report
+from experiments import cli, theory_report
 
 _INSTANCES = flags.DEFINE_integer("instances", 1000, "Random instances per statement.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the instances.")
@@ -32,7 +32,8 @@ def check_and_write(instances: int, seed: int, out) -> tuple[list[dict], float]:
 
 
 def main(argv):
-    del argv
+    cli.check_no_arguments(argv)
+    cli.setup()
     check_and_write(_INSTANCES.value, _SEED.value, _OUT.value)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import loop, runlog, train
+from experiments import cli
 from experiments.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
@@ -45,6 +46,27 @@ def test_dln_entrypoint_smoke(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [r["loss"] for r in runlog.read_metrics(tmp_path, "train")]
     assert len(losses) == 40 and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("env, expected", [
+    (None, "{tmp}/default"), ("{tmp}/mine", "{tmp}/mine"), ("", None)])
+def test_entrypoints_cache_compiled_programs_where_the_user_says(env, expected, tmp_path,
+                                                                monkeypatch):
+    """By default in ~/.cache/bn_smooth/jax; $JAX_COMPILATION_CACHE_DIR another folder, or
+    none when empty."""
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setattr(cli, "COMPILATION_CACHE", tmp_path / "default")
+    if env is None:
+        monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", env.format(tmp=tmp_path))
+    jax.config.update("jax_compilation_cache_dir", None)
+    try:
+        cli.setup()
+        chosen = jax.config.jax_compilation_cache_dir
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
+    assert chosen == (expected and expected.format(tmp=tmp_path))
 
 
 def test_entrypoint_reports_bad_input_clearly(tmp_path):
