@@ -8,6 +8,7 @@ nothing is found and `download=True`, the official archive is fetched and
 checked against its official md5 before use.
 """
 
+import functools
 import hashlib
 import io
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 from flax import struct
 
 ENV_VAR = "BN_SMOOTH_CIFAR10"
@@ -33,8 +35,11 @@ TEST_FILE = "test_batch"
 
 _FIX = (
     f"Point data_dir (or ${ENV_VAR}) at the official '{FOLDER_NAME}' folder or "
-    f"'{ARCHIVE_NAME}', or pass download=True (--config.download=True) to fetch it."
+    f"'{ARCHIVE_NAME}', or pass --config.download=True to fetch it."
 )
+# A file that is there but broken: a download would not replace it (it only runs when
+# nothing is found), so the fix is the file itself.
+_REPLACE = f"Replace it with the official file (from {CIFAR10_URL})."
 
 
 class DataError(RuntimeError):
@@ -90,7 +95,9 @@ def download(dest_dir, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
         sys.stderr.write("\n")
     except OSError as e:
         partial.unlink(missing_ok=True)
-        raise DataError(f"could not download CIFAR-10 from {url}: {e}. {_FIX}") from e
+        raise DataError(f"could not download CIFAR-10 from {url}: {e}. Fetch it by hand into "
+                        f"{dest_dir}, or anywhere and point data_dir (or ${ENV_VAR}) at it."
+                        ) from e
     actual = md5sum(partial)
     if actual != md5:
         partial.unlink(missing_ok=True)
@@ -120,12 +127,12 @@ def _unpickle(raw: bytes, name: str) -> dict:
         labels = np.asarray(batch[b"labels"], dtype=np.int32)
     except Exception as e:  # pickle raises many types on bad bytes; all mean the same here
         raise DataError(
-            f"{name} is corrupt or truncated ({type(e).__name__}: {e}). "
-            f"Replace it with the official file. {_FIX}"
+            f"{name} is corrupt or truncated ({type(e).__name__}: {e}). {_REPLACE}"
         ) from None
     if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels):
         raise DataError(
-            f"{name} is not a CIFAR-10 batch (data {images.shape}, {len(labels)} labels). {_FIX}"
+            f"{name} is not a CIFAR-10 batch (data {images.shape}, {len(labels)} labels). "
+            f"{_REPLACE}"
         )
     # Rows are R, G, B planes of 32x32, row-major: to NHWC.
     return {"images": images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), "labels": labels}
@@ -138,7 +145,8 @@ def _reader(source: Path):
         def read(name):
             path = source / name
             if not path.is_file():
-                raise DataError(f"{path} is missing. {_FIX}")
+                raise DataError(f"{path} is missing. Put the official file there (from "
+                                f"{CIFAR10_URL}).")
             return path.read_bytes(), str(path)
 
         return read
@@ -146,29 +154,48 @@ def _reader(source: Path):
         archive = tarfile.open(source, "r:gz")
         members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"{source} is not a readable tar.gz archive ({e}). {_FIX}") from None
+        raise DataError(f"{source} is not a readable tar.gz archive ({e}). {_REPLACE}") from None
 
     def read(name):
         if name not in members:
-            raise DataError(f"{source} has no member {name}. {_FIX}")
+            raise DataError(f"{source} has no member {name}. {_REPLACE}")
         try:
             return archive.extractfile(members[name]).read(), f"{source}:{name}"
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataError(f"{source}:{name} is corrupt or truncated ({e}). {_FIX}") from None
+            raise DataError(f"{source}:{name} is corrupt or truncated ({e}). {_REPLACE}") from None
 
     return read
 
 
 def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str = CIFAR10_URL,
                  md5: str = CIFAR10_MD5) -> dict:
-    """CIFAR-10 as numpy arrays: train/test images uint8 (N, 32, 32, 3), labels int32."""
+    """CIFAR-10 as read-only numpy arrays: train/test images uint8 (N, 32, 32, 3), labels
+    int32, and the training images' per-channel `train_mean` and `train_std`.
+
+    The arrays are read once per process for the same unchanged files: a suite's runs
+    share them instead of each spending seconds unpickling and measuring them.
+    """
     roots = _candidates(data_dir)
     source = next((s for s in map(_resolve, roots) if s is not None), None)
     if source is None:
         if not download_if_missing:
             raise DataError(f"CIFAR-10 not found at {', '.join(map(str, roots))}. {_FIX}")
         source = download(roots[0], url, md5)
-    read = _reader(source)
+    return dict(_read_cifar10(str(source), _fingerprint(source)))  # a dict of one's own
+
+
+def _fingerprint(source: Path) -> tuple:
+    """(name, size, mtime) of the files read from `source`: a changed file is read again."""
+    files = [source / name for name in (*TRAIN_FILES, TEST_FILE)] if source.is_dir() else [
+        source]
+    return tuple((f.name, s.st_size, s.st_mtime_ns) for f in files if f.exists()
+                 for s in [f.stat()])
+
+
+@functools.lru_cache(maxsize=1)
+def _read_cifar10(source: str, fingerprint: tuple) -> dict:
+    logging.info("loading CIFAR-10 from %s", source)
+    read = _reader(Path(source))
 
     def load(names):
         parts = [_unpickle(*read(name)) for name in names]
@@ -177,8 +204,13 @@ def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str = CI
 
     train_images, train_labels = load(TRAIN_FILES)
     test_images, test_labels = load([TEST_FILE])
-    return {"train_images": train_images, "train_labels": train_labels,
-            "test_images": test_images, "test_labels": test_labels, "source": str(source)}
+    mean, std = channel_stats(train_images)
+    arrays = {"train_images": train_images, "train_labels": train_labels,
+              "test_images": test_images, "test_labels": test_labels,
+              "train_mean": mean, "train_std": std}
+    for array in arrays.values():
+        array.setflags(write=False)  # shared by every caller
+    return {**arrays, "source": source}
 
 
 def channel_stats(images: np.ndarray):

@@ -6,17 +6,18 @@ it writes is described in bn_smooth.runlog.
 
 import contextlib
 import json
-import math
+import os
 import signal
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import jax
 import numpy as np
 from absl import logging
 
-from bn_smooth import probes, runlog, tasks, train
+from bn_smooth import checks, probes, runlog, tasks, train, workdir_lock
 
 # Fields that may change when a run is resumed (to train it longer, or elsewhere).
 RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devices",
@@ -84,35 +85,69 @@ class _SigtermAsInterrupt:
 
 
 def train_and_evaluate(config, workdir) -> dict:
-    """Train per `config` in `workdir`, resuming what is there; returns the final status."""
+    """Train per `config` in `workdir`, resuming what is there; returns the final status.
+
+    The config, the workdir and the data are all checked before anything is written
+    (bn_smooth.checks), and one process at a time may hold a workdir
+    (bn_smooth.workdir_lock). A run that raises is left `failed`, with its traceback
+    in workdir/error.log.
+    """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    checks.check_config(config)
+    checks.check_workdir(workdir)
     config_dict = config.to_dict()
-    _check_resumable(workdir, config_dict)
-    status = runlog.read_status(workdir)
-    if _already_done(status, config):
+    status = _existing_status(workdir, config_dict)
+    if _already_done(status, config):  # skipped without loading the data
         logging.info("%s: already %s, nothing to do", workdir, status["message"])
         return status
-    runlog.write_config(workdir, config_dict)
-    run = _Run(config, workdir)
+    task, data = tasks.make_task(config)
+    checks.check_batch_size(task.batch_size, data.num_train)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with workdir_lock.hold(workdir):
+        status = _existing_status(workdir, config_dict)  # as of now that we hold the lock
+        if _already_done(status, config):
+            return status
+        if status and status["status"] == "running":  # its process died without a word
+            logging.warning("%s: the process that ran it (pid %s) was killed at step %d or "
+                            "later; resuming from its last checkpoint", workdir,
+                            status.get("pid", "?"), status["step"])
+        runlog.write_config(workdir, config_dict)
+        return _train_to_the_end(config, workdir, task, data)
+
+
+def _existing_status(workdir, config_dict) -> dict | None:
+    """The status of the run in `workdir`, if any, after checking it may be resumed."""
+    _check_resumable(workdir, config_dict)
+    return runlog.read_status(workdir)
+
+
+def _train_to_the_end(config, workdir, task, data) -> dict:
+    run = None
     try:
+        run = _Run(config, workdir, task, data)
         with _SigtermAsInterrupt():
             return run.train()
     except KeyboardInterrupt:
-        run.checkpoints.save(run.state)
-        run.finish("interrupted", f"interrupted at step {run.step}; re-run the same command "
-                   "to resume")
+        if run is not None:
+            run.checkpoints.save(run.state)
+            run.finish("interrupted", f"interrupted at step {run.step}; re-run the same "
+                       "command to resume")
+        raise
+    except Exception as e:
+        step = run.step if run is not None else 0
+        runlog.write_failure(workdir, step, e, traceback.format_exc())
         raise
     finally:
-        run.checkpoints.close()
+        if run is not None:
+            run.checkpoints.close()
 
 
 class _Run:
     """One invocation of a run: its state, its step, and what it writes."""
 
-    def __init__(self, config, workdir: Path):
+    def __init__(self, config, workdir: Path, task, data):
         self.config, self.workdir = config, workdir
-        self.task, self.data = tasks.make_task(config)
+        self.task, self.data = task, data
         self.tx = train.make_optimizer(config)
         self.checkpoints = train.Checkpoints(workdir)
         self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
@@ -126,9 +161,12 @@ class _Run:
         self.probes = probes.Probes(self.task, self.tx, config, self.state.params)
         self.seconds = {"train_seconds": 0.0, "eval_seconds": 0.0, "probe_seconds": 0.0}
         self.start_time = time.time()
+        self.progress = _Progress(self.step, config.num_steps)
+        self.compiled_probes = set()
 
     def train(self) -> dict:
-        runlog.write_status(self.workdir, "running", self.step, f"running, at step {self.step}")
+        self.write_running()
+        logging.info("compiling the training step (on a CPU, up to a minute for VGG)")
         while True:
             self.evaluate_if_due()
             if self.step >= self.config.num_steps:
@@ -144,8 +182,8 @@ class _Run:
             # `state` only advances once the window's rows are written, so an interrupt
             # or a divergence checkpoints a state consistent with the log.
             self.state, self.step = window_state, stop
-            _log_progress(self.step, self.start_step, self.config.num_steps, metrics,
-                          self.seconds["train_seconds"])
+            self.progress.update(self.step, metrics)
+            self.write_running()
             if _due(self.step, self.config.get("checkpoint_every")):
                 self.checkpoints.save(self.state)
         self.checkpoints.save(self.state)
@@ -161,6 +199,9 @@ class _Run:
     def probe_if_due(self):
         with self._timed("probe_seconds"):
             for kind in self.probes.due(self.step):
+                if kind not in self.compiled_probes:
+                    logging.info("step %d: the first %s probe (compiling it)", self.step, kind)
+                    self.compiled_probes.add(kind)
                 self.writer.write(self.step, kind, self.probes.run(kind, self.state, self.data))
 
     def train_window(self, stop: int):
@@ -179,10 +220,18 @@ class _Run:
             for i in range(count)])
         return int(bad[0]) if bad.size else None
 
-    def finish(self, kind: str, message: str) -> dict:
+    def timing(self) -> dict:
         timing = {k: round(v, 2) for k, v in self.seconds.items()}
         timing["wall_seconds"] = round(time.time() - self.start_time, 2)
-        runlog.write_status(self.workdir, kind, self.step, message, **timing)
+        return timing
+
+    def write_running(self):
+        """status.json at every logging window: where the run is and when it should end."""
+        runlog.write_status(self.workdir, "running", self.step, f"running, at step {self.step}",
+                            pid=os.getpid(), **self.progress.estimate(), **self.timing())
+
+    def finish(self, kind: str, message: str) -> dict:
+        runlog.write_status(self.workdir, kind, self.step, message, **self.timing())
         logging.info("%s: %s", self.workdir, message)
         return runlog.read_status(self.workdir)
 
@@ -227,9 +276,35 @@ def _window_runner(task, tx, data, state, train_loop: str | None):
     return run_steps
 
 
-def _log_progress(step, start_step, num_steps, metrics, train_seconds):
-    rate = (step - start_step) / max(train_seconds, 1e-9)
-    summary = "  ".join(f"{k} {np.mean(v):.4g}" for k, v in metrics.items())
-    eta = (num_steps - step) / rate if rate else math.inf
-    logging.info("step %d/%d  %s  %.1f steps/s  ETA %s", step, num_steps, summary, rate,
-                 time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?")
+class _Progress:
+    """Steps per second and the time left, measured from the end of the invocation's first
+    window: the compiling before it would make the first estimate many times too long."""
+
+    def __init__(self, step: int, num_steps: int):
+        self.num_steps = num_steps
+        self.origin = None  # (step, time) at the end of the first window
+        self.step = step
+
+    def update(self, step: int, metrics):
+        self.step = step
+        if self.origin is None:
+            self.origin = (step, time.time())
+        speed = self.estimate()
+        summary = "  ".join(f"{k} {np.mean(v):.4g}" for k, v in metrics.items())
+        logging.info("step %d/%d  %s  %s", step, self.num_steps, summary,
+                     f"{speed['steps_per_second']:.1f} steps/s  ETA "
+                     f"{_clock(speed['eta_seconds'])}" if speed else
+                     "(speed and ETA from the next window on: this one compiled)")
+
+    def estimate(self) -> dict:
+        """{steps_per_second, eta_seconds} of the steps since the first window (all the
+        work: training, probes, evaluation, checkpoints), or {} before there are any."""
+        if self.origin is None or self.step <= self.origin[0]:
+            return {}
+        rate = (self.step - self.origin[0]) / max(time.time() - self.origin[1], 1e-9)
+        return {"steps_per_second": round(rate, 3),
+                "eta_seconds": round((self.num_steps - self.step) / rate, 1)}
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))

@@ -4,8 +4,12 @@
 - `metrics.jsonl`: one JSON object a line, `{"step": t, "kind": k, ...values}`;
   kinds are 'train' (every step), 'eval', and the probes' kinds. Non-finite
   values are written as null so that every line is standard JSON.
-- `status.json`: `{"status": "running" | "finished" | "diverged" | "interrupted",
-  "step": t, "message": ..., timings}`.
+- `status.json`: `{"status": "running" | "finished" | "diverged" | "interrupted" |
+  "failed", "step": t, "message": ..., timings}`, rewritten at every logging
+  window while running (with the process's `pid`, `steps_per_second` and
+  `eta_seconds`).
+- `error.log`: the traceback of the error that left the run `failed`.
+- `.lock`: the pid of the process holding the workdir (bn_smooth.workdir_lock).
 Plots and reports read only these files.
 """
 
@@ -17,6 +21,7 @@ from pathlib import Path
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 STATUS = "status.json"
+ERROR_LOG = "error.log"
 
 
 def clean(value):
@@ -80,6 +85,15 @@ def write_status(workdir, status: str, step: int, message: str = "", **extra):
     tmp.write_text(json.dumps({"status": status, "step": int(step), "message": message, **extra},
                               indent=1))
     os.replace(tmp, Path(workdir) / STATUS)
+
+
+def write_failure(workdir, step: int, error: BaseException, trace: str):
+    """`failed` with the error's one-line summary; the whole traceback in error.log."""
+    log = Path(workdir) / ERROR_LOG
+    log.write_text(trace)
+    summary = (str(error).strip().splitlines() or [""])[0]
+    write_status(workdir, "failed", step, f"failed at step {step}: {type(error).__name__}: "
+                 f"{summary} (traceback in {log})")
 
 
 def read_status(workdir) -> dict | None:

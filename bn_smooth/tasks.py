@@ -84,9 +84,8 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
         train_images = raw["train_images"][:limit] if limit else raw["train_images"]
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
-        mean, std = data_lib.channel_stats(raw["train_images"])
         data = data_lib.Dataset(train_images, train_labels, raw["test_images"],
-                                raw["test_labels"], mean, std)
+                                raw["test_labels"], raw["train_mean"], raw["train_std"])
         m = config.model
         model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
         task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3), mesh)

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from bn_smooth import results, study_plots
@@ -27,20 +27,25 @@ _FIGURES = flags.DEFINE_string("figures", "figures", "Where the table and figure
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def stamp(study, runs) -> str:
+    """What the figure was made from."""
+    return (f"bn_smooth c4_study, scale={study.scale}: {len(runs)} runs of "
+            f"{study.num_steps:,} SGD steps; " + ", ".join(
+                f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
+                for s in study.settings))
+
+
 def main(argv):
     cli.check_no_arguments(argv)
     cli.setup()
     study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
-    times, messages = prepare_and_train(study, workdir, figures)
-    runs = results.load_runs(workdir, [run.name for run in study.runs])
-    summary = c4_report.summarize(study, runs)
-    c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))
-    stamp = (f"bn_smooth c4_study, scale={study.scale}: {len(runs)} runs of "
-             f"{study.num_steps:,} SGD steps; " + ", ".join(
-                 f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
-                 for s in study.settings))
-    study_plots.c4_study(summary, study, runs, stamp).savefig(figures / "c4_study.png", dpi=110)
+    with prepare_and_train(study, workdir, figures) as (times, messages):
+        runs = results.load_runs(workdir, [run.name for run in study.runs])
+        summary = c4_report.summarize(study, runs)
+        c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))
+        figure = study_plots.c4_study(summary, study, runs, stamp(study, runs))
+        figure.savefig(figures / "c4_study.png", dpi=110)
     diverged = [name for name, message in messages.items() if message.startswith("diverged")]
     print(f"{len(messages)} runs ({len(diverged)} diverged: {', '.join(diverged) or 'none'}); "
           f"wrote c4_study.md, c4_study.json and c4_study.png to {figures}/ "
@@ -48,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,14 +1,20 @@
-"""What every entrypoint shares: its logging, and how it reports a user's error."""
+"""What every entrypoint shares: its flags' parsing, its logging, and how it reports a
+user's error (one line, exit code 2, nothing written)."""
 
 import contextlib
+import difflib
 import os
 import sys
 from pathlib import Path
 
 import jax
-from absl import app, logging
+import ml_collections
+from absl import app, flags, logging
+from ml_collections.config_flags import config_flags
 
 from bn_smooth.data import DataError
+
+USER_ERROR = 2  # the exit code of a bad input (as argparse and absl use)
 
 # JAX's persistent compilation cache, unless $JAX_COMPILATION_CACHE_DIR names another
 # folder (or "" for none): runs that differ only in their seed, and a resumed or repeated
@@ -34,13 +40,74 @@ def check_no_arguments(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
+def user_error(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USER_ERROR)
+
+
+def parse_flags(argv):
+    """absl's flag parsing with a bad --config (or --config.FIELD) as one line, not the
+    traceback of the config file or of ml_collections."""
+    try:
+        args = flags.FLAGS(argv)
+        config = flags.FLAGS["config"] if "config" in flags.FLAGS else None
+        if config is not None and config.present and not isinstance(config.value,
+                                                                    ml_collections.ConfigDict):
+            path = config.config_filename
+            user_error(f"--config: cannot load {path} from {os.getcwd()}"
+                       + (": no such file" if not Path(path).exists() else ""))
+        return args
+    except (flags.Error, AttributeError, KeyError) as e:
+        unknown = _unknown_field(argv)
+        if unknown:
+            user_error(unknown)
+        message = str(e).strip()
+        if "\n" in message:  # the config file's traceback: only its own error counts
+            while e.__cause__ or e.__context__:
+                e = e.__cause__ or e.__context__
+            message = str(e).strip().splitlines()[-1]
+        user_error(message)
+
+
+def _unknown_field(argv) -> str | None:
+    """The first --config.FIELD that the config does not have, with the nearest fields."""
+    config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    try:
+        config = config_flags.ConfigFileFlagParser("config").parse(config_arg)
+    except Exception:  # the config file's own error: reported as that
+        return None
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        path = arg.removeprefix("--config.").split("=", 1)[0]
+        node, parts = config, path.split(".")
+        for depth, part in enumerate(parts):
+            prefix = "config." + "".join(f"{p}." for p in parts[:depth])
+            if not isinstance(node, ml_collections.ConfigDict):
+                return f"--config.{path}: {prefix[:-1]} is a value, it has no fields"
+            if part not in node:
+                valid = sorted(node.keys())
+                near = difflib.get_close_matches(part, valid, n=3, cutoff=0.6)
+                hint = (f"did you mean {', '.join(prefix + k for k in near)}?" if near else
+                        f"valid fields are {', '.join(prefix + k for k in valid)}")
+                return f"--config.{path}: {prefix}{part} does not exist; {hint}"
+            node = node[part]
+    return None
+
+
+def run(main):
+    """app.run with one-line flag errors."""
+    app.run(main, flags_parser=parse_flags)
+
+
 @contextlib.contextmanager
 def user_errors(workdir):
-    """Bad data or config: one line naming the problem; Ctrl-C: how to resume."""
+    """Bad data, config or workdir: one line naming the problem, exit code 2; Ctrl-C: how
+    to resume."""
     try:
         yield
     except (DataError, ValueError) as e:
-        sys.exit(f"error: {e}")
+        user_error(str(e))
     except KeyboardInterrupt:
         sys.exit(f"interrupted; checkpoints and metrics are kept in {workdir}. "
                  "Re-run the same command to resume.")

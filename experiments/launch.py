@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from bn_smooth import loop
@@ -24,5 +24,4 @@ def main(argv):
         sys.exit(1)
 
 
-def run(main_fn):
-    app.run(main_fn)
+run = cli.run

@@ -1,18 +1,22 @@
 """Training a list of runs (the reproduction suite, the C4 study) in one workdir.
 
-A suite config has `scale`, `seed`, `data_dir` and `runs`, each run made by
-`experiments.configs.common.run_spec`. Runs already finished are skipped and
-interrupted ones resume; a run that diverges is reported and the others go on.
+A suite config has `scale`, `seed`, `data_dir`, `download` and `runs`, each run
+made by `experiments.configs.common.run_spec`. Runs already finished are skipped
+and interrupted ones resume; a run that diverges is reported and the others go
+on. The suite holds its workdir's lock for its whole life (each run holds its
+own too), and checks every run's config before it writes anything.
 """
 
+import contextlib
 import importlib
 import json
+import statistics
 import time
 from pathlib import Path
 
 from absl import logging
 
-from bn_smooth import loop, probes
+from bn_smooth import checks, loop, probes, workdir_lock
 from experiments import cli
 
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
@@ -36,8 +40,9 @@ def run_config(suite, run):
                          "turns off; give their interval in the run's `every`")
     if run.num_steps:
         config.num_steps = run.num_steps
-    if suite.data_dir and "data_dir" in config:
-        config.data_dir = suite.data_dir
+    if "data_dir" in config:
+        config.data_dir = suite.data_dir or config.data_dir
+        config.download = suite.download
     return config
 
 
@@ -62,8 +67,8 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
     """Train (or skip, or resume) every run; returns each run's final message."""
     messages = {}
     for i, run in enumerate(suite.runs):
-        logging.info("[%d/%d] %s: %s %s", i + 1, len(suite.runs), run.name, run.experiment,
-                     run.arg)
+        logging.info("[%d/%d] %s: %s %s%s", i + 1, len(suite.runs), run.name, run.experiment,
+                     run.arg, _progress(suite.runs, i, times.seconds))
         start = time.time()
         status = loop.train_and_evaluate(run_config(suite, run), workdir / run.name)
         times.add(run.name, time.time() - start)
@@ -73,11 +78,32 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
     return messages
 
 
-def prepare_and_train(suite, workdir: Path, figures: Path) -> tuple[Times, dict[str, str]]:
-    """Make the workdir and figures folders, then train every run (a user's error: one
-    line, see cli.user_errors); returns the timings and each run's final message."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    figures.mkdir(parents=True, exist_ok=True)
-    times = Times(workdir)
+def _progress(runs, i: int, seconds: dict) -> str:
+    """How far the suite is, and a rough time left: each run left at the median time of
+    the runs of its experiment done before it (of all of them if there are none)."""
+    timed = {}
+    for run in runs[:i]:
+        if run.name in seconds:
+            timed.setdefault(run.experiment, []).append(seconds[run.name])
+    if not timed:
+        return ""
+    every = [v for values in timed.values() for v in values]
+    left = sum(statistics.median(timed.get(run.experiment, every)) for run in runs[i:])
+    return f" ({i} done, {len(runs) - i} left: about {left / 60:.0f} min)"
+
+
+@contextlib.contextmanager
+def prepare_and_train(suite, workdir: Path, figures: Path):
+    """Check every run's config and the folders, make them, hold the workdir's lock, train
+    every run, and yield (times, each run's final message) for the figures to be written
+    under the lock; a user's error is one line (cli.user_errors)."""
     with cli.user_errors(workdir):
-        return times, train_runs(suite, workdir, times)
+        for run in suite.runs:
+            checks.check_config(run_config(suite, run))
+        checks.check_workdir(workdir)
+        checks.check_workdir(figures)
+        workdir.mkdir(parents=True, exist_ok=True)
+        figures.mkdir(parents=True, exist_ok=True)
+        with workdir_lock.hold(workdir):
+            times = Times(workdir)
+            yield times, train_runs(suite, workdir, times)

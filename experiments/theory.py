@@ -8,7 +8,7 @@ Prints the table and writes it, with what each verdict means, to --out.
 import time
 
 import jax
-from absl import app, flags
+from absl import flags
 
 from bn_smooth import theory
 from experiments import cli, theory_report
@@ -20,6 +20,8 @@ _OUT = flags.DEFINE_string("out", "figures/theory.md", "Where to write the table
 
 def check_and_write(instances: int, seed: int, out) -> tuple[list[dict], float]:
     """Run every check, print the table and write it to `out`; (rows, seconds)."""
+    print(f"theory: every statement of section 4 and appendix C on {instances:,} random "
+          "instances (on 2 CPU cores, about 2 minutes for 1,000)", flush=True)
     start = time.time()
     with jax.enable_x64(True):
         rows = theory.check_all(instances, seed)
@@ -38,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

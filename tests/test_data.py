@@ -67,18 +67,21 @@ def test_corrupt_file_names_the_file_and_the_fix(tmp_path, damage):
     with pytest.raises(data_lib.DataError) as err:
         data_lib.load_cifar10(folder)
     message = str(err.value)
-    assert "data_batch_3" in message and "data_dir" in message
+    # A download would not replace a file that is there, so the fix is the file itself.
+    assert "data_batch_3" in message and "Replace it with the official file" in message
+    assert "download" not in message
 
 
 def test_truncated_archive_is_a_clear_error(fake_cifar, tmp_path):
     archive = make_archive(fake_cifar, tmp_path / data_lib.ARCHIVE_NAME)
     archive.write_bytes(archive.read_bytes()[:5000])
-    with pytest.raises(data_lib.DataError, match=data_lib.ARCHIVE_NAME):
+    with pytest.raises(data_lib.DataError, match=data_lib.ARCHIVE_NAME) as err:
         data_lib.load_cifar10(archive)
+    assert "Replace it" in str(err.value) and "download" not in str(err.value)
 
 
 def test_missing_folder_and_missing_file(tmp_path, no_cifar_env):
-    with pytest.raises(data_lib.DataError, match="not found.*download=True"):
+    with pytest.raises(data_lib.DataError, match="not found.*--config.download=True"):
         data_lib.load_cifar10(tmp_path / "absent")
     with pytest.raises(data_lib.DataError, match="not found"):
         data_lib.load_cifar10()  # nothing in the env var or the default folder
@@ -133,16 +136,44 @@ def test_download_failure_is_a_clear_error(tmp_path, file_server):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-@pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
-def test_real_cifar10_matches_its_readme():
-    raw = data_lib.load_cifar10(shared_cifar_dir())
+def check_official_format(raw):
+    """What the official format guarantees: 50,000 training images, the pixel statistics
+    and first labels of the official training set, and a test batch of any size up to
+    10,000 (the official one has 10,000; the copy beside this project its first 1,000)
+    with labels 0-9."""
     assert raw["train_images"].shape == (50_000, 32, 32, 3)
-    assert raw["test_images"].shape == (1_000, 32, 32, 3)
+    assert raw["train_images"].dtype == np.uint8
     np.testing.assert_array_equal(raw["train_labels"][:5], [6, 9, 9, 4, 1])
     mean, std = data_lib.channel_stats(raw["train_images"])
     np.testing.assert_allclose(mean, [125.307, 122.950, 113.865], atol=1e-3)
     np.testing.assert_allclose(std, [62.993, 62.089, 66.705], atol=1e-3)
     assert np.bincount(raw["train_labels"]).tolist() == [5000] * 10
+    n = len(raw["test_images"])
+    assert 0 < n <= 10_000 and raw["test_images"].shape == (n, 32, 32, 3)
+    assert raw["test_labels"].shape == (n,) and set(raw["test_labels"]) <= set(range(10))
+
+
+@pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
+def test_real_cifar10_is_in_the_official_format():
+    check_official_format(data_lib.load_cifar10(shared_cifar_dir()))
+
+
+@pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
+def test_a_full_official_test_batch_of_10000_images_passes_the_same_check(tmp_path):
+    folder = tmp_path / data_lib.FOLDER_NAME
+    folder.mkdir()
+    for name in data_lib.TRAIN_FILES:
+        (folder / name).symlink_to(shared_cifar_dir() / name)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8)
+    data_lib.write_cifar_batch(folder / data_lib.TEST_FILE, images, np.arange(10_000) % 10,
+                               "testing batch 1 of 1")
+    raw = data_lib.load_cifar10(folder)
+    check_official_format(raw)
+    assert len(raw["test_images"]) == 10_000
+    raw["test_labels"] = raw["test_labels"] + 1  # a label 10: the check must catch it
+    with pytest.raises(AssertionError):
+        check_official_format(raw)
 
 
 def test_gaussian_regression_is_seeded_and_linear():

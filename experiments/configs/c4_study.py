@@ -45,6 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.scale, c.seed = a.scale, 0  # each run names its own seed
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
+    c.download = False  # fetch CIFAR-10 into ~/.cache/bn_smooth if it is found nowhere
     smoke = a.scale == "smoke"
     c.num_steps = {"paper": 3_000, "cpu": 1_000, "smoke": 30}[a.scale]
     c.early_until = 20 if smoke else 500

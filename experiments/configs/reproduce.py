@@ -30,15 +30,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.scale, c.seed = a.scale, a.seed
     c.data_dir = none_or(str)  # for the VGG runs; None: $BN_SMOOTH_CIFAR10, then ~/.cache
+    c.download = False  # fetch CIFAR-10 into ~/.cache/bn_smooth if it is found nowhere
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
     c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)
     # The curvature probes' intervals (a VGG probe costs a few line searches; the DLN's
     # computes its whole Hessian).
     vgg_curvature = {"paper": 1_000, "cpu": 250, "smoke": 10}[a.scale]
-    vgg_spectrum = {"paper": 2_500, "cpu": 500, "smoke": 10}[a.scale]
+    # The spectrum figure shows three steps: 0, the last probe in the first 20% of the run
+    # and the last one; the spectrum (90 HVPs) is probed at those only.
+    vgg_spectrum = {"paper": 12_500, "cpu": 2_500, "smoke": 10}[a.scale]
+    spectrum_early = {"paper": (2_500, 3_000), "cpu": (500, 600), "smoke": (0, 0)}[a.scale]
     dln_curvature = {"paper": 500, "cpu": 500, "smoke": 10}[a.scale]
-    vgg_sharp = dict(every={"curvature": vgg_curvature, "spectrum": vgg_spectrum})
+    vgg_sharp = dict(every={"curvature": vgg_curvature, "spectrum": vgg_spectrum},
+                     early_every={"spectrum": spectrum_early[0]}, early_until=spectrum_early[1])
     dln_sharp = dict(every={"curvature": dln_curvature})
     c.runs = [
         # VGG on CIFAR-10 (figures 1, 2, 3, 4, 6, 7, 10, 11, 13, 14).

@@ -1,0 +1,69 @@
+"""A run's config and workdir, checked before anything is written.
+
+Each check raises `ConfigError` with one line naming the field, the value and
+what is valid, so that a bad input costs the user nothing: no folder is
+made, no file is written.
+"""
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config value or a workdir that a run cannot use; the message says which and why."""
+
+
+def _require(ok: bool, message: str):
+    if not ok:
+        raise ConfigError(message)
+
+
+def check_config(config):
+    """Values a run cannot train with (before its data is loaded)."""
+    _require(isinstance(config.lr, int | float) and math.isfinite(config.lr) and config.lr > 0,
+             f"lr must be a positive number, not {config.lr!r} (SGD with lr <= 0 does not "
+             "descend)")
+    _require(isinstance(config.num_steps, int) and config.num_steps > 0,
+             f"num_steps must be a positive integer, not {config.num_steps!r}")
+    batch = config.get("batch_size")
+    _require(batch is None or (isinstance(batch, int) and batch > 0),
+             f"batch_size must be a positive integer (or None: the full batch), not {batch!r}")
+    _require(config.get("log_every", 1) > 0,
+             f"log_every must be positive, not {config.get('log_every')!r}")
+    for field in ("eval_every", "checkpoint_every", "train_limit", "num_devices"):
+        value = config.get(field, 0)
+        _require(value is None or value >= 0, f"{field} must be >= 0 (0: off or all), "
+                 f"not {value!r}")
+    _require(0 <= config.get("momentum", 0.0) < 1,
+             f"momentum must be in [0, 1), not {config.get('momentum')!r}")
+    model = config.get("model", {})
+    if "width" in model:
+        _require(model.width > 0, f"model.width must be positive, not {model.width!r} (it "
+                 "multiplies every layer's channels)")
+    for kind, section in config.get("probe", {}).items():
+        for field in ("every", "early_every"):
+            value = section.get(field, 0)
+            _require(value >= 0, f"probe.{kind}.{field} must be >= 0 (0: off), not {value!r}")
+
+
+def check_batch_size(batch_size, num_train: int):
+    """A batch is drawn without replacement from one epoch: it cannot exceed the set."""
+    _require(batch_size is None or batch_size <= num_train,
+             f"batch_size {batch_size} is larger than the training set ({num_train:,} "
+             "examples); lower batch_size or raise train_limit")
+
+
+def check_workdir(workdir):
+    """`workdir` exists as a writable folder or can be made one; writes nothing that stays."""
+    workdir = Path(workdir).expanduser().absolute()
+    existing = next(p for p in (workdir, *workdir.parents) if p.exists())
+    _require(existing.is_dir(), f"cannot use workdir {workdir}: {existing} is a file, not a "
+             "folder; choose another --workdir")
+    try:  # root passes os.access on any folder; a real write tells the truth
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write to {existing} ({os.strerror(e.errno)}), so "
+                          f"workdir {workdir} cannot be used; choose another --workdir") from None

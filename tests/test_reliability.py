@@ -1,0 +1,205 @@
+"""Faults a user meets: a second process on a workdir, kill -9, a crash, bad inputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bn_smooth import checks, loop, probes, runlog, workdir_lock
+from experiments import suite as suite_lib
+from experiments.configs import reproduce
+from tests.conftest import dln_config, tiny_vgg_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DLN = "experiments/configs/dln.py:norm=batch,scale=smoke"
+# A DLN that trains for several seconds in small windows: long enough to be caught mid-run.
+LONG_DLN = dict(num_steps=1_500, log_every=10, checkpoint_every=200)
+
+
+def quiet(config, keep=()):
+    """`config` with every probe kind off but `keep`: fewer programs to compile."""
+    for kind in probes.schedule(config):
+        if kind not in keep:
+            probes.turn_off(config, kind)
+    return config
+
+
+def long_dln_flags():
+    return [f"--config.{k}={v}" for k, v in LONG_DLN.items()] + [
+        f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")]
+
+
+def start(module, config_arg, workdir, *flags) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def run(module, config_arg, workdir, *flags) -> subprocess.CompletedProcess:
+    process = start(module, config_arg, workdir, *flags)
+    stdout, stderr = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def wait_for_status(workdir, process, at_least_step: int) -> dict:
+    """The run's status once it is running at `at_least_step` or later."""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        status = runlog.read_status(workdir)
+        if status and status["status"] == "running" and status["step"] >= at_least_step:
+            return status
+        time.sleep(0.05)
+    pytest.fail(f"{workdir} never reached step {at_least_step}")
+
+
+def test_second_process_is_refused_and_a_killed_run_resumes_to_identical_metrics(tmp_path):
+    config = quiet(dln_config("batch", **LONG_DLN))
+    assert loop.train_and_evaluate(config, tmp_path / "whole")["status"] == "finished"
+
+    workdir = tmp_path / "killed"
+    first = start("experiments.dln", DLN, workdir, *long_dln_flags())
+    # status.json follows the run, window by window, with its pid, speed and ETA.
+    status = wait_for_status(workdir, first, at_least_step=300)  # past a checkpoint
+    assert status["pid"] == first.pid and status["message"] == f"running, at step {status['step']}"
+    assert status["steps_per_second"] > 0 and status["eta_seconds"] >= 0
+    # A second process on the same workdir is refused, naming the holder, and writes nothing.
+    listing = sorted(p.name for p in workdir.iterdir())
+    with pytest.raises(workdir_lock.WorkdirBusy, match=f"in use by process {first.pid}"):
+        loop.train_and_evaluate(config, workdir)
+    assert sorted(p.name for p in workdir.iterdir()) == listing
+
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    stale = runlog.read_status(workdir)
+    assert stale["status"] == "running" and stale["pid"] == first.pid  # as kill -9 left it
+
+    again = run("experiments.dln", DLN, workdir, *long_dln_flags())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"(pid {first.pid}) was killed" in again.stderr and "resuming" in again.stderr
+    assert runlog.read_status(workdir)["status"] == "finished"
+    assert runlog.read_metrics(workdir) == runlog.read_metrics(tmp_path / "whole")
+
+
+def test_an_error_inside_a_run_leaves_it_failed_with_its_traceback(tmp_path, monkeypatch):
+    config = quiet(dln_config(), keep=("activations",))
+
+    def broken(self, kind, state, data):
+        raise RuntimeError("the probe broke\nsecond line")
+
+    monkeypatch.setattr(probes.Probes, "run", broken)
+    with pytest.raises(RuntimeError):
+        loop.train_and_evaluate(config, tmp_path)
+    status = runlog.read_status(tmp_path)
+    assert status["status"] == "failed" and status["step"] == 0
+    assert status["message"].startswith("failed at step 0: RuntimeError: the probe broke (")
+    assert "second line" not in status["message"]
+    log = (tmp_path / runlog.ERROR_LOG).read_text()
+    assert log.startswith("Traceback") and "RuntimeError: the probe broke" in log
+    monkeypatch.undo()  # fixed: the same command trains
+    assert loop.train_and_evaluate(config, tmp_path)["status"] == "finished"
+
+
+def bad_config(fake_cifar, change):
+    if change.startswith("vgg"):
+        config = tiny_vgg_config(fake_cifar)
+        change = change.removeprefix("vgg ")
+    else:
+        config = dln_config()
+    key, value = change.split("=")
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    with config.ignore_type():
+        node[leaf] = type(node[leaf])(value) if node[leaf] is not None else int(value)
+    return config
+
+
+@pytest.mark.parametrize("change, message", [
+    ("lr=-1", "lr must be a positive number, not -1.0"),
+    ("lr=0", "lr must be a positive number, not 0.0"),
+    ("num_steps=0", "num_steps must be a positive integer, not 0"),
+    ("batch_size=0", "batch_size must be a positive integer"),
+    ("vgg batch_size=4096", "batch_size 4096 is larger than the training set (96 examples)"),
+    ("vgg model.width=0", "model.width must be positive"),
+    ("vgg norm=batchnorm", "unknown normalization 'batchnorm'"),
+    ("probe.ics.every=-5", "probe.ics.every must be >= 0"),
+])
+def test_a_bad_value_is_one_line_and_writes_nothing(fake_cifar, tmp_path, change, message):
+    config = bad_config(fake_cifar, change)
+    with pytest.raises(ValueError) as err:
+        loop.train_and_evaluate(config, tmp_path / "new")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("workdir, message", [
+    ("a_file", "is a file, not a folder"),
+    ("a_file/run", "is a file, not a folder"),
+    ("/proc/bn_smooth_run", "cannot write to /proc"),  # read-only, even for root
+])
+def test_a_workdir_that_cannot_be_written_is_one_line(tmp_path, workdir, message):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(checks.ConfigError, match=message):
+        loop.train_and_evaluate(dln_config(), tmp_path / workdir)
+    assert (tmp_path / "a_file").read_text() == "not a folder"
+
+
+def test_a_mistyped_norm_leaves_the_workdir_for_the_corrected_command(tmp_path):
+    with pytest.raises(ValueError, match="unknown normalization"):
+        loop.train_and_evaluate(quiet(dln_config("btach")), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert loop.train_and_evaluate(quiet(dln_config("batch")), tmp_path)["status"] == "finished"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--config.nonexistent=1"],
+     "--config.nonexistent: config.nonexistent does not exist; valid fields are"),
+    (["--config.probe.landscap.every=1"],
+     "config.probe.landscap does not exist; did you mean config.probe.landscape?"),
+    (["--config.lr=abc"], "could not convert string to float: 'abc'"),
+    (["--config=experiments/configs/dln.py:lr=abc"], "could not convert string to float"),
+    (["--config=experiments/configs/dln.py:lr=0.1,depht=3"], "bad config argument 'depht=3'"),
+    (["--config.lr=-1"], "error: lr must be a positive number, not -1.0"),
+])
+def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags, message):
+    """In a subprocess: what a user at a shell sees."""
+    config = next((f.split("=", 1)[1] for f in flags if f.startswith("--config=")), DLN)
+    rest = [f for f in flags if not f.startswith("--config=")]
+    result = run("experiments.dln", config, tmp_path / "run", *rest)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-3000:]
+    assert lines[-1].startswith("error: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_suite_holds_its_workdir_and_passes_the_download_setting(tmp_path, capsys):
+    suite = reproduce.get_config("scale=smoke")
+    suite.download = True
+    vgg = next(run for run in suite.runs if run.experiment == "vgg_cifar")
+    assert suite_lib.run_config(suite, vgg).download is True
+    with workdir_lock.hold(tmp_path):
+        with pytest.raises(SystemExit) as exit_, suite_lib.prepare_and_train(
+                suite, tmp_path, tmp_path / "figures"):
+            pytest.fail("the suite started although another process holds its workdir")
+    assert exit_.value.code == 2
+    assert f"in use by process {os.getpid()}" in capsys.readouterr().err
+
+
+def test_the_lock_is_released_however_its_holder_ends(tmp_path):
+    """A second holder is refused, even in the same process (the lock belongs to an open
+    file); once the first lets go, by returning or by raising, the next one gets it."""
+    with workdir_lock.hold(tmp_path):
+        with pytest.raises(workdir_lock.WorkdirBusy, match=f"process {os.getpid()}"):
+            with workdir_lock.hold(tmp_path):
+                pass
+    with pytest.raises(KeyError), workdir_lock.hold(tmp_path):
+        raise KeyError("a crash while holding it")
+    with workdir_lock.hold(tmp_path):
+        assert (tmp_path / workdir_lock.LOCK).read_text() == f"{os.getpid()}\n"
