@@ -17,6 +17,7 @@ from pathlib import Path
 from absl import logging
 
 from bn_smooth import checks, loop, probes, workdir_lock
+from bn_smooth import data as data_lib
 from experiments import cli
 
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
@@ -94,12 +95,16 @@ def _progress(runs, i: int, seconds: dict) -> str:
 
 @contextlib.contextmanager
 def prepare_and_train(suite, workdir: Path, figures: Path):
-    """Check every run's config and the folders, make them, hold the workdir's lock, train
-    every run, and yield (times, each run's final message) for the figures to be written
-    under the lock; a user's error is one line (cli.user_errors)."""
+    """Check every run's config, the data and the folders before writing anything; then
+    make the folders, hold the workdir's lock, train every run, and yield (times, each
+    run's final message) for the figures to be written under the lock. A user's error is
+    one line (cli.user_errors)."""
     with cli.user_errors(workdir):
-        for run in suite.runs:
-            checks.check_config(run_config(suite, run))
+        configs = [run_config(suite, run) for run in suite.runs]
+        for config in configs:
+            checks.check_config(config)
+        if any("data_dir" in config for config in configs):  # read once, kept for the runs
+            data_lib.load_cifar10(suite.data_dir, suite.download)
         checks.check_workdir(workdir)
         checks.check_workdir(figures)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,13 @@ def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int =
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
     """Compile each distinct program once per session: many tests train the same tiny nets."""
-    cache = tmp_path_factory.mktemp("jax_cache")
+    # One folder for every test worker (pytest-xdist): a program compiled once is compiled
+    # for all of them.
+    session = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's folder is inside the session's
+        session = session.parent
+    cache = session / "jax_cache"
+    cache.mkdir(exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache)  # for entrypoint subprocesses
