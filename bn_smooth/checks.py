@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from bn_smooth import models
+
 
 class ConfigError(ValueError):
     """A config value or a workdir that a run cannot use; the message says which and why."""
@@ -38,14 +40,29 @@ def check_config(config):
                  f"not {value!r}")
     _require(0 <= config.get("momentum", 0.0) < 1,
              f"momentum must be in [0, 1), not {config.get('momentum')!r}")
-    model = config.get("model", {})
-    if "width" in model:
-        _require(model.width > 0, f"model.width must be positive, not {model.width!r} (it "
-                 "multiplies every layer's channels)")
+    if "cfg" in config.get("model", {}):
+        _check_vgg(config.model)
     for kind, section in config.get("probe", {}).items():
         for field in ("every", "early_every"):
             value = section.get(field, 0)
             _require(value >= 0, f"probe.{kind}.{field} must be >= 0 (0: off), not {value!r}")
+
+
+def _check_vgg(model):
+    """A known configuration, and a width that leaves every layer at least one channel."""
+    cfg = model.cfg
+    if isinstance(cfg, str):
+        _require(cfg in models.VGG_CFGS, f"model.cfg {cfg!r} is not a VGG configuration; "
+                 f"valid: {', '.join(models.VGG_CFGS)}, or widths and M such as 8-M-16-M")
+        cfg = models.VGG_CFGS[cfg]
+    widths = [v for v in cfg if v != "M"] + list(model.get("classifier", ()))
+    _require(all(isinstance(v, int) and v > 0 for v in widths),
+             f"model.cfg must list positive channel counts and 'M', not {tuple(cfg)}")
+    narrowest = min(widths)
+    _require(model.width > 0 and round(narrowest * model.width) >= 1,
+             f"model.width {model.width:g} leaves the {narrowest}-channel layers with "
+             f"{round(narrowest * model.width) if model.width > 0 else 'no'} channels; "
+             f"use a width above {0.5 / narrowest:.3g}")
 
 
 def check_batch_size(batch_size, num_train: int):

@@ -117,7 +117,9 @@ def bad_config(fake_cifar, change):
     for part in parents:
         node = node[part]
     with config.ignore_type():
-        node[leaf] = type(node[leaf])(value) if node[leaf] is not None else int(value)
+        old = node[leaf]
+        node[leaf] = (value if isinstance(old, str | tuple) else
+                      int(value) if old is None else type(old)(value))
     return config
 
 
@@ -127,7 +129,10 @@ def bad_config(fake_cifar, change):
     ("num_steps=0", "num_steps must be a positive integer, not 0"),
     ("batch_size=0", "batch_size must be a positive integer"),
     ("vgg batch_size=4096", "batch_size 4096 is larger than the training set (96 examples)"),
-    ("vgg model.width=0", "model.width must be positive"),
+    ("vgg model.width=0", "model.width 0 leaves the 8-channel layers with no channels"),
+    ("vgg model.width=0.06", "model.width 0.06 leaves the 8-channel layers with 0 channels; "
+                             "use a width above 0.0625"),
+    ("vgg model.cfg=vgg12", "model.cfg 'vgg12' is not a VGG configuration"),
     ("vgg norm=batchnorm", "unknown normalization 'batchnorm'"),
     ("probe.ics.every=-5", "probe.ics.every must be >= 0"),
 ])
@@ -203,3 +208,15 @@ def test_the_lock_is_released_however_its_holder_ends(tmp_path):
         raise KeyError("a crash while holding it")
     with workdir_lock.hold(tmp_path):
         assert (tmp_path / workdir_lock.LOCK).read_text() == f"{os.getpid()}\n"
+
+
+def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
+    from experiments.configs.common import run_spec
+
+    runs = [run_spec(name, experiment, "", ()) for name, experiment in [
+        ("v1", "vgg_cifar"), ("v2", "vgg_cifar"), ("d1", "dln"), ("v3", "vgg_cifar"),
+        ("d2", "dln"), ("x1", "other")]]
+    assert suite_lib._progress(runs, 0, {}) == ""  # nothing timed yet: no guess
+    seconds = {"v1": 200.0, "v2": 400.0, "d1": 60.0}
+    # Left: v3 at the vgg median (300 s), d2 at the dln one (60 s), x1 at all runs' (200 s).
+    assert suite_lib._progress(runs, 3, seconds) == " (3 done, 3 left: about 9 min)"
