@@ -7,9 +7,12 @@ on. The suite holds its workdir's lock for its whole life (each run holds its
 own too), and checks every run's config before it writes anything.
 """
 
+import concurrent.futures
 import contextlib
 import importlib
 import json
+import multiprocessing
+import os
 import statistics
 import time
 from pathlib import Path
@@ -20,7 +23,12 @@ from bn_smooth import checks, loop, probes, workdir_lock
 from bn_smooth import data as data_lib
 from experiments import cli
 
-TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
+TIMES = "suite.json"
+# Experiments whose programs are too small for XLA to spread over cores (the DLN: products
+# of 10x10 matrices): the suite trains consecutive runs of them side by side, each in its
+# own worker process, one per core (at most MAX_WORKERS).
+SINGLE_CORE = ("dln",)
+MAX_WORKERS = 4  # per run: the seconds this suite spent on it, summed over invocations
 
 
 def run_config(suite, run):
@@ -65,18 +73,66 @@ class Times:
 
 
 def train_runs(suite, workdir, times) -> dict[str, str]:
-    """Train (or skip, or resume) every run; returns each run's final message."""
+    """Train (or skip, or resume) every run, in order, with consecutive single-core runs
+    side by side; returns each run's final message."""
     messages = {}
-    for i, run in enumerate(suite.runs):
-        logging.info("[%d/%d] %s: %s %s%s", i + 1, len(suite.runs), run.name, run.experiment,
-                     run.arg, _progress(suite.runs, i, times.seconds))
-        start = time.time()
-        status = loop.train_and_evaluate(run_config(suite, run), workdir / run.name)
-        times.add(run.name, time.time() - start)
-        messages[run.name] = status["message"]
-        if status["status"] == "diverged":
-            logging.warning("%s %s; the suite goes on", run.name, status["message"])
+    for group in _groups(suite.runs):
+        for i, run in group:
+            logging.info("[%d/%d] %s: %s %s%s", i + 1, len(suite.runs), run.name,
+                         run.experiment, run.arg, _progress(suite.runs, i, times.seconds))
+        jobs = [(run_config(suite, run), workdir / run.name) for _, run in group]
+        for k, (status, seconds) in _train_all(jobs):
+            run = group[k][1]
+            times.add(run.name, seconds)
+            messages[run.name] = status["message"]
+            if status["status"] == "diverged":
+                logging.warning("%s %s; the suite goes on", run.name, status["message"])
     return messages
+
+
+def _groups(runs) -> list[list[tuple[int, object]]]:
+    """(index, run) in order: each run alone, but consecutive single-core runs together."""
+    groups = []
+    for i, run in enumerate(runs):
+        single = run.experiment in SINGLE_CORE
+        if single and groups and groups[-1][-1][1].experiment in SINGLE_CORE:
+            groups[-1].append((i, run))
+        else:
+            groups.append([(i, run)])
+    return groups
+
+
+def _workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_WORKERS))
+
+
+def _train(config, workdir) -> tuple[dict, float]:
+    """(final status, seconds) of one run."""
+    start = time.time()
+    status = loop.train_and_evaluate(config, workdir)
+    return status, time.time() - start
+
+
+def _train_all(jobs):
+    """Yield (job index, (final status, seconds)) as each job ends: one after the other, or,
+    for several jobs and cores, side by side on one worker process per core, each taking
+    the next job when it is done (fresh processes: JAX does not survive a fork)."""
+    workers = min(len(jobs), _workers())
+    if workers == 1:
+        yield from ((k, _train(*job)) for k, job in enumerate(jobs))
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                initializer=cli.setup) as pool:
+        futures = {pool.submit(_train, *job): k for k, job in enumerate(jobs)}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:  # an error or Ctrl-C: start nothing more
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _progress(runs, i: int, seconds: dict) -> str:

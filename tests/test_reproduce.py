@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import data as data_lib
-from bn_smooth import plots, probes, results, runlog
+from bn_smooth import loop, plots, probes, results, runlog
 from experiments import claims, sharpness_claim
 from tests.test_train import ROOT, run_module
 
@@ -166,7 +166,7 @@ def test_suite_reports_missing_data_clearly(tmp_path):
 
 def test_suite_goes_on_after_a_run_diverges(tmp_path):
     from experiments.configs.common import run_spec
-    from experiments.suite import Times, train_runs
+    from experiments.suite import Times, run_config, train_runs
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
         run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
@@ -177,6 +177,21 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
     assert set(json.loads((tmp_path / "suite.json").read_text())) == set(messages)
     # Run again: both are done (a diverged run is not retried), nothing trains.
     assert train_runs(suite, tmp_path, Times(tmp_path)) == messages
+    # Trained side by side in worker processes, each is the run it would be alone.
+    alone = loop.train_and_evaluate(run_config(suite, suite.runs[1]), tmp_path / "alone")
+    assert alone["message"] == messages["dln_trains"]
+    assert (runlog.read_metrics(tmp_path / "alone")
+            == runlog.read_metrics(tmp_path / "dln_trains"))
+
+
+def test_consecutive_single_core_runs_train_side_by_side():
+    from experiments.configs.common import run_spec
+    from experiments.suite import _groups
+
+    runs = [run_spec(name, experiment, "", ()) for name, experiment in [
+        ("v1", "vgg_cifar"), ("d1", "dln"), ("d2", "dln"), ("d3", "dln"), ("v2", "vgg_cifar"),
+        ("d4", "dln")]]
+    assert [[i for i, _ in group] for group in _groups(runs)] == [[0], [1, 2, 3], [4], [5]]
 
 
 def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
