@@ -166,7 +166,7 @@ def test_suite_reports_missing_data_clearly(tmp_path):
 
 def test_suite_goes_on_after_a_run_diverges(tmp_path):
     from experiments.configs.common import run_spec
-    from experiments.suite import Times, run_config, train_runs
+    from experiments.suite import OVERLAP, Times, run_config, train_runs
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
         run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
@@ -174,7 +174,9 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
     messages = train_runs(suite, tmp_path, Times(tmp_path))
     assert messages["dln_diverges"].startswith("diverged at step")
     assert messages["dln_trains"] == "finished 40 steps"
-    assert set(json.loads((tmp_path / "suite.json").read_text())) == set(messages)
+    seconds = json.loads((tmp_path / "suite.json").read_text())
+    assert set(seconds) == set(messages) | {OVERLAP}  # the two ran side by side
+    assert seconds[OVERLAP] < 0 and sum(seconds.values()) > 0
     # Run again: both are done (a diverged run is not retried), nothing trains.
     assert train_runs(suite, tmp_path, Times(tmp_path)) == messages
     # Trained side by side in worker processes, each is the run it would be alone.
