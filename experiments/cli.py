@@ -24,7 +24,9 @@ COMPILATION_CACHE = Path("~/.cache/bn_smooth/jax").expanduser()
 
 
 def setup():
-    """Logging and the compilation cache of every entrypoint."""
+    """Logging and the compilation cache of every entrypoint (and of the suite's worker
+    processes, which app.run does not start)."""
+    logging.use_absl_handler()
     logging.set_verbosity(logging.INFO)
     # Orbax logs every checkpoint step at INFO; keep the run's own progress readable.
     logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
