@@ -50,11 +50,10 @@ def check_config(config):
 
 def _check_vgg(model):
     """A known configuration, and a width that leaves every layer at least one channel."""
-    cfg = model.cfg
-    if isinstance(cfg, str):
-        _require(cfg in models.VGG_CFGS, f"model.cfg {cfg!r} is not a VGG configuration; "
-                 f"valid: {', '.join(models.VGG_CFGS)}, or widths and M such as 8-M-16-M")
-        cfg = models.VGG_CFGS[cfg]
+    _require(not isinstance(model.cfg, str) or model.cfg in models.VGG_CFGS,
+             f"model.cfg {model.cfg!r} is not a VGG configuration; valid: "
+             f"{', '.join(models.VGG_CFGS)}, or widths and M such as 8-M-16-M")
+    cfg = models.vgg_cfg(model.cfg)
     widths = [v for v in cfg if v != "M"] + list(model.get("classifier", ()))
     _require(all(isinstance(v, int) and v > 0 for v in widths),
              f"model.cfg must list positive channel counts and 'M', not {tuple(cfg)}")

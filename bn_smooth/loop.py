@@ -151,7 +151,7 @@ class _Run:
         self.tx = train.make_optimizer(config)
         self.checkpoints = train.Checkpoints(workdir)
         self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
-        self.step = self.start_step = int(self.state.step)
+        self.step = int(self.state.step)
         if self.step:
             logging.info("resuming %s from step %d", workdir, self.step)
         self.writer = runlog.MetricsWriter(workdir)

@@ -30,6 +30,11 @@ VGG_CFGS = {
 }
 
 
+def vgg_cfg(cfg) -> tuple:
+    """A configuration's widths and 'M's: `cfg` a name from VGG_CFGS or such a sequence."""
+    return VGG_CFGS[cfg] if isinstance(cfg, str) else tuple(cfg)
+
+
 def layer_name(i: int) -> str:
     return f"layer_{i:02d}"
 
@@ -88,7 +93,7 @@ class VGG(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = True):
-        cfg = VGG_CFGS[self.cfg] if isinstance(self.cfg, str) else tuple(self.cfg)
+        cfg = vgg_cfg(self.cfg)
         index = 0
         for pos, v in enumerate(cfg):
             if v == "M":

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,8 @@ from bn_smooth import checks, loop, probes, runlog, workdir_lock
 from experiments import suite as suite_lib
 from experiments.configs import reproduce
 from tests.conftest import dln_config, tiny_vgg_config
+from tests.test_train import ROOT, run_module
 
-ROOT = Path(__file__).resolve().parents[1]
 DLN = "experiments/configs/dln.py:norm=batch,scale=smoke"
 # A DLN that trains for several seconds in small windows: long enough to be caught mid-run.
 LONG_DLN = dict(num_steps=1_500, log_every=10, checkpoint_every=200)
@@ -38,12 +37,6 @@ def start(module, config_arg, workdir, *flags) -> subprocess.Popen:
         [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-
-
-def run(module, config_arg, workdir, *flags) -> subprocess.CompletedProcess:
-    process = start(module, config_arg, workdir, *flags)
-    stdout, stderr = process.communicate(timeout=600)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def wait_for_status(workdir, process, at_least_step: int) -> dict:
@@ -79,7 +72,7 @@ def test_second_process_is_refused_and_a_killed_run_resumes_to_identical_metrics
     stale = runlog.read_status(workdir)
     assert stale["status"] == "running" and stale["pid"] == first.pid  # as kill -9 left it
 
-    again = run("experiments.dln", DLN, workdir, *long_dln_flags())
+    again = run_module("experiments.dln", DLN, workdir, *long_dln_flags())
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"(pid {first.pid}) was killed" in again.stderr and "resuming" in again.stderr
     assert runlog.read_status(workdir)["status"] == "finished"
@@ -177,7 +170,7 @@ def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags
     """In a subprocess: what a user at a shell sees."""
     config = next((f.split("=", 1)[1] for f in flags if f.startswith("--config=")), DLN)
     rest = [f for f in flags if not f.startswith("--config=")]
-    result = run("experiments.dln", config, tmp_path / "run", *rest)
+    result = run_module("experiments.dln", config, tmp_path / "run", *rest)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and message in result.stderr, result.stderr[-3000:]
     assert lines[-1].startswith("error: ") and "Traceback" not in result.stderr
