@@ -209,7 +209,10 @@ def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
     runs = [run_spec(name, experiment, "", ()) for name, experiment in [
         ("v1", "vgg_cifar"), ("v2", "vgg_cifar"), ("d1", "dln"), ("v3", "vgg_cifar"),
         ("d2", "dln"), ("x1", "other")]]
-    assert suite_lib._progress(runs, 0, {}) == ""  # nothing timed yet: no guess
     seconds = {"v1": 200.0, "v2": 400.0, "d1": 60.0}
+    assert suite_lib._progress(runs, set(), seconds) == ""  # none done yet: no guess
+    done = {"v1", "v2", "d1"}
     # Left: v3 at the vgg median (300 s), d2 at the dln one (60 s), x1 at all runs' (200 s).
-    assert suite_lib._progress(runs, 3, seconds) == " (3 done, 3 left: about 9 min)"
+    assert suite_lib._progress(runs, done, seconds) == " (3 done, 3 left: about 9 min)"
+    # Three side by side: a third of the time.
+    assert suite_lib._progress(runs, done, seconds, 3) == " (3 done, 3 left: about 3 min)"

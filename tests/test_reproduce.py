@@ -190,14 +190,21 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
             == runlog.read_metrics(tmp_path / "dln_trains"))
 
 
-def test_consecutive_single_core_runs_train_side_by_side():
+def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_path):
     from experiments.configs.common import run_spec
-    from experiments.suite import _groups
+    from experiments.suite import _train_all, run_config
 
-    runs = [run_spec(name, experiment, "", ()) for name, experiment in [
-        ("v1", "vgg_cifar"), ("d1", "dln"), ("d2", "dln"), ("d3", "dln"), ("v2", "vgg_cifar"),
-        ("d4", "dln")]]
-    assert [[i for i, _ in group] for group in _groups(runs)] == [[0], [1, 2, 3], [4], [5]]
+    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
+        run_spec(f"dln_s{seed}", "dln", f"norm=none,seed={seed}", ()) for seed in range(3)]))
+    jobs = [(run_config(suite, run), tmp_path / run.name) for run in suite.runs]
+    events = []
+    for k, (status, _) in _train_all(jobs, 2, lambda k: events.append(("start", k))):
+        assert status["status"] == "finished"
+        events.append(("end", k))
+    starts = [k for event, k in events if event == "start"]
+    assert starts == [0, 1, 2]
+    # The third starts only when one of the first two is done.
+    assert events[:2] == [("start", 0), ("start", 1)] and events[2][0] == "end"
 
 
 def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
