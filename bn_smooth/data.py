@@ -4,8 +4,10 @@ CIFAR-10 is found, in this order, at the `data_dir` argument, at the folder or
 archive named by the BN_SMOOTH_CIFAR10 environment variable, or in
 ~/.cache/bn_smooth. Each may be the `cifar-10-batches-py` folder itself, a
 folder holding it or `cifar-10-python.tar.gz`, or the archive itself. When
-nothing is found and `download=True`, the official archive is fetched and
-checked against its official md5 before use.
+nothing is found and `download=True` (the experiments' default), the official
+archive is fetched into ~/.cache/bn_smooth and checked against its official md5
+before use; setting BN_SMOOTH_OFFLINE=1 turns downloads off on an air-gapped
+machine.
 """
 
 import functools
@@ -25,9 +27,11 @@ from absl import logging
 from flax import struct
 
 ENV_VAR = "BN_SMOOTH_CIFAR10"
+OFFLINE_ENV = "BN_SMOOTH_OFFLINE"  # set (to anything but 0): never download
 DEFAULT_DIR = Path("~/.cache/bn_smooth").expanduser()
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_BYTES = 170_498_071  # the official archive's size, when a server does not say
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 FOLDER_NAME = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -35,7 +39,7 @@ TEST_FILE = "test_batch"
 
 _FIX = (
     f"Point data_dir (or ${ENV_VAR}) at the official '{FOLDER_NAME}' folder or "
-    f"'{ARCHIVE_NAME}', or pass --config.download=True to fetch it."
+    f"'{ARCHIVE_NAME}' (from {CIFAR10_URL}), or pass --config.download=True to fetch it"
 )
 # A file that is there but broken: a download would not replace it (it only runs when
 # nothing is found), so the fix is the file itself.
@@ -78,15 +82,25 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(dest_dir, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
-    """Fetch the archive into dest_dir with a progress bar; verify its md5."""
+def offline() -> bool:
+    """Whether $BN_SMOOTH_OFFLINE forbids downloads."""
+    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+
+
+def download(dest_dir, url: str | None = None, md5: str | None = None) -> Path:
+    """Fetch the archive (default: the official one) into dest_dir with a progress bar,
+    saying where from and how large first; verify its md5."""
+    url, md5 = url or CIFAR10_URL, md5 or CIFAR10_MD5
     dest_dir = Path(dest_dir).expanduser()
-    dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / ARCHIVE_NAME
     partial = target.with_suffix(".part")
     try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
+            logging.info("downloading CIFAR-10 (%.0f MiB) from %s into %s; to stop this, "
+                         "press Ctrl-C and pass --config.download=False or set %s=1",
+                         (total or CIFAR10_BYTES) / 2**20, url, dest_dir, OFFLINE_ENV)
             done = 0
             while chunk := response.read(1 << 20):
                 out.write(chunk)
@@ -95,9 +109,9 @@ def download(dest_dir, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5) -> Path:
         sys.stderr.write("\n")
     except OSError as e:
         partial.unlink(missing_ok=True)
-        raise DataError(f"could not download CIFAR-10 from {url}: {e}. Fetch it by hand into "
-                        f"{dest_dir}, or anywhere and point data_dir (or ${ENV_VAR}) at it."
-                        ) from e
+        raise DataError(f"could not download CIFAR-10 from {url} ({e}). Fetch that file by "
+                        f"hand into {dest_dir}, or anywhere and point data_dir (or "
+                        f"${ENV_VAR}) at it.") from e
     actual = md5sum(partial)
     if actual != md5:
         partial.unlink(missing_ok=True)
@@ -167,19 +181,25 @@ def _reader(source: Path):
     return read
 
 
-def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str = CIFAR10_URL,
-                 md5: str = CIFAR10_MD5) -> dict:
+def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str | None = None,
+                 md5: str | None = None) -> dict:
     """CIFAR-10 as read-only numpy arrays: train/test images uint8 (N, 32, 32, 3), labels
     int32, and the training images' per-channel `train_mean` and `train_std`.
 
-    The arrays are read once per process for the same unchanged files: a suite's runs
-    share them instead of each spending seconds unpickling and measuring them.
+    With `download_if_missing`, and unless $BN_SMOOTH_OFFLINE is set, data found
+    nowhere is downloaded (`download`) into the first place looked at. The arrays are
+    read once per process for the same unchanged files: a suite's runs share them
+    instead of each spending seconds unpickling and measuring them.
     """
     roots = _candidates(data_dir)
     source = next((s for s in map(_resolve, roots) if s is not None), None)
     if source is None:
+        where = ", ".join(map(str, roots))
         if not download_if_missing:
-            raise DataError(f"CIFAR-10 not found at {', '.join(map(str, roots))}. {_FIX}")
+            raise DataError(f"CIFAR-10 not found at {where}. {_FIX}.")
+        if offline():
+            raise DataError(f"CIFAR-10 not found at {where}, and ${OFFLINE_ENV} forbids "
+                            f"downloading it. {_FIX} with ${OFFLINE_ENV} unset.")
         source = download(roots[0], url, md5)
     return dict(_read_cifar10(str(source), _fingerprint(source)))  # a dict of one's own
 

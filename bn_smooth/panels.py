@@ -14,7 +14,7 @@ COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
           "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
 SITE = "post_norm"
 
-# Runs of the suite (experiments/configs/reproduce.py) that figures draw together.
+# Runs of the suite (bn_smooth/configs/reproduce.py) that figures draw together.
 VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
 # Both DLNs at lr 1e-7, where the standard network's full-batch GD is stable.
 DLN_SLOW = ("dln_none_lr1e-7", "dln_batch_lr1e-7")

@@ -1,7 +1,7 @@
 """One function per paper figure, drawn from run logs only (bn_smooth.results).
 
 `figure_N(runs, stamp)` takes a suite's runs by name (see
-experiments/configs/reproduce.py) and returns a matplotlib Figure laid out
+bn_smooth/configs/reproduce.py) and returns a matplotlib Figure laid out
 like the paper's, or None when a run it needs is missing. Figures are built
 without pyplot, so this module never touches a notebook's backend.
 `make_all` writes every figure it can as figure_NN.png (NN the paper's

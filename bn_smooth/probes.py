@@ -159,10 +159,12 @@ def step_size_grid(section, lr: float) -> np.ndarray:
 
 @register("landscape")
 def landscape_probe(context: Context, section) -> Probe:
-    """The line search along the training gradient (figures 4, 9, 10, 11, 12)."""
-    step_sizes = jnp.asarray(step_size_grid(section, context.config.lr), jnp.float32)
+    """The line search along the training gradient (figures 4, 9, 10, 11, 12), at step
+    sizes relative to the learning rate in the state (in a sweep, each model's own)."""
+    relative = jnp.asarray(step_size_grid(section, 1.0), jnp.float32)
 
     def measure(state, data):
+        step_sizes = train.learning_rate(state) * relative
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         res = landscape.gradient_line_search(loss_fn, state.params, step_sizes,
                                              strategy=section.strategy)
@@ -200,7 +202,7 @@ def activations_probe(context: Context, section) -> Probe:
     percentiles = tuple(section.percentiles)
 
     def at(state, data):
-        x, _ = context.task.batch(data, state.stream("data"), state.step)
+        x, _ = train.batch_at(context.task, data, state)
         _, collections = train.apply_in_mode(context.task, state, state.params, x, section.mode,
                                              collections=("intermediates",))
         return activations.activation_stats(collections["intermediates"], units, percentiles)

@@ -34,7 +34,7 @@ def _array(values):
 @dataclasses.dataclass
 class Run:
     name: str
-    workdir: Path
+    workdir: Path | None  # None: made in memory (`from_rows`)
     config: dict
     status: dict
     rows: dict  # kind -> rows in step order
@@ -46,10 +46,15 @@ class Run:
         if config is None or status is None:
             raise FileNotFoundError(f"{workdir} holds no run (no {runlog.CONFIG} or "
                                     f"{runlog.STATUS}); run its experiment first.")
-        rows = {}
-        for row in runlog.read_metrics(workdir):
-            rows.setdefault(row["kind"], []).append(row)
-        return cls(name or workdir.name, workdir, _with_probe_sections(config), status, rows)
+        return cls(name or workdir.name, workdir, _with_probe_sections(config), status,
+                   _by_kind(runlog.read_metrics(workdir)))
+
+    @classmethod
+    def from_rows(cls, name: str, config: dict, rows) -> "Run":
+        """A finished run made in memory (a notebook's sweep): `config` as a run's
+        config.json, `rows` as metrics.jsonl's ({"step", "kind", ...values}) in step order."""
+        status = {"status": "finished", "step": max((r["step"] for r in rows), default=0)}
+        return cls(name, None, config, status, _by_kind(rows))
 
     # Description
 
@@ -314,6 +319,13 @@ def task_descriptions(runs: dict[str, Run]) -> list[str]:
     for run in runs.values():
         first.setdefault(run.config["task"], run)
     return [run.description() for run in first.values()]
+
+
+def _by_kind(rows) -> dict:
+    out = {}
+    for row in rows:
+        out.setdefault(row["kind"], []).append(row)
+    return out
 
 
 def _with_probe_sections(config: dict) -> dict:

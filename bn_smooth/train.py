@@ -9,7 +9,7 @@ step t was trained on (`step_loss_fn`).
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 
 def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
+    """The state at step 0 of a run of `task` with optimizer `tx` and seed `seed`."""
     key_data = jax.random.key_data(jax.random.key(seed))
     state = TrainState(None, None, None, jnp.int32(0), key_data)
     dummy = jnp.zeros((1, *task.input_shape), jnp.float32)
@@ -57,6 +58,38 @@ def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
     return task.replicate(state.replace(params=params,
                                         batch_stats=variables.get("batch_stats", {}),
                                         opt_state=tx.init(params)))
+
+
+class Start(NamedTuple):
+    task: tasks.Task
+    data: data_lib.Dataset  # on the devices
+    tx: optax.GradientTransformation
+    state: TrainState  # at step 0
+
+
+def start(config) -> Start:
+    """A run of `config` at step 0, as `loop.train_and_evaluate` begins it: its task, its
+    data, its optimizer and its initial state.
+
+        task, data, tx, state = train.start(vgg_cifar.get_config("norm=batch,scale=cpu"))
+    """
+    task, data = tasks.make_task(config)
+    tx = make_optimizer(config)
+    return Start(task, data, tx, init_state(task, tx, config.seed))
+
+
+def batch_at(task, data, state: TrainState, step=None):
+    """The (inputs, targets) that the run of `state` trains on at `step` (default:
+    `state.step`), inputs standardized as the model sees them. The order of the batches
+    depends only on the run's seed, so any state of the run, its initial one included,
+    gives the batch of any step."""
+    return task.batch(data, state.stream("data"), state.step if step is None else step)
+
+
+def learning_rate(state: TrainState):
+    """The learning rate in `state`'s optimizer (`make_optimizer`): the run's, or in a
+    sweep (`bn_smooth.sweep`) each model's own."""
+    return state.opt_state.hyperparams["learning_rate"]
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +156,7 @@ def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
     a function of the parameters; mode 'batch' (the default) is the loss that step trains
     on, and what every probe measures."""
     check_mode(mode)  # now, not when the loss is first traced
-    x, y = task.batch(data, state.stream("data"), state.step)
+    x, y = batch_at(task, data, state)
 
     def loss_fn(params):
         outputs, _ = apply_in_mode(task, state, params, x, mode)

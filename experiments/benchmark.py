@@ -40,9 +40,9 @@ import optax
 from absl import app, flags
 
 from bn_smooth import curvature, models, norms, probes, sweep, tasks, train
+from bn_smooth.configs import vgg_cifar
+from bn_smooth.configs.common import probe_sections
 from bn_smooth.data import Dataset
-from experiments.configs import vgg_cifar
-from experiments.configs.common import probe_sections
 from experiments.torch_reference import (
     BATCH,
     LANCZOS_STEPS,

@@ -1,7 +1,7 @@
 """The C4 study: how much smoother BatchNorm makes VGG, by depth, width, seed and lr.
 
     python -m experiments.c4_study \
-        --config=experiments/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
+        --config=bn_smooth/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
 
 Each run trains in `workdir/<name>`; finished runs are skipped and interrupted
 ones resume, so re-running the command only does what is missing and rewrites

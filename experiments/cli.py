@@ -89,12 +89,23 @@ def _unknown_field(argv) -> str | None:
                 return f"--config.{path}: {prefix[:-1]} is a value, it has no fields"
             if part not in node:
                 valid = sorted(node.keys())
-                near = difflib.get_close_matches(part, valid, n=3, cutoff=0.6)
+                # A field of that name deeper down (`width` for `model.width`), then
+                # names spelled nearly alike.
+                deeper = [f for f in _fields(node) if f.endswith(f".{part}")]
+                near = deeper + difflib.get_close_matches(part, valid, n=3, cutoff=0.6)
                 hint = (f"did you mean {', '.join(prefix + k for k in near)}?" if near else
                         f"valid fields are {', '.join(prefix + k for k in valid)}")
                 return f"--config.{path}: {prefix}{part} does not exist; {hint}"
             node = node[part]
     return None
+
+
+def _fields(node, prefix=""):
+    """The dotted names of every field under a ConfigDict."""
+    for key, value in node.items():
+        yield prefix + key
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from _fields(value, f"{prefix}{key}.")
 
 
 def run(main):

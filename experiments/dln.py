@@ -1,6 +1,6 @@
 """Train the deep linear network. Kept short on purpose: the logic is in bn_smooth.train.
 
-    python -m experiments.dln --config=experiments/configs/dln.py:norm=none,scale=cpu \
+    python -m experiments.dln --config=bn_smooth/configs/dln.py:norm=none,scale=cpu \
         --workdir=runs/dln_none
 """
 

@@ -1,7 +1,7 @@
 """Reproduce the paper: every run its figures need, the theory checks, the figures and REPORT.md.
 
     python -m experiments.reproduce \
-        --config=experiments/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
+        --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
 
 Each run trains in `workdir/<name>`. Runs already finished are skipped and
 interrupted ones resume, so re-running the command only does what is missing

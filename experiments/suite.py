@@ -1,7 +1,7 @@
 """Training a list of runs (the reproduction suite, the C4 study) in one workdir.
 
 A suite config has `scale`, `seed`, `data_dir`, `download` and `runs`, each run
-made by `experiments.configs.common.run_spec`. Runs already finished are skipped
+made by `bn_smooth.configs.common.run_spec`. Runs already finished are skipped
 and interrupted ones resume; a run that diverges is reported and the others go
 on. The suite holds its workdir's lock for its whole life (each run holds its
 own too), and checks every run's config before it writes anything.
@@ -39,7 +39,7 @@ OVERLAP = "overlap of runs side by side"
 
 def run_config(suite, run):
     """The experiment config of one run of the suite, at the suite's scale and seed."""
-    module = importlib.import_module(f"experiments.configs.{run.experiment}")
+    module = importlib.import_module(f"bn_smooth.configs.{run.experiment}")
     # The run's own arguments come last and win (a study run names its seed).
     config = module.get_config(f"scale={suite.scale},seed={suite.seed},{run.arg}")
     for kind, every in run.every.items():
@@ -81,8 +81,9 @@ class Times:
 def train_runs(suite, workdir, times) -> dict[str, str]:
     """Train (or skip, or resume) every run, starting them in order, side by side on a
     CPU; returns each run's final message."""
-    runs, workers = suite.runs, _workers()
+    runs = suite.runs
     jobs = [(run_config(suite, run), workdir / run.name) for run in runs]
+    workers = min(len(jobs), _workers())
     messages = {}
 
     def starting(i):
@@ -98,7 +99,7 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
         messages[run.name] = status["message"]
         if status["status"] == "diverged":
             logging.warning("%s %s; the suite goes on", run.name, status["message"])
-    if workers > 1 and len(jobs) > 1:  # so that the parts still sum to the wall time
+    if workers > 1:  # so that the parts still sum to the wall time
         times.add(OVERLAP, (time.time() - start) - run_seconds)
     return messages
 

@@ -1,7 +1,7 @@
 """Train VGG on CIFAR-10. Kept short on purpose: the logic is in bn_smooth.train.
 
     python -m experiments.vgg_cifar \
-        --config=experiments/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn
+        --config=bn_smooth/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn
 """
 
 from experiments.launch import main, run

@@ -10,6 +10,9 @@ import pytest
 from bn_smooth import data as data_lib
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
+# The tests never touch the network, in this process or in the commands they start: the
+# download tests lift this and point the loader at a local file server.
+os.environ[data_lib.OFFLINE_ENV] = "1"
 
 
 def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int = 0) -> Path:
@@ -65,7 +68,7 @@ def shared_cifar_dir():
 
 def tiny_vgg_config(data_dir, norm="batch", num_steps=12, **overrides):
     """A VGG config that compiles in seconds: two conv layers on a small training set."""
-    from experiments.configs import vgg_cifar
+    from bn_smooth.configs import vgg_cifar
 
     c = vgg_cifar.get_config(f"norm={norm},scale=smoke")
     with c.ignore_type():
@@ -79,7 +82,7 @@ def tiny_vgg_config(data_dir, norm="batch", num_steps=12, **overrides):
 
 
 def dln_config(norm="none", **overrides):
-    from experiments.configs import dln
+    from bn_smooth.configs import dln
 
     c = dln.get_config(f"norm={norm},scale=smoke")
     c.update(overrides)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bn_smooth import results, runlog
+from bn_smooth.configs import c4_study
 from experiments import c4_report
-from experiments.configs import c4_study
 from tests.test_reproduce import PNG_MAGIC
 from tests.test_train import run_module
 
@@ -24,7 +24,7 @@ def raw_series(workdir, key):
 
 def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     workdir, figures = tmp_path / "runs", tmp_path / "figures"
-    result = run_module("experiments.c4_study", "experiments/configs/c4_study.py:scale=smoke",
+    result = run_module("experiments.c4_study", "bn_smooth/configs/c4_study.py:scale=smoke",
                         workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
     assert result.returncode == 0, result.stderr[-3000:]
     study = c4_study.get_config("scale=smoke")
@@ -78,7 +78,7 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     assert f"{c4_report.fmt(summary['verdict']['median'])}x" in text
 
     # Again: every run is finished, nothing trains, the same table comes back.
-    again = run_module("experiments.c4_study", "experiments/configs/c4_study.py:scale=smoke",
+    again = run_module("experiments.c4_study", "bn_smooth/configs/c4_study.py:scale=smoke",
                        workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
     assert again.returncode == 0 and "already finished" in again.stderr
     assert json.loads((figures / c4_report.SUMMARY).read_text()) == summary

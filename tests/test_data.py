@@ -92,8 +92,10 @@ def test_missing_folder_and_missing_file(tmp_path, no_cifar_env):
 
 
 @pytest.fixture
-def file_server(tmp_path):
-    """Serve tmp_path/'served' on a loopback port; yields the base URL."""
+def file_server(tmp_path, monkeypatch):
+    """Serve tmp_path/'served' on a loopback port; yields (that folder, the base URL).
+    Downloads are allowed: the tests point them at this server."""
+    monkeypatch.delenv(data_lib.OFFLINE_ENV)
     root = tmp_path / "served"
     root.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
@@ -117,6 +119,60 @@ def test_download_verifies_md5_then_loads(fake_cifar, tmp_path, file_server, cap
     assert "downloading CIFAR-10" in capsys.readouterr().err  # the progress bar
     # A second load finds the archive and does not download again.
     data_lib.load_cifar10(dest, download_if_missing=True, url=f"{base}/absent", md5=md5)
+
+
+def test_the_main_command_downloads_cifar10_found_nowhere(fake_cifar, tmp_path, file_server,
+                                                         no_cifar_env, monkeypatch, caplog):
+    """The main command's data step, with an empty cache and a local server standing in
+    for the official host: the archive is fetched, checked and used with no extra flag."""
+    from bn_smooth.configs import reproduce
+    from experiments import suite as suite_lib
+
+    root, base = file_server
+    archive = make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
+    monkeypatch.setattr(data_lib, "CIFAR10_URL", f"{base}/{data_lib.ARCHIVE_NAME}")
+    monkeypatch.setattr(data_lib, "CIFAR10_MD5", data_lib.md5sum(archive))
+    suite = reproduce.get_config("scale=smoke")
+    suite.runs = [run for run in suite.runs if run.name == "vgg_none"]  # one VGG run
+    with (caplog.at_level("INFO"),
+          suite_lib.prepare_and_train(suite, tmp_path / "runs", tmp_path / "figures") as (
+              _, messages)):
+        pass
+    cached = data_lib.DEFAULT_DIR / data_lib.ARCHIVE_NAME
+    assert cached.read_bytes() == archive.read_bytes()  # fetched, checked, kept
+    assert f"from {base}/{data_lib.ARCHIVE_NAME} into {data_lib.DEFAULT_DIR}" in caplog.text
+    assert messages["vgg_none"].startswith("finished")  # and trained on
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_with_downloads_off_a_missing_cifar10_is_one_line(tmp_path, no_cifar_env, how,
+                                                          monkeypatch, capsys):
+    from bn_smooth.configs import reproduce
+    from experiments import suite as suite_lib
+
+    suite = reproduce.get_config("scale=smoke")
+    if how == "flag":
+        monkeypatch.delenv(data_lib.OFFLINE_ENV)
+        suite.download = False
+    with pytest.raises(SystemExit) as exit_info:
+        with suite_lib.prepare_and_train(suite, tmp_path / "runs", tmp_path / "figures"):
+            pass
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(data_lib.DEFAULT_DIR) in lines[0], lines
+    assert "--config.download=True" in lines[0]
+    assert (data_lib.OFFLINE_ENV in lines[0]) == (how == "environment")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_without_a_network_the_error_names_url_folder_and_variable(tmp_path):
+    url = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # the discard port: refused
+    with pytest.raises(data_lib.DataError) as err:
+        data_lib.download(tmp_path / "cache", url=url)
+    message = str(err.value)
+    assert url in message and str(tmp_path / "cache") in message
+    assert data_lib.ENV_VAR in message
+    assert not list((tmp_path / "cache").iterdir())  # no partial file left
 
 
 def test_download_with_wrong_md5_keeps_nothing(fake_cifar, tmp_path, file_server):

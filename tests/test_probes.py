@@ -15,7 +15,7 @@ import optax
 import pytest
 
 from bn_smooth import activations, curvature, landscape, loop, models, probes, runlog, tasks, train
-from experiments.configs.common import set_every
+from bn_smooth.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
 
@@ -142,7 +142,7 @@ def test_ics_uses_the_actual_update_of_the_step():
 
 
 def test_step_size_grids_follow_appendix_a():
-    from experiments.configs import dln, vgg_cifar
+    from bn_smooth.configs import dln, vgg_cifar
 
     vgg = vgg_cifar.get_config("lr=0.1")
     np.testing.assert_allclose(probes.step_size_grid(vgg.probe.landscape, vgg.lr)[[0, -1]],

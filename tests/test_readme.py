@@ -5,8 +5,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from bn_smooth import data as data_lib
 from bn_smooth import loop
-from experiments.configs.common import set_every
+from bn_smooth.configs.common import set_every
 from tests.conftest import tiny_vgg_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -18,14 +19,15 @@ def python_blocks(section: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", body, re.S)
 
 
-def test_use_from_python_snippet_runs(capsys):
+def test_use_from_python_snippet_runs(fake_cifar, monkeypatch, capsys):
+    monkeypatch.setenv(data_lib.ENV_VAR, str(fake_cifar))
     snippet = python_blocks("Use from Python")[0]
     namespace = {}
     exec(compile(snippet, str(README), "exec"), namespace)
     search, shift = namespace["search"], namespace["shift"]
     assert search.losses.shape == (8,) and float(search.beta_eff) > 0
     assert float(shift["layer_00"].l2) == 0.0 and float(shift["head"].l2) > 0
-    assert "layer_00" in capsys.readouterr().out
+    assert "(128, 32, 32, 3)" in capsys.readouterr().out
 
 
 def test_reading_runs_back_snippet_runs(fake_cifar, tmp_path, monkeypatch):

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from bn_smooth import checks, loop, probes, runlog, workdir_lock
+from bn_smooth.configs import reproduce
 from experiments import suite as suite_lib
-from experiments.configs import reproduce
 from tests.conftest import dln_config, tiny_vgg_config
 from tests.test_train import ROOT, run_module
 
-DLN = "experiments/configs/dln.py:norm=batch,scale=smoke"
+DLN = "bn_smooth/configs/dln.py:norm=batch,scale=smoke"
 # A DLN that trains for several seconds in small windows: long enough to be caught mid-run.
 LONG_DLN = dict(num_steps=1_500, log_every=10, checkpoint_every=200)
 
@@ -161,9 +161,10 @@ def test_a_mistyped_norm_leaves_the_workdir_for_the_corrected_command(tmp_path):
      "--config.nonexistent: config.nonexistent does not exist; valid fields are"),
     (["--config.probe.landscap.every=1"],
      "config.probe.landscap does not exist; did you mean config.probe.landscape?"),
+    (["--config.depth=3"], "config.depth does not exist; did you mean config.model.depth?"),
     (["--config.lr=abc"], "could not convert string to float: 'abc'"),
-    (["--config=experiments/configs/dln.py:lr=abc"], "could not convert string to float"),
-    (["--config=experiments/configs/dln.py:lr=0.1,depht=3"], "bad config argument 'depht=3'"),
+    (["--config=bn_smooth/configs/dln.py:lr=abc"], "could not convert string to float"),
+    (["--config=bn_smooth/configs/dln.py:lr=0.1,depht=3"], "bad config argument 'depht=3'"),
     (["--config.lr=-1"], "error: lr must be a positive number, not -1.0"),
 ])
 def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags, message):
@@ -204,7 +205,7 @@ def test_the_lock_is_released_however_its_holder_ends(tmp_path):
 
 
 def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
-    from experiments.configs.common import run_spec
+    from bn_smooth.configs.common import run_spec
 
     runs = [run_spec(name, experiment, "", ()) for name, experiment in [
         ("v1", "vgg_cifar"), ("v2", "vgg_cifar"), ("d1", "dln"), ("v3", "vgg_cifar"),

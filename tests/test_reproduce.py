@@ -28,7 +28,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     workdir, figures = tmp_path / "runs", tmp_path / "figures"
 
     def suite():
-        return run_module("experiments.reproduce", "experiments/configs/reproduce.py:scale=smoke",
+        return run_module("experiments.reproduce", "bn_smooth/configs/reproduce.py:scale=smoke",
                           workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
 
     result = suite()
@@ -139,7 +139,7 @@ def test_runs_from_before_the_probe_sections_still_read_back(tmp_path):
 
 
 def test_suite_config_names_real_experiments_and_probes():
-    from experiments.configs import reproduce as suite_config
+    from bn_smooth.configs import reproduce as suite_config
     from experiments.suite import run_config
 
     for scale in ("paper", "cpu", "smoke"):
@@ -158,7 +158,7 @@ def test_suite_reports_missing_data_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != data_lib.ENV_VAR}
     result = subprocess.run(
         [sys.executable, "-m", "experiments.reproduce",
-         "--config=experiments/configs/reproduce.py:scale=smoke", f"--workdir={tmp_path}"],
+         "--config=bn_smooth/configs/reproduce.py:scale=smoke", f"--workdir={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
     assert result.returncode != 0
@@ -166,7 +166,7 @@ def test_suite_reports_missing_data_clearly(tmp_path):
 
 
 def test_suite_goes_on_after_a_run_diverges(tmp_path):
-    from experiments.configs.common import run_spec
+    from bn_smooth.configs.common import run_spec
     from experiments.suite import OVERLAP, Times, run_config, train_runs
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
@@ -191,7 +191,7 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
 
 
 def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_path):
-    from experiments.configs.common import run_spec
+    from bn_smooth.configs.common import run_spec
     from experiments.suite import _train_all, run_config
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from bn_smooth import loop, runlog, train
+from bn_smooth import loop, results, runlog, train
+from bn_smooth.configs.common import set_every
 from experiments import cli
-from experiments.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def run_module(module, config_arg, workdir, *flags):
 
 def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
     result = run_module("experiments.vgg_cifar",
-                        "experiments/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke", tmp_path,
+                        "bn_smooth/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke", tmp_path,
                         f"--config.data_dir={fake_cifar}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "finished 20 steps" in result.stdout
@@ -41,7 +41,7 @@ def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
 
 
 def test_dln_entrypoint_smoke(tmp_path):
-    result = run_module("experiments.dln", "experiments/configs/dln.py:norm=batch,scale=smoke",
+    result = run_module("experiments.dln", "bn_smooth/configs/dln.py:norm=batch,scale=smoke",
                         tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [r["loss"] for r in runlog.read_metrics(tmp_path, "train")]
@@ -71,10 +71,10 @@ def test_entrypoints_cache_compiled_programs_where_the_user_says(env, expected, 
 
 def test_entrypoint_reports_bad_input_clearly(tmp_path):
     result = run_module("experiments.vgg_cifar",
-                        "experiments/configs/vgg_cifar.py:norm=group,scale=smoke", tmp_path)
+                        "bn_smooth/configs/vgg_cifar.py:norm=group,scale=smoke", tmp_path)
     assert result.returncode != 0
     assert "unknown normalization 'group'" in result.stderr and "noisy_batch" in result.stderr
-    result = run_module("experiments.vgg_cifar", "experiments/configs/vgg_cifar.py:scale=smoke",
+    result = run_module("experiments.vgg_cifar", "bn_smooth/configs/vgg_cifar.py:scale=smoke",
                         tmp_path / "run", f"--config.data_dir={tmp_path / 'absent'}")
     assert result.returncode != 0 and "CIFAR-10 not found" in result.stderr
 
@@ -218,3 +218,41 @@ def test_training_updates_running_averages_and_evaluation_uses_them(fake_cifar):
     assert all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
     shifted = new_state.replace(batch_stats=jax.tree.map(lambda v: v * 1.5, new_state.batch_stats))
     assert train.evaluate(task, shifted, data) != train.evaluate(task, new_state, data)
+
+
+def test_start_and_batch_at_give_the_run_the_loop_trains(fake_cifar, tmp_path):
+    """`train.start` is the loop's step 0, and `train.batch_at(..., t)` the batch the loop
+    trains on at step t: the loss on it by hand is the logged one, and SGD on it from the
+    start state ends at the loop's final parameters."""
+    config = tiny_vgg_config(fake_cifar, norm="noisy_batch", num_steps=8)  # two epochs
+    set_every(config.probe, 0)
+    loop.train_and_evaluate(config, tmp_path)
+    logged = [row["loss"] for row in runlog.read_metrics(tmp_path, "train")]
+    task, data, tx, state = train.start(config)
+    initial = state
+    for t in range(config.num_steps):
+        batch = train.batch_at(task, data, initial, t)  # any state of the run will do
+        np.testing.assert_array_equal(batch[0], train.batch_at(task, data, state)[0])
+        (loss, (_, batch_stats)), grads = jax.value_and_grad(
+            train.training_loss, argnums=1, has_aux=True)(
+            task, state.params, state.batch_stats, batch, state.noise_key())
+        assert float(loss) == pytest.approx(logged[t], rel=1e-5)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        state = state.replace(params=jax.tree.map(lambda p, u: p + u, state.params, updates),
+                              batch_stats=batch_stats, opt_state=opt_state, step=state.step + 1)
+    checkpoints = train.Checkpoints(tmp_path)
+    final = checkpoints.restore(initial)
+    checkpoints.close()
+    assert int(final.step) == config.num_steps
+    for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(state.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # Another step's batch differs: the check above could not pass by accident.
+    assert not np.array_equal(train.batch_at(task, data, initial, 0)[0],
+                              train.batch_at(task, data, initial, 1)[0])
+    # The same run made in memory from its rows (as a notebook makes its sweeps) reads back
+    # as the one loaded from its files.
+    loaded = results.Run.load(tmp_path)
+    made = results.Run.from_rows("made", loaded.config, runlog.read_metrics(tmp_path))
+    np.testing.assert_array_equal(made.train_curve("loss", 3), loaded.train_curve("loss", 3))
+    assert made.eval_curve("accuracy")[1].tolist() == loaded.eval_curve("accuracy")[1].tolist()
+    assert made.status["step"] == loaded.status["step"] == config.num_steps

@@ -1,7 +1,7 @@
 """VGG on CIFAR-10 (appendix A.1): SGD, batch 128, no augmentation, Glorot init.
 
     python -m experiments.vgg_cifar \
-        --config=experiments/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn
+        --config=bn_smooth/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn
 
 Arguments: norm (none, batch, noisy_batch, l1, l2, linf), lr (default 0.1),
 mode (the probes' BatchNorm mode: batch, the training objective, or running,
@@ -15,7 +15,7 @@ empty: the scale's), width (0: the scale's). Any field can also be set with
 
 import ml_collections
 
-from experiments.configs.common import none_or, parse_arg, probe_sections, set_every
+from bn_smooth.configs.common import none_or, parse_arg, probe_sections, set_every
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -30,7 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
     c.batch_size = 128
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
-    c.download = False
+    c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
     c.train_limit = 0  # 0: the whole training set
     # The paper does not name the VGG depth; VGG-11 (cfg A) with a Dense(10) head.
     c.model = ml_collections.ConfigDict(dict(cfg="vgg11", width=1.0, classifier=()))

@@ -1,6 +1,6 @@
 """The 25-layer deep linear network on Gaussian data (appendix A.1).
 
-    python -m experiments.dln --config=experiments/configs/dln.py:norm=none,scale=cpu \
+    python -m experiments.dln --config=bn_smooth/configs/dln.py:norm=none,scale=cpu \
         --workdir=runs/dln_none
 
 Loss ||W_1 ... W_k x - A x||^2 summed over 1,000 samples, full-batch gradient
@@ -11,7 +11,7 @@ seconds to minutes on a CPU); smoke is short.
 
 import ml_collections
 
-from experiments.configs.common import none_or, parse_arg, probe_sections, set_every
+from bn_smooth.configs.common import none_or, parse_arg, probe_sections, set_every
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

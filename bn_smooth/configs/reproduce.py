@@ -1,7 +1,7 @@
 """Every run the paper's figures need, and the theory checks, as one suite.
 
     python -m experiments.reproduce \
-        --config=experiments/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
+        --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
 
 Arguments: scale (paper: appendix A's settings, for a GPU or TPU; cpu: VGG-11
 at 1/8 width for 3,000 steps, about 32 minutes on 2 cores; smoke: the same
@@ -18,8 +18,8 @@ paper: the Hessian's top eigenvalues against 2/lr, and its spectral density).
 
 import ml_collections
 
-from experiments.configs.common import none_or, parse_arg
-from experiments.configs.common import run_spec as _run
+from bn_smooth.configs.common import none_or, parse_arg
+from bn_smooth.configs.common import run_spec as _run
 
 ALL_PROBES = ("landscape", "ics", "activations")
 SHARPNESS = ("curvature", "spectrum")
@@ -30,7 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.scale, c.seed = a.scale, a.seed
     c.data_dir = none_or(str)  # for the VGG runs; None: $BN_SMOOTH_CIFAR10, then ~/.cache
-    c.download = False  # fetch CIFAR-10 into ~/.cache/bn_smooth if it is found nowhere
+    c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
     c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)

@@ -2,7 +2,7 @@
 and learning rate.
 
     python -m experiments.c4_study \
-        --config=experiments/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
+        --config=bn_smooth/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
 
 Arguments: scale (cpu: about 50 minutes on 2 cores, three seeds at 1/8 width;
 paper: up to full width, for a GPU or TPU; smoke: a minute, for tests). Each
@@ -16,7 +16,7 @@ seed, so that an interrupted study has every setting at seed 0 first.
 
 import ml_collections
 
-from experiments.configs.common import none_or, parse_arg, run_spec
+from bn_smooth.configs.common import none_or, parse_arg, run_spec
 
 # (label, VGG configuration, width, seeds, seeds that also train BatchNorm at lr 0.5).
 # VGG-11 has 8 normalized layers; VGG-16 has 13, as many as the paper's figure 14
@@ -45,7 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.scale, c.seed = a.scale, 0  # each run names its own seed
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
-    c.download = False  # fetch CIFAR-10 into ~/.cache/bn_smooth if it is found nowhere
+    c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
     smoke = a.scale == "smoke"
     c.num_steps = {"paper": 3_000, "cpu": 1_000, "smoke": 30}[a.scale]
     c.early_until = 20 if smoke else 500
