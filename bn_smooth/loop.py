@@ -115,6 +115,13 @@ def train_and_evaluate(config, workdir) -> dict:
         return _train_to_the_end(config, workdir, task, data)
 
 
+def done_status(config, workdir) -> dict | None:
+    """The final status of the run of `config` in `workdir` if it has nothing left to do
+    (finished, or diverged), else None; raises if that workdir holds another config."""
+    status = _existing_status(Path(workdir), config.to_dict())
+    return status if _already_done(status, config) else None
+
+
 def _existing_status(workdir, config_dict) -> dict | None:
     """The status of the run in `workdir`, if any, after checking it may be resumed."""
     _check_resumable(workdir, config_dict)

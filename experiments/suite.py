@@ -79,21 +79,28 @@ class Times:
 
 
 def train_runs(suite, workdir, times) -> dict[str, str]:
-    """Train (or skip, or resume) every run, starting them in order, side by side on a
-    CPU; returns each run's final message."""
-    runs = suite.runs
-    jobs = [(run_config(suite, run), workdir / run.name) for run in runs]
-    workers = min(len(jobs), _workers())
-    messages = {}
+    """Train (or resume) every run not done yet, starting them in order, side by side on
+    a CPU; returns each run's final message."""
+    runs, messages = suite.runs, {}
+    configs = [run_config(suite, run) for run in runs]
+    for run, config in zip(runs, configs, strict=True):  # no worker needed for these
+        status = loop.done_status(config, workdir / run.name)
+        if status is not None:
+            messages[run.name] = status["message"]
+    if messages:
+        logging.info("%d of %d runs are done already", len(messages), len(runs))
+    todo = [i for i, run in enumerate(runs) if run.name not in messages]
+    jobs = [(configs[i], workdir / runs[i].name) for i in todo]
+    workers = max(1, min(len(jobs), _workers()))
 
-    def starting(i):
-        logging.info("[%d/%d] %s: %s %s%s", i + 1, len(runs), runs[i].name,
-                     runs[i].experiment, runs[i].arg,
-                     _progress(runs, messages, times.seconds, workers))
+    def starting(k):
+        run = runs[todo[k]]
+        logging.info("[%d/%d] %s: %s %s%s", todo[k] + 1, len(runs), run.name, run.experiment,
+                     run.arg, _progress(runs, messages, times.seconds, workers))
 
     start, run_seconds = time.time(), 0.0
-    for i, (status, seconds) in _train_all(jobs, workers, starting):
-        run = runs[i]
+    for k, (status, seconds) in _train_all(jobs, workers, starting):
+        run = runs[todo[k]]
         times.add(run.name, seconds)
         run_seconds += seconds
         messages[run.name] = status["message"]

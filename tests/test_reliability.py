@@ -178,10 +178,13 @@ def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags
     assert not (tmp_path / "run").exists()
 
 
-def test_the_suite_holds_its_workdir_and_passes_the_download_setting(tmp_path, capsys):
+def test_the_suite_holds_its_workdir_and_passes_the_download_setting(fake_cifar, tmp_path,
+                                                                     capsys):
     suite = reproduce.get_config("scale=smoke")
-    suite.download = True
+    suite.data_dir, suite.download = str(fake_cifar), False
     vgg = next(run for run in suite.runs if run.experiment == "vgg_cifar")
+    assert suite_lib.run_config(suite, vgg).download is False
+    suite.download = True
     assert suite_lib.run_config(suite, vgg).download is True
     with workdir_lock.hold(tmp_path):
         with pytest.raises(SystemExit) as exit_, suite_lib.prepare_and_train(

@@ -3,6 +3,7 @@ the runs' own metrics; and the numbers the report reads, on a hand-written run."
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,7 +60,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     row = report_row((figures / "REPORT.md").read_text(), "Standard + BatchNorm, LR=0.1")
     assert row[2] == "0.988"
-    assert "already finished" in result.stderr
+    assert re.search(r"(\d+) of \1 runs are done already", result.stderr)  # none trained
 
 
 def write_run(workdir, config, rows, status="finished", step=None):
@@ -165,8 +166,9 @@ def test_suite_reports_missing_data_clearly(tmp_path):
     assert "error:" in result.stderr and "CIFAR-10" in result.stderr
 
 
-def test_suite_goes_on_after_a_run_diverges(tmp_path):
+def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
     from bn_smooth.configs.common import run_spec
+    from experiments import suite as suite_lib
     from experiments.suite import OVERLAP, Times, run_config, train_runs
 
     suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
@@ -181,8 +183,11 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path):
     # The two ran side by side; with their overlap, the parts sum to the wall time.
     assert set(seconds) == set(messages) | {OVERLAP}
     assert sum(seconds.values()) == pytest.approx(wall, abs=1.0)
-    # Run again: both are done (a diverged run is not retried), nothing trains.
+    # Run again: both are done (a diverged run is not retried); nothing trains, and no
+    # worker process starts for them.
+    monkeypatch.setattr(suite_lib, "_train", lambda *job: pytest.fail(f"trained {job}"))
     assert train_runs(suite, tmp_path, Times(tmp_path)) == messages
+    assert json.loads((tmp_path / "suite.json").read_text()) == seconds
     # Trained side by side in worker processes, each is the run it would be alone.
     alone = loop.train_and_evaluate(run_config(suite, suite.runs[1]), tmp_path / "alone")
     assert alone["message"] == messages["dln_trains"]

@@ -4,7 +4,7 @@ and learning rate.
     python -m experiments.c4_study \
         --config=bn_smooth/configs/c4_study.py:scale=cpu --workdir=runs/c4_study
 
-Arguments: scale (cpu: about 50 minutes on 2 cores, three seeds at 1/8 width;
+Arguments: scale (cpu: 55 minutes on 2 cores, three seeds at 1/8 width;
 paper: up to full width, for a GPU or TPU; smoke: a minute, for tests). Each
 setting (a VGG configuration at a width) trains the standard network at lr 0.1
 and the BatchNorm network at lr 0.1, and at lr 0.5 for `lr_seeds` of its seeds,
