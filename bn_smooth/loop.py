@@ -95,11 +95,11 @@ def train_and_evaluate(config, workdir) -> dict:
     workdir = Path(workdir)
     checks.check_config(config)
     checks.check_workdir(workdir)
+    done = done_status(config, workdir)
+    if done is not None:  # skipped without loading the data
+        logging.info("%s: already %s, nothing to do", workdir, done["message"])
+        return done
     config_dict = config.to_dict()
-    status = _existing_status(workdir, config_dict)
-    if _already_done(status, config):  # skipped without loading the data
-        logging.info("%s: already %s, nothing to do", workdir, status["message"])
-        return status
     task, data = tasks.make_task(config)
     checks.check_batch_size(task.batch_size, data.num_train)
     workdir.mkdir(parents=True, exist_ok=True)
