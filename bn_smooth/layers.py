@@ -62,9 +62,34 @@ class Conv3x3(nn.Module):
 
 
 def max_pool2x2(x, formulation: str | None = None):
-    """2x2 max pooling with stride 2 on (N, H, W, C); an odd last row or column is dropped."""
+    """2x2 max pooling with stride 2 on (N, H, W, C); an odd last row or column is dropped.
+
+    Both formulations route the gradient of a window with tied maxima to the first of
+    them in row-major order, as XLA's native pooling does on every backend.
+    """
     if (formulation or default_formulation()) == "shifted":
         n, h, w, c = x.shape
         x = x[:, :h // 2 * 2, :w // 2 * 2]
-        return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+        return _window_max(x.reshape(n, h // 2, 2, w // 2, 2, c))
     return nn.max_pool(x, (2, 2), strides=(2, 2))
+
+
+@jax.custom_jvp
+def _window_max(windows):
+    """The max of each 2x2 window of (N, H/2, 2, W/2, 2, C). A plain max's derivative
+    would split a window's gradient equally among tied maxima, as real images have them
+    (equal pixels, ReLU zeros)."""
+    return windows.max(axis=(2, 4))
+
+
+@_window_max.defjvp
+def _window_max_jvp(primals, tangents):
+    (windows,), (tangent,) = primals, tangents
+    top = _window_max(windows)
+    is_max = windows == top[:, :, None, :, None]
+    # The first maximum in row-major order: none earlier in its row, none in the row above.
+    in_row_before = jnp.cumsum(is_max, axis=4) > is_max
+    row_has_max = is_max.any(axis=4, keepdims=True)
+    row_before = jnp.cumsum(row_has_max, axis=2) > row_has_max
+    first = is_max & ~in_row_before & ~row_before
+    return top, jnp.where(first, tangent, 0).sum(axis=(2, 4))

@@ -1,5 +1,7 @@
 """The per-backend convolution and pooling against flax's nn.Conv and nn.max_pool."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -46,6 +48,36 @@ def test_max_pool_matches_flax(formulation, shape):
     g = jax.grad(lambda x: jnp.sum(jnp.cos(layers.max_pool2x2(x, formulation))))(x)
     g_ref = jax.grad(lambda x: jnp.sum(jnp.cos(nn.max_pool(x, (2, 2), strides=(2, 2)))))(x)
     np.testing.assert_allclose(g, g_ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("formulation", layers.FORMULATIONS)
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 5, 7, 2)])
+def test_max_pool_routes_tied_gradients_to_the_first_maximum(formulation, shape):
+    """Pixels from {0, 1, 2}: most windows have tied maxima. Every window's gradient goes
+    to its first maximum in row-major order, for values, gradients and a forward-over-
+    reverse HVP, in float64, as nn.max_pool's (a plain max would split it)."""
+    x = np.random.default_rng(0).integers(0, 3, shape).astype(np.float64)
+    with jax.enable_x64():
+        x = jnp.asarray(x)
+        weights = jnp.arange(1.0, 1.0 + shape[-1])
+
+        def loss(pool, x):
+            return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)
+
+        ours = functools.partial(layers.max_pool2x2, formulation=formulation)
+        for f in (lambda pool: pool(x), lambda pool: jax.grad(loss, argnums=1)(pool, x),
+                  lambda pool: jax.jvp(lambda x: jax.grad(loss, argnums=1)(pool, x), (x,),
+                                       (jnp.cos(x),))[1]):
+            np.testing.assert_array_equal(f(ours), f(flax_max_pool))
+        # By hand: one 2x2 window of ties sends all of its gradient to its top left.
+        g = jax.grad(lambda x: ours(x).sum())(jnp.ones((1, 2, 2, 1)))
+        np.testing.assert_array_equal(g[0, ..., 0], [[1.0, 0.0], [0.0, 0.0]])
+        g = jax.grad(lambda x: ours(x).sum())(jnp.asarray([0.0, 2, 2, 2]).reshape(1, 2, 2, 1))
+        np.testing.assert_array_equal(g[0, ..., 0], [[0.0, 1.0], [0.0, 0.0]])
+
+
+def flax_max_pool(x):
+    return nn.max_pool(x, (2, 2), strides=(2, 2))
 
 
 def test_vgg_formulations_agree():
