@@ -22,6 +22,8 @@ def test_the_notebook_is_committed_without_outputs():
 
 def test_the_notebook_runs_top_to_bottom(fake_cifar, tmp_path, monkeypatch):
     monkeypatch.setenv("BN_SMOOTH_NOTEBOOK_SIZE", "smoke")
+    # The kernel imports this checkout's bn_smooth, whatever else is installed.
+    monkeypatch.setenv("PYTHONPATH", str(NOTEBOOK.parents[2]))
     monkeypatch.setenv(data_lib.ENV_VAR, str(fake_cifar))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",

@@ -15,6 +15,7 @@ import pytest
 from bn_smooth import data as data_lib
 from bn_smooth import loop, plots, probes, results, runlog
 from experiments import claims, sharpness_claim
+from experiments.markdown import fmt
 from tests.test_train import ROOT, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,7 +50,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     train_rows = runlog.read_metrics(workdir / "vgg_batch", "train")
     assert len(train_rows) == 20
     row = report_row(text, "Standard + BatchNorm, LR=0.1")
-    assert float(row[2]) == pytest.approx(train_rows[-1]["accuracy"], abs=5e-4)
+    assert row[2] == fmt(train_rows[-1]["accuracy"])
 
     # ... and a second invocation skips the finished runs and reports what their files say.
     forged = [{**r, "accuracy": 0.987654} if r["kind"] == "train" else r

@@ -33,7 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
-    c.theory_batch_sizes = (4, 16) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)
+    c.theory_batch_sizes = (4,) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)
     # The curvature probes' intervals (a VGG probe costs a few line searches; the DLN's
     # computes its whole Hessian).
     vgg_curvature = {"paper": 1_000, "cpu": 250, "smoke": 10}[a.scale]

@@ -7,7 +7,7 @@ Arguments: norm (none, batch, noisy_batch, l1, l2, linf), lr (default 0.1),
 mode (the probes' BatchNorm mode: batch, the training objective, or running,
 the evaluation-mode function that eval-mode tools measure), scale (paper:
 appendix A; cpu: VGG-11 at 1/8 width for 3,000 steps, a few minutes on 2
-cores; smoke: a three-layer VGG for seconds), seed, cfg (a name of
+cores; smoke: a two-layer VGG for seconds), seed, cfg (a name of
 bn_smooth.models.VGG_CFGS, or widths and M joined by "-", e.g. 8-M-16-M;
 empty: the scale's), width (0: the scale's). Any field can also be set with
 --config.FIELD=VALUE.
@@ -53,9 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.eval_every = 500
         c.checkpoint_every = 500
     elif a.scale == "smoke":
-        # A three-layer VGG: the same code paths, compiled in seconds.
+        # A two-layer VGG: the same code paths, compiled in seconds.
         with c.ignore_type():
-            c.model.cfg = (8, "M", 16, "M", 16, "M")
+            c.model.cfg = (8, "M", 16, "M")
         c.batch_size = 32
         c.train_limit = 2_048
         c.num_steps = 20
