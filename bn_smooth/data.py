@@ -93,7 +93,8 @@ def download(dest_dir, url: str | None = None, md5: str | None = None) -> Path:
     url, md5 = url or CIFAR10_URL, md5 or CIFAR10_MD5
     dest_dir = Path(dest_dir).expanduser()
     target = dest_dir / ARCHIVE_NAME
-    partial = target.with_suffix(".part")
+    # Per process: the processes of a job may download into one shared folder at once.
+    partial = target.with_suffix(f".{os.getpid()}.part")
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:

@@ -17,11 +17,12 @@ import jax
 import numpy as np
 from absl import logging
 
-from bn_smooth import checks, probes, runlog, tasks, train, workdir_lock
+from bn_smooth import checks, distributed, probes, runlog, tasks, train, workdir_lock
 
-# Fields that may change when a run is resumed (to train it longer, or elsewhere).
+# Fields that may change when a run is resumed (to train it longer, or elsewhere, on
+# any number of devices and processes).
 RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devices",
-                     "train_loop"}
+                     "train_loop", *distributed.FIELDS}
 
 
 def _without_off_probes(config_dict: dict) -> dict:
@@ -238,9 +239,9 @@ class _Run:
                             pid=os.getpid(), **self.progress.estimate(), **self.timing())
 
     def finish(self, kind: str, message: str) -> dict:
-        runlog.write_status(self.workdir, kind, self.step, message, **self.timing())
+        status = runlog.write_status(self.workdir, kind, self.step, message, **self.timing())
         logging.info("%s: %s", self.workdir, message)
-        return runlog.read_status(self.workdir)
+        return status
 
     @contextlib.contextmanager
     def _timed(self, part: str):

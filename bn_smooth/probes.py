@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bn_smooth import activations, curvature, ics, landscape, models, train
+from bn_smooth import activations, curvature, ics, landscape, models, sharding, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +127,9 @@ def build(kind: str, task, tx, config, params) -> Probe:
     if kind not in REGISTRY:
         raise ValueError(f"unknown probe kind {kind!r}; registered kinds: {', '.join(REGISTRY)}")
     probe = REGISTRY[kind](Context(task, tx, config, params), config.probe[kind])
-    return dataclasses.replace(probe, measure=jax.jit(probe.measure))
+    # Every value on every device: each process of a multi-process job reads them whole.
+    out = sharding.replicated(task.mesh) if task.mesh is not None else None
+    return dataclasses.replace(probe, measure=jax.jit(probe.measure, out_shardings=out))
 
 
 class Probes:

@@ -10,13 +10,16 @@
   `eta_seconds`).
 - `error.log`: the traceback of the error that left the run `failed`.
 - `.lock`: the pid of the process holding the workdir (bn_smooth.workdir_lock).
-Plots and reports read only these files.
+Plots and reports read only these files. In a multi-process job only process 0
+writes them (bn_smooth.distributed); the others' writes do nothing.
 """
 
 import json
 import math
 import os
 from pathlib import Path
+
+from bn_smooth.distributed import is_writer
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -45,7 +48,7 @@ class MetricsWriter:
 
     def truncate(self, step: int):
         """Drop rows from `step` on: a resumed run recomputes them."""
-        if self.path.exists():
+        if is_writer() and self.path.exists():
             kept = [row for row in read_metrics(self.path.parent) if row["step"] < step]
             self._rewrite(kept)
 
@@ -60,6 +63,8 @@ class MetricsWriter:
         self.write_rows([{"step": int(step), "kind": kind, **clean(values)}])
 
     def write_rows(self, rows):
+        if not is_writer():
+            return
         with open(self.path, "a") as f:
             for row in rows:
                 f.write(json.dumps(row) + "\n")
@@ -80,15 +85,20 @@ def read_metrics(workdir, kind: str | None = None) -> list[dict]:
     return [r for r in rows if kind is None or r["kind"] == kind]
 
 
-def write_status(workdir, status: str, step: int, message: str = "", **extra):
-    tmp = Path(workdir) / (STATUS + ".tmp")
-    tmp.write_text(json.dumps({"status": status, "step": int(step), "message": message, **extra},
-                              indent=1))
-    os.replace(tmp, Path(workdir) / STATUS)
+def write_status(workdir, status: str, step: int, message: str = "", **extra) -> dict:
+    """Write status.json; returns what it holds (on every process of a job)."""
+    values = {"status": status, "step": int(step), "message": message, **extra}
+    if is_writer():
+        tmp = Path(workdir) / (STATUS + ".tmp")
+        tmp.write_text(json.dumps(values, indent=1))
+        os.replace(tmp, Path(workdir) / STATUS)
+    return values
 
 
 def write_failure(workdir, step: int, error: BaseException, trace: str):
     """`failed` with the error's one-line summary; the whole traceback in error.log."""
+    if not is_writer():
+        return
     log = Path(workdir) / ERROR_LOG
     log.write_text(trace)
     summary = (str(error).strip().splitlines() or [""])[0]
@@ -102,7 +112,12 @@ def read_status(workdir) -> dict | None:
 
 
 def write_config(workdir, config_dict: dict):
-    (Path(workdir) / CONFIG).write_text(json.dumps(config_dict, indent=1, sort_keys=True))
+    if not is_writer():
+        return
+    # Whole or not at all: the other processes of a job read it as it is written.
+    tmp = Path(workdir) / (CONFIG + ".tmp")
+    tmp.write_text(json.dumps(config_dict, indent=1, sort_keys=True))
+    os.replace(tmp, Path(workdir) / CONFIG)
 
 
 def read_config(workdir) -> dict | None:

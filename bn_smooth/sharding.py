@@ -3,8 +3,8 @@
 Programs stay single-device code under `jax.jit` (global view): the training
 step, the probes and evaluation see the global batch, so BatchNorm's batch
 statistics are those of the global batch, and XLA inserts the cross-device
-reductions. On one device the mesh has one entry and nothing changes. For
-several hosts, call `jax.distributed.initialize()` before building the mesh.
+reductions. On one device the mesh has one entry and nothing changes. In a
+multi-process job (bn_smooth.distributed) the mesh spans every process's devices.
 """
 
 import jax
@@ -17,6 +17,9 @@ AXIS = "data"
 def data_mesh(num_devices: int = 0) -> Mesh:
     """A mesh over the first `num_devices` devices (0: all of them)."""
     devices = jax.devices()
+    if jax.process_count() > 1 and num_devices not in (0, len(devices)):
+        raise ValueError(f"num_devices={num_devices} in a job of {jax.process_count()} "
+                         "processes: every process's devices take part; use num_devices=0.")
     if num_devices > len(devices):
         raise ValueError(f"num_devices={num_devices}, but only {len(devices)} devices are "
                          "visible; on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "

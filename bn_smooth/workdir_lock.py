@@ -2,7 +2,8 @@
 
 The lock is an `flock` on `workdir/.lock`, which holds the holder's pid. The
 operating system releases it when its process ends, however it ends (even
-kill -9), so a lock left by a dead process is simply taken over.
+kill -9), so a lock left by a dead process is simply taken over. In a multi-process
+job, process 0 holds it for the job (bn_smooth.distributed).
 """
 
 import contextlib
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from bn_smooth.checks import ConfigError
+from bn_smooth.distributed import is_writer
 
 LOCK = ".lock"
 
@@ -22,6 +24,9 @@ class WorkdirBusy(ConfigError):
 @contextlib.contextmanager
 def hold(workdir):
     """Hold `workdir`'s lock (refusing with WorkdirBusy if a live process has it)."""
+    if not is_writer():  # the job's process 0 holds it
+        yield
+        return
     path = Path(workdir) / LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

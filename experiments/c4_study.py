@@ -16,7 +16,7 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
-from bn_smooth import results, study_plots
+from bn_smooth import distributed, results, study_plots
 from experiments import c4_report, cli
 from experiments.suite import prepare_and_train
 
@@ -41,6 +41,8 @@ def main(argv):
     study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
     with prepare_and_train(study, workdir, figures) as (times, messages):
+        if not distributed.is_writer():  # process 0 of a multi-process job writes them
+            return
         runs = results.load_runs(workdir, [run.name for run in study.runs])
         summary = c4_report.summarize(study, runs)
         c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))

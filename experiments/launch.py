@@ -5,7 +5,7 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from bn_smooth import loop
+from bn_smooth import distributed, loop
 from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:args].",
@@ -18,6 +18,7 @@ def main(argv):
     cli.check_no_arguments(argv)
     cli.setup()
     with cli.user_errors(_WORKDIR.value):
+        distributed.initialize(_CONFIG.value)
         status = loop.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     print(status["message"])
     if status["status"] != "finished":

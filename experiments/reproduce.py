@@ -19,7 +19,7 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from bn_smooth import plots, results, runlog, theory
+from bn_smooth import distributed, plots, results, runlog, theory
 from experiments import cli, report, theory_report
 from experiments.suite import prepare_and_train
 
@@ -72,6 +72,8 @@ def main(argv):
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
     with prepare_and_train(suite, workdir, figures) as (times, messages):
+        if not distributed.is_writer():  # process 0 of a multi-process job writes them
+            return
         rows = theory_rows(suite, workdir, figures, times)
         plot_start = time.time()
         written = write_figures(suite, workdir, figures)

@@ -22,7 +22,7 @@ from pathlib import Path
 import jax
 from absl import logging
 
-from bn_smooth import checks, loop, probes, workdir_lock
+from bn_smooth import checks, distributed, loop, probes, workdir_lock
 from bn_smooth import data as data_lib
 from experiments import cli
 
@@ -76,7 +76,8 @@ class Times:
     def set(self, name, seconds):
         """Work that is redone from scratch (the figures) counts once."""
         self.seconds[name] = round(seconds, 1)
-        self.path.write_text(json.dumps(self.seconds, indent=1))
+        if distributed.is_writer():
+            self.path.write_text(json.dumps(self.seconds, indent=1))
 
 
 def train_runs(suite, workdir, times) -> dict[str, str]:
@@ -113,9 +114,9 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
 
 
 def _workers() -> int:
-    """One run per core on a CPU; one at a time on an accelerator, whose devices every
-    run uses."""
-    if jax.default_backend() != "cpu":
+    """One run per core on a CPU; one at a time on an accelerator or in a multi-process
+    job, whose devices every run uses."""
+    if jax.default_backend() != "cpu" or jax.process_count() > 1:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, MAX_WORKERS))
@@ -174,8 +175,10 @@ def prepare_and_train(suite, workdir: Path, figures: Path):
     """Check every run's config, the data and the folders before writing anything; then
     make the folders, hold the workdir's lock, train every run, and yield (times, each
     run's final message) for the figures to be written under the lock. A user's error is
-    one line (cli.user_errors)."""
+    one line (cli.user_errors). In a multi-process job every process trains every run
+    and process 0 writes (bn_smooth.distributed)."""
     with cli.user_errors(workdir):
+        distributed.initialize(suite)
         configs = [run_config(suite, run) for run in suite.runs]
         for config in configs:
             checks.check_config(config)

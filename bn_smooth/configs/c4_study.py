@@ -16,7 +16,7 @@ seed, so that an interrupted study has every setting at seed 0 first.
 
 import ml_collections
 
-from bn_smooth.configs.common import none_or, parse_arg, run_spec
+from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, run_spec
 
 # (label, VGG configuration, width, seeds, seeds that also train BatchNorm at lr 0.5).
 # VGG-11 has 8 normalized layers; VGG-16 has 13, as many as the paper's figure 14
@@ -46,6 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.scale, c.seed = a.scale, 0  # each run names its own seed
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
+    add_job_fields(c)
     smoke = a.scale == "smoke"
     c.num_steps = {"paper": 3_000, "cpu": 1_000, "smoke": 30}[a.scale]
     c.early_until = 20 if smoke else 500

@@ -26,6 +26,14 @@ def none_or(field_type) -> ml_collections.FieldReference:
     return ml_collections.FieldReference(None, field_type=field_type)
 
 
+def add_job_fields(c: ml_collections.ConfigDict):
+    """A multi-process job's coordinates (bn_smooth.distributed.initialize); None: those
+    of a cluster JAX detects, or this one process."""
+    c.coordinator_address = none_or(str)  # host:port of process 0
+    c.num_processes = none_or(int)
+    c.process_id = none_or(int)
+
+
 def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, spacing: str,
                    strategy: str | None = None) -> ml_collections.ConfigDict:
     """config.probe: one section per probe kind of bn_smooth.probes, each with its `every`.

@@ -18,7 +18,7 @@ paper: the Hessian's top eigenvalues against 2/lr, and its spectral density).
 
 import ml_collections
 
-from bn_smooth.configs.common import none_or, parse_arg
+from bn_smooth.configs.common import add_job_fields, none_or, parse_arg
 from bn_smooth.configs.common import run_spec as _run
 
 ALL_PROBES = ("landscape", "ics", "activations")
@@ -31,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.scale, c.seed = a.scale, a.seed
     c.data_dir = none_or(str)  # for the VGG runs; None: $BN_SMOOTH_CIFAR10, then ~/.cache
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
+    add_job_fields(c)
     c.theory_instances = {"paper": 1000, "cpu": 1000, "smoke": 12}[a.scale]
     # Batch sizes of the theory instances; each compiles its own programs.
     c.theory_batch_sizes = (4,) if a.scale == "smoke" else (2, 4, 8, 16, 32, 64, 128, 256)

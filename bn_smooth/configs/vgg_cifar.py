@@ -15,7 +15,7 @@ empty: the scale's), width (0: the scale's). Any field can also be set with
 
 import ml_collections
 
-from bn_smooth.configs.common import none_or, parse_arg, probe_sections, set_every
+from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_sections, set_every
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -28,6 +28,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.momentum = 0.0  # plain SGD, as in the paper
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
+    add_job_fields(c)
     c.batch_size = 128
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
