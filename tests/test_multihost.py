@@ -11,7 +11,6 @@ import sys
 import time
 from collections import Counter
 
-import orbax.checkpoint as ocp
 import pytest
 
 from bn_smooth import runlog
@@ -125,10 +124,9 @@ def test_losses_probes_and_running_averages_equal_one_process(runs, name):
     assert first[name] == second[name]  # every process, the same values
     if name == "dln":
         assert first[name] == runs["alone"][name]
-    assert first[name]["batch_stats"]  # BatchNorm's running averages are in the state
-    saved = ocp.StandardCheckpointer().restore(runs["workdir"] / name / "checkpoints" /
-                                               str(limit) / "default")
-    assert runlog.clean(saved["batch_stats"]) == first[name]["batch_stats"]
+    # The final values, running averages included, are read back from the job's last
+    # checkpoint by each of its processes (the VGG's, by one process: below).
+    assert first[name]["batch_stats"]
 
 
 def test_one_process_resumes_the_jobs_checkpoint(runs):
