@@ -14,6 +14,23 @@ SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-
 # download tests lift this and point the loader at a local file server.
 os.environ[data_lib.OFFLINE_ENV] = "1"
 
+# XLA's backend at optimization level 0: compiling is most of a smoke-scale command's
+# time, and this cuts the smoke suite's by a third. Values then differ from the default
+# level's in float32 rounding, and at the tests' large learning rates a training
+# trajectory amplifies that (a ReLU or a pooling window flips) within a few steps. So it
+# is used only where a test compares runs that are all compiled with it and share their
+# programs (a command's outputs with themselves; a two-process job with one process of
+# two devices, bit for bit), never against numbers computed at the default level.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+
+
+def xla_flags(devices: int | None = None) -> str:
+    """XLA_FLAGS for a test's command: fast compiles, and `devices` CPU devices if given."""
+    flags = [os.environ.get("XLA_FLAGS", ""), FAST_COMPILE]
+    if devices:
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
+    return " ".join(f for f in flags if f)
+
 
 def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int = 0) -> Path:
     """Write random images in the official format; returns the batches folder."""

@@ -26,7 +26,8 @@ def raw_series(workdir, key):
 def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     workdir, figures = tmp_path / "runs", tmp_path / "figures"
     result = run_module("experiments.c4_study", "bn_smooth/configs/c4_study.py:scale=smoke",
-                        workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
+                        workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}",
+                        fast_compile=True)
     assert result.returncode == 0, result.stderr[-3000:]
     study = c4_study.get_config("scale=smoke")
     summary = json.loads((figures / c4_report.SUMMARY).read_text())

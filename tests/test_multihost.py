@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from bn_smooth import runlog
+from tests.conftest import xla_flags
 from tests.test_train import ROOT
 
 VGG_STEPS = 20  # checkpoints every 10 (the smoke scale's); the job is killed after 10
@@ -35,7 +36,7 @@ def check_command(data_dir, workdir, vgg_steps, *job):
 
 def env(devices: int) -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT),
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+            "XLA_FLAGS": xla_flags(devices)}
 
 
 def start(data_dir, workdir, vgg_steps, devices: int, *job) -> subprocess.Popen:

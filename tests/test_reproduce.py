@@ -31,7 +31,8 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
 
     def suite():
         return run_module("experiments.reproduce", "bn_smooth/configs/reproduce.py:scale=smoke",
-                          workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
+                          workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}",
+                          fast_compile=True)
 
     result = suite()
     assert result.returncode == 0, result.stderr[-3000:]

@@ -13,13 +13,16 @@ import pytest
 from bn_smooth import loop, results, runlog, train
 from bn_smooth.configs.common import set_every
 from experiments import cli
-from tests.conftest import dln_config, tiny_vgg_config
+from tests.conftest import dln_config, tiny_vgg_config, xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_module(module, config_arg, workdir, *flags):
+def run_module(module, config_arg, workdir, *flags, fast_compile=False):
+    """`python -m module --config=config_arg --workdir=workdir *flags`, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if fast_compile:
+        env["XLA_FLAGS"] = xla_flags()
     return subprocess.run(
         [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -28,7 +31,7 @@ def run_module(module, config_arg, workdir, *flags):
 def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
     result = run_module("experiments.vgg_cifar",
                         "bn_smooth/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke", tmp_path,
-                        f"--config.data_dir={fake_cifar}")
+                        f"--config.data_dir={fake_cifar}", fast_compile=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "finished 20 steps" in result.stdout
     assert "steps/s" in result.stderr and "ETA" in result.stderr  # progress lines
@@ -42,7 +45,7 @@ def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
 
 def test_dln_entrypoint_smoke(tmp_path):
     result = run_module("experiments.dln", "bn_smooth/configs/dln.py:norm=batch,scale=smoke",
-                        tmp_path)
+                        tmp_path, fast_compile=True)
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [r["loss"] for r in runlog.read_metrics(tmp_path, "train")]
     assert len(losses) == 40 and losses[-1] < losses[0]
