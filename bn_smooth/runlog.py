@@ -40,6 +40,14 @@ def clean(value):
     return value
 
 
+def _write_whole(path: Path, text: str):
+    """Write `path` whole or not at all (a temporary file, then a rename): a crash leaves
+    the old file, and the other processes of a job never read it half written."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class MetricsWriter:
     """Appends rows to metrics.jsonl, flushed at every write so a crash loses nothing."""
 
@@ -53,11 +61,7 @@ class MetricsWriter:
             self._rewrite(kept)
 
     def _rewrite(self, rows):
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-        os.replace(tmp, self.path)
+        _write_whole(self.path, "".join(json.dumps(row) + "\n" for row in rows))
 
     def write(self, step: int, kind: str, values: dict):
         self.write_rows([{"step": int(step), "kind": kind, **clean(values)}])
@@ -89,9 +93,7 @@ def write_status(workdir, status: str, step: int, message: str = "", **extra) ->
     """Write status.json; returns what it holds (on every process of a job)."""
     values = {"status": status, "step": int(step), "message": message, **extra}
     if is_writer():
-        tmp = Path(workdir) / (STATUS + ".tmp")
-        tmp.write_text(json.dumps(values, indent=1))
-        os.replace(tmp, Path(workdir) / STATUS)
+        _write_whole(Path(workdir) / STATUS, json.dumps(values, indent=1))
     return values
 
 
@@ -112,12 +114,8 @@ def read_status(workdir) -> dict | None:
 
 
 def write_config(workdir, config_dict: dict):
-    if not is_writer():
-        return
-    # Whole or not at all: the other processes of a job read it as it is written.
-    tmp = Path(workdir) / (CONFIG + ".tmp")
-    tmp.write_text(json.dumps(config_dict, indent=1, sort_keys=True))
-    os.replace(tmp, Path(workdir) / CONFIG)
+    if is_writer():
+        _write_whole(Path(workdir) / CONFIG, json.dumps(config_dict, indent=1, sort_keys=True))
 
 
 def read_config(workdir) -> dict | None:
