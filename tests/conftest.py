@@ -24,9 +24,10 @@ os.environ[data_lib.OFFLINE_ENV] = "1"
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 
 
-def xla_flags(devices: int | None = None) -> str:
-    """XLA_FLAGS for a test's command: fast compiles, and `devices` CPU devices if given."""
-    flags = [os.environ.get("XLA_FLAGS", ""), FAST_COMPILE]
+def xla_flags(devices: int | None = None, fast_compile: bool = True) -> str:
+    """XLA_FLAGS for a test's command: fast compiles unless told otherwise, and `devices`
+    CPU devices if given."""
+    flags = [os.environ.get("XLA_FLAGS", ""), FAST_COMPILE if fast_compile else ""]
     if devices:
         flags.append(f"--xla_force_host_platform_device_count={devices}")
     return " ".join(f for f in flags if f)

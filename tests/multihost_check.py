@@ -30,10 +30,10 @@ def suite_config(data_dir, vgg_steps: int, coordinator=None, process_id=None):
     add_job_fields(c)
     if coordinator is not None:
         c.coordinator_address, c.num_processes, c.process_id = coordinator, 2, int(process_id)
-    c.runs = [run_spec("vgg", "vgg_cifar", "norm=batch", PROBES["vgg"],
-                       every=dict.fromkeys(PROBES["vgg"], 5), num_steps=vgg_steps),
-              run_spec("dln", "dln", "norm=batch", PROBES["dln"],
-                       every=dict.fromkeys(PROBES["dln"], 5), num_steps=12)]
+    c.runs = [run_spec(name, experiment, "norm=batch", PROBES[name],
+                       every=dict.fromkeys(PROBES[name], 5), num_steps=steps)
+              for name, experiment, steps in (("vgg", "vgg_cifar", vgg_steps),
+                                              ("dln", "dln", 12))]
     return c
 
 

@@ -8,13 +8,16 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import xla_flags
 from tests.test_train import ROOT
 
 
 @pytest.fixture(scope="module")
 def two_device_runs(fake_cifar):
+    # At the default compile level: at level 0 its one- and two-device runs part by 1e-3
+    # within two steps (tests/conftest.py, FAST_COMPILE).
     env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+           "XLA_FLAGS": xla_flags(2, fast_compile=False)}
     result = subprocess.run([sys.executable, "tests/data_parallel_check.py", str(fake_cifar)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
