@@ -94,14 +94,59 @@ def test_vgg_formulations_agree():
 
     values = {f: jax.value_and_grad(loss, argnums=1)(m, variables["params"])
               for f, m in vggs.items()}
-    (l_s, g_s), (l_n, g_n) = values["shifted"], values["native"]
-    assert abs(l_s - l_n) <= 1e-5 * abs(l_n)
-    # Over the whole gradient: the conv biases before BatchNorm have zero gradient
-    # in exact arithmetic, so leaf by leaf they would compare rounding noise.
-    flat = [jnp.concatenate([a.ravel() for a in jax.tree.leaves(g)]) for g in (g_s, g_n)]
-    assert rel_err(*flat) < 1e-5
+    l_n, g_n = values["native"]
+    for f in ("shifted", "winograd"):
+        l_f, g_f = values[f]
+        assert abs(l_f - l_n) <= 1e-5 * abs(l_n), f
+        # Over the whole gradient: the conv biases before BatchNorm have zero gradient
+        # in exact arithmetic, so leaf by leaf they would compare rounding noise.
+        flat = [jnp.concatenate([a.ravel() for a in jax.tree.leaves(g)]) for g in (g_f, g_n)]
+        assert rel_err(*flat) < 1e-5, f
+
+
+def vgg11_conv_shapes(width: float) -> list[tuple[int, int, int]]:
+    """(spatial size, C_in, C_out) of VGG-11's convolutions on CIFAR-10 at `width`."""
+    shapes, size, c_in = [], 32, 3
+    for v in models.VGG_CFGS["vgg11"]:
+        if v == "M":
+            size //= 2
+        else:
+            c_out = max(1, int(v * width))
+            shapes.append((size, c_in, c_out))
+            c_in = c_out
+    return shapes
+
+
+@functools.partial(jax.jit, static_argnums=0)  # one program per shape: faster than eager
+def value_grads_hvp(conv, x, k, r, tangents):
+    """conv(x, k); the gradients in x and k of sum(tanh(conv) * r); their derivative
+    along `tangents` (a forward-over-reverse HVP)."""
+    def loss(x, k):
+        return jnp.sum(jnp.tanh(conv(x, k)) * r)
+
+    grad = jax.grad(loss, argnums=(0, 1))
+    return conv(x, k), *grad(x, k), *jax.jvp(grad, (x, k), tangents)[1]
+
+
+@pytest.mark.parametrize("formulation", ["shifted", "winograd"])
+@pytest.mark.parametrize("width", [0.125, 0.25, 1.0])
+def test_conv_formulations_at_every_vgg11_shape_in_float64(formulation, width):
+    """Values, gradients (input and kernel) and a forward-over-reverse HVP against XLA's
+    native convolution, in float64, at every convolution shape of VGG-11 at `width`."""
+    conv = {"shifted": layers.conv3x3_shifted, "winograd": layers.conv3x3_winograd}[formulation]
+    with jax.enable_x64():
+        for size, c_in, c_out in dict.fromkeys(vgg11_conv_shapes(width)):
+            rng = np.random.default_rng(size + c_in)
+            x = jnp.asarray(rng.standard_normal((1, size, size, c_in)))
+            k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in))
+            r = jnp.asarray(rng.standard_normal((1, size, size, c_out)))
+            tangents = tuple(jnp.asarray(rng.standard_normal(a.shape)) for a in (x, k))
+            got = value_grads_hvp(conv, x, k, r, tangents)
+            want = value_grads_hvp(layers.conv3x3_native, x, k, r, tangents)
+            for a, b in zip(got, want, strict=True):
+                assert rel_err(a, b) < 1e-12, f"{size}x{size} {c_in}->{c_out}"
 
 
 def test_unknown_formulation_names_the_valid_ones():
-    with pytest.raises(ValueError, match="shifted, native"):
-        layers.Conv3x3(2, formulation="winograd").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match="shifted, native, winograd"):
+        layers.Conv3x3(2, formulation="fft").init(jax.random.key(0), jnp.ones((1, 4, 4, 1)))
