@@ -1,14 +1,13 @@
-"""3x3 convolution and 2x2 max pooling, formulated per backend.
+"""3x3 convolution and 2x2 max pooling, formulated per backend and layer shape.
 
 XLA:CPU runs convolutions, and above all their gradients, far below its matmul
-speed. On CPU the convolution is therefore written as nine shifted views of
-the padded input, concatenated along channels, times one matmul; max pooling
-as a reshape and a max. On GPU and TPU the native convolution is used. A third
-formulation, Winograd's F(2x2, 3x3), is opt-in (`formulation="winograd"`, with the
-reshape pooling): per layer it measured 1.4-1.9x faster than the shifted views at
-full width on 2 cores, slower on the first layer and at 2x2; it is not a default
-until a per-layer choice is benchmarked on whole steps. All formulations hold the
-same parameters, named and shaped as flax's `nn.Conv`
+speed. On CPU a convolution is therefore written as matmuls: Winograd's
+F(2x2, 3x3) where the input is at least 4x4 with at least 32 channels, nine
+shifted views of the padded input and one matmul elsewhere (the first layer,
+2x2 inputs, narrow layers), the choice that measured fastest on whole training
+steps (README, "Speed"); max pooling as a reshape and a max. On GPU and TPU the
+native convolution is used. `formulation=` names one for every layer instead.
+All formulations hold the same parameters, named and shaped as flax's `nn.Conv`
 ('kernel' (3, 3, C_in, C_out), 'bias' (C_out,)), so checkpoints and probes do
 not depend on the backend, and tests check them against `nn.Conv` and
 `nn.max_pool`.
@@ -19,12 +18,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-FORMULATIONS = ("shifted", "native", "winograd")
+# On CPU, Winograd for inputs at least this large and wide (measured on whole steps).
+WINOGRAD_MIN_SIZE, WINOGRAD_MIN_CHANNELS = 4, 32
 
 
-def default_formulation() -> str:
-    """'shifted' on CPU, where it measured faster (README, "Speed"); 'native' elsewhere."""
-    return "shifted" if jax.default_backend() == "cpu" else "native"
+def default_formulation(x_shape: tuple[int, ...] | None = None) -> str:
+    """The formulation of a layer whose input (N, H, W, C) has shape `x_shape`: 'native'
+    off CPU; on CPU 'winograd' for inputs at least 4x4 with at least 32 channels,
+    'shifted' otherwise (and for pooling, which passes no shape)."""
+    if jax.default_backend() != "cpu":
+        return "native"
+    if (x_shape is not None and min(x_shape[1:3]) >= WINOGRAD_MIN_SIZE
+            and x_shape[3] >= WINOGRAD_MIN_CHANNELS):
+        return "winograd"
+    return "shifted"
 
 
 def conv3x3_shifted(x, kernel):
@@ -79,27 +86,32 @@ def conv3x3_native(x, kernel):
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+CONVOLUTIONS = {"shifted": conv3x3_shifted, "native": conv3x3_native,
+                "winograd": conv3x3_winograd}
+FORMULATIONS = tuple(CONVOLUTIONS)
+
+
+def conv3x3(x, kernel, formulation: str | None = None):
+    """'SAME' 3x3 convolution, stride 1, by `formulation` (None: default_formulation)."""
+    formulation = formulation or default_formulation(x.shape)
+    if formulation not in CONVOLUTIONS:
+        raise ValueError(f"unknown convolution formulation {formulation!r}; "
+                         f"valid: {', '.join(FORMULATIONS)}")
+    return CONVOLUTIONS[formulation](x, kernel)
+
+
 class Conv3x3(nn.Module):
     """A 'SAME' 3x3 convolution with flax's parameter layout."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.glorot_uniform()
-    formulation: str | None = None  # None: default_formulation()
+    formulation: str | None = None  # None: default_formulation(x.shape)
 
     @nn.compact
     def __call__(self, x):
         kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
-        formulation = self.formulation or default_formulation()
-        if formulation == "shifted":
-            y = conv3x3_shifted(x, kernel)
-        elif formulation == "native":
-            y = conv3x3_native(x, kernel)
-        elif formulation == "winograd":
-            y = conv3x3_winograd(x, kernel)
-        else:
-            raise ValueError(f"unknown convolution formulation {formulation!r}; "
-                             f"valid: {', '.join(FORMULATIONS)}")
+        y = conv3x3(x, kernel, self.formulation)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y

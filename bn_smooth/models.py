@@ -81,7 +81,7 @@ class VGG(nn.Module):
     `cfg` is a name from VGG_CFGS or a sequence of widths and 'M'; every width
     is multiplied by `width`. `classifier` lists hidden dense widths before the
     final Dense(num_classes) (empty: the common CIFAR head, a single Dense).
-    `formulation` picks how convolutions run (bn_smooth.layers; None: per backend).
+    `formulation` picks how convolutions run (bn_smooth.layers; None: per backend and layer).
     """
 
     cfg: str | Sequence = "vgg11"

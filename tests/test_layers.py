@@ -27,14 +27,14 @@ def test_conv3x3_matches_flax_conv(formulation, shape):
                                                            ref.init(jax.random.key(1), x))
     params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(2), p.shape),
                           params)  # a non-zero bias
-    assert rel_err(ours.apply(params, x), ref.apply(params, x)) < 1e-5
 
-    def loss(module, p, x):
-        return jnp.sum(jnp.sin(module.apply(p, x)))
+    def value_grads(module, p, x):
+        return module.apply(p, x), jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))),
+                                            argnums=(0, 1))(p, x)
 
-    g_ours = jax.grad(loss, argnums=(1, 2))(ours, params, x)
-    g_ref = jax.grad(loss, argnums=(1, 2))(ref, params, x)
-    for a, b in zip(jax.tree.leaves(g_ours), jax.tree.leaves(g_ref), strict=True):
+    got, want = (run_compiled_fast(functools.partial(value_grads, m), params, x)
+                 for m in (ours, ref))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert rel_err(a, b) < 1e-5
 
 
@@ -81,10 +81,12 @@ def flax_max_pool(x):
 
 
 def test_vgg_formulations_agree():
-    """The whole network: same parameters, same loss and gradients either way."""
+    """The whole network: same parameters, same loss and gradients either way, and with
+    the CPU's per-layer default (None: shifted views, then Winograd at 16x16 32->32)."""
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
-    vggs = {f: models.VGG((8, "M", 16, "M", 16, "M"), norms.get_norm("batch"),
-                          formulation=f) for f in layers.FORMULATIONS}
+    vggs = {f: models.VGG((8, "M", 32, 32, "M"), norms.get_norm("batch"), formulation=f)
+            for f in (*layers.FORMULATIONS, None)}
+    assert layers.default_formulation((4, 16, 16, 32)) == "winograd"
     variables = vggs["native"].init(jax.random.key(1), x, train=False)
 
     def loss(model, params):
@@ -92,10 +94,10 @@ def test_vgg_formulations_agree():
                              mutable=["batch_stats"])
         return jnp.sum(out ** 2)
 
-    values = {f: jax.value_and_grad(loss, argnums=1)(m, variables["params"])
-              for f, m in vggs.items()}
+    values = {f: run_compiled_fast(jax.value_and_grad(functools.partial(loss, m)),
+                                   variables["params"]) for f, m in vggs.items()}
     l_n, g_n = values["native"]
-    for f in ("shifted", "winograd"):
+    for f in ("shifted", "winograd", None):
         l_f, g_f = values[f]
         assert abs(l_f - l_n) <= 1e-5 * abs(l_n), f
         # Over the whole gradient: the conv biases before BatchNorm have zero gradient
@@ -117,7 +119,6 @@ def vgg11_conv_shapes(width: float) -> list[tuple[int, int, int]]:
     return shapes
 
 
-@functools.partial(jax.jit, static_argnums=0)  # one program per shape: faster than eager
 def value_grads_hvp(conv, x, k, r, tangents):
     """conv(x, k); the gradients in x and k of sum(tanh(conv) * r); their derivative
     along `tangents` (a forward-over-reverse HVP)."""
@@ -128,12 +129,18 @@ def value_grads_hvp(conv, x, k, r, tangents):
     return conv(x, k), *grad(x, k), *jax.jvp(grad, (x, k), tangents)[1]
 
 
-@pytest.mark.parametrize("formulation", ["shifted", "winograd"])
+def run_compiled_fast(fn, *args):
+    """fn(*args) as one program compiled at XLA's lowest optimization level: these tests
+    compile dozens of programs and run each once, so compiling is most of their time."""
+    return jax.jit(fn).lower(*args).compile({"xla_backend_optimization_level": 0})(*args)
+
+
 @pytest.mark.parametrize("width", [0.125, 0.25, 1.0])
-def test_conv_formulations_at_every_vgg11_shape_in_float64(formulation, width):
-    """Values, gradients (input and kernel) and a forward-over-reverse HVP against XLA's
-    native convolution, in float64, at every convolution shape of VGG-11 at `width`."""
-    conv = {"shifted": layers.conv3x3_shifted, "winograd": layers.conv3x3_winograd}[formulation]
+def test_conv_at_every_vgg11_shape_in_float64(width):
+    """At every convolution shape of VGG-11 at `width`, the formulation the layer gets on
+    CPU: values, gradients (input and kernel) and a forward-over-reverse HVP against XLA's
+    native convolution (nn.Conv's), in float64."""
+    used = set()
     with jax.enable_x64():
         for size, c_in, c_out in dict.fromkeys(vgg11_conv_shapes(width)):
             rng = np.random.default_rng(size + c_in)
@@ -141,10 +148,43 @@ def test_conv_formulations_at_every_vgg11_shape_in_float64(formulation, width):
             k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in))
             r = jnp.asarray(rng.standard_normal((1, size, size, c_out)))
             tangents = tuple(jnp.asarray(rng.standard_normal(a.shape)) for a in (x, k))
-            got = value_grads_hvp(conv, x, k, r, tangents)
-            want = value_grads_hvp(layers.conv3x3_native, x, k, r, tangents)
+            used.add(layers.default_formulation(x.shape))
+            got = run_compiled_fast(functools.partial(value_grads_hvp, layers.conv3x3),
+                                    x, k, r, tangents)
+            want = run_compiled_fast(functools.partial(value_grads_hvp, layers.conv3x3_native),
+                                     x, k, r, tangents)
             for a, b in zip(got, want, strict=True):
                 assert rel_err(a, b) < 1e-12, f"{size}x{size} {c_in}->{c_out}"
+    assert used == {"shifted", "winograd"}  # the first layer, and the 8x8 32->32 or wider
+
+
+@pytest.mark.parametrize("width", [0.125, 0.25, 1.0])
+def test_max_pool_at_every_vgg11_shape_in_float64(width):
+    """At every pooling shape of VGG-11 at `width`, with tied maxima in most windows (pixels
+    from {0, 1, 2}, as after ReLU): values, gradients and a forward-over-reverse HVP equal
+    nn.max_pool's, in float64."""
+    sizes = [size for size, _, _ in vgg11_conv_shapes(width)]
+    pooled = [(size, c_out) for (size, _, c_out), after in
+              zip(vgg11_conv_shapes(width), sizes[1:] + [1], strict=True) if after < size]
+    assert [size for size, _ in pooled] == [32, 16, 8, 4, 2]
+
+    def loss(pool, x, weights):
+        return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)
+
+    def value_grad_hvp(pool, x, weights):
+        grad = functools.partial(jax.grad(loss, argnums=1), pool, weights=weights)
+        return pool(x), grad(x), jax.jvp(grad, (x,), (jnp.cos(x),))[1]
+
+    with jax.enable_x64():
+        for size, channels in pooled:
+            x = np.random.default_rng(size).integers(0, 3, (2, size, size, channels))
+            x, weights = jnp.asarray(x, jnp.float64), jnp.arange(1.0, 1.0 + channels)
+            got = run_compiled_fast(functools.partial(value_grad_hvp, layers.max_pool2x2),
+                                    x, weights)
+            want = run_compiled_fast(functools.partial(value_grad_hvp, flax_max_pool),
+                                     x, weights)
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"{size}x{size}x{channels}")
 
 
 def test_unknown_formulation_names_the_valid_ones():
