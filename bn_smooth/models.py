@@ -35,6 +35,21 @@ def vgg_cfg(cfg) -> tuple:
     return VGG_CFGS[cfg] if isinstance(cfg, str) else tuple(cfg)
 
 
+def vgg_conv_shapes(cfg="vgg11", width: float = 1.0,
+                    size: int = 32) -> list[tuple[int, int, int, bool]]:
+    """(input size, C_in, C_out, followed by pooling) of each convolution of
+    VGG(cfg, width=width) on size x size RGB images: what speed and layer tests iterate."""
+    cfg, shapes, c_in = vgg_cfg(cfg), [], 3
+    for pos, v in enumerate(cfg):
+        if v == "M":
+            size //= 2
+            continue
+        c_out = max(1, round(v * width))
+        shapes.append((size, c_in, c_out, pos + 1 < len(cfg) and cfg[pos + 1] == "M"))
+        c_in = c_out
+    return shapes
+
+
 def layer_name(i: int) -> str:
     return f"layer_{i:02d}"
 

@@ -29,8 +29,6 @@ PyTorch is only a benchmark dependency (the `bench` extra), never the library's.
 import json
 import os
 import platform
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -43,13 +41,13 @@ from bn_smooth import curvature, models, norms, probes, sweep, tasks, train
 from bn_smooth.configs import vgg_cifar
 from bn_smooth.configs.common import probe_sections
 from bn_smooth.data import Dataset
+from experiments.timing import median_time
 from experiments.torch_reference import (
     BATCH,
     LANCZOS_STEPS,
     LR,
     NUM_ETAS,
     STEPS_PER_CALL,
-    VGG11,
     gaussian_regression,
     images,
     torch_reference,
@@ -61,32 +59,14 @@ _OUT = flags.DEFINE_string("json_out", "benchmark.json", "Where to write the res
 _COMPILE = flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (not in --quick).")
 
 
-
 # ---------------------------------------------------------------------------
-# Timing and FLOPs
-
-
-def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# FLOPs
 
 
 def vgg_forward_flops(width: float, batch: int = BATCH) -> float:
-    flops, c_in, size = 0.0, 3, 32
-    for v in VGG11:
-        if v == "M":
-            size //= 2
-            continue
-        c = max(1, round(v * width))
-        flops += 2 * size * size * 9 * c_in * c
-        c_in = c
-    return batch * (flops + 2 * c_in * 10)
+    convs = models.vgg_conv_shapes("vgg11", width)
+    flops = sum(2 * size * size * 9 * c_in * c_out for size, c_in, c_out, _ in convs)
+    return batch * (flops + 2 * convs[-1][2] * 10)
 
 
 def dln_forward_flops(depth=25, dim=10, samples=1000) -> float:

@@ -106,19 +106,6 @@ def test_vgg_formulations_agree():
         assert rel_err(*flat) < 1e-5, f
 
 
-def vgg11_conv_shapes(width: float) -> list[tuple[int, int, int]]:
-    """(spatial size, C_in, C_out) of VGG-11's convolutions on CIFAR-10 at `width`."""
-    shapes, size, c_in = [], 32, 3
-    for v in models.VGG_CFGS["vgg11"]:
-        if v == "M":
-            size //= 2
-        else:
-            c_out = max(1, int(v * width))
-            shapes.append((size, c_in, c_out))
-            c_in = c_out
-    return shapes
-
-
 def value_grads_hvp(conv, x, k, r, tangents):
     """conv(x, k); the gradients in x and k of sum(tanh(conv) * r); their derivative
     along `tangents` (a forward-over-reverse HVP)."""
@@ -142,7 +129,7 @@ def test_conv_at_every_vgg11_shape_in_float64(width):
     native convolution (nn.Conv's), in float64."""
     used = set()
     with jax.enable_x64():
-        for size, c_in, c_out in dict.fromkeys(vgg11_conv_shapes(width)):
+        for size, c_in, c_out, _ in dict.fromkeys(models.vgg_conv_shapes("vgg11", width)):
             rng = np.random.default_rng(size + c_in)
             x = jnp.asarray(rng.standard_normal((1, size, size, c_in)))
             k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in))
@@ -163,10 +150,8 @@ def test_max_pool_at_every_vgg11_shape_in_float64(width):
     """At every pooling shape of VGG-11 at `width`, with tied maxima in most windows (pixels
     from {0, 1, 2}, as after ReLU): values, gradients and a forward-over-reverse HVP equal
     nn.max_pool's, in float64."""
-    sizes = [size for size, _, _ in vgg11_conv_shapes(width)]
-    pooled = [(size, c_out) for (size, _, c_out), after in
-              zip(vgg11_conv_shapes(width), sizes[1:] + [1], strict=True) if after < size]
-    assert [size for size, _ in pooled] == [32, 16, 8, 4, 2]
+    pooled = [(size, c_out) for size, _, c_out, pooled in models.vgg_conv_shapes("vgg11", width)
+              if pooled]
 
     def loss(pool, x, weights):
         return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)

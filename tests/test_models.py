@@ -47,6 +47,19 @@ def test_vgg_width_and_classifier():
     assert models.layer_order(params)[-2:] == ["layer_08", "head"]
 
 
+@pytest.mark.parametrize("width", [1 / 8, 1.0])
+def test_vgg_conv_shapes_are_the_models(width):
+    model = models.VGG("vgg11", norms.get_norm("none"), width=width)
+    params = shapes(model, jnp.zeros((1, 32, 32, 3)))["params"]
+    conv_shapes = models.vgg_conv_shapes("vgg11", width)
+    kernels = [params[models.layer_name(i)]["conv"]["kernel"] for i in range(8)]
+    assert kernels == [(3, 3, c_in, c_out) for _, c_in, c_out, _ in conv_shapes]
+    # Sizes halve after each pool; VGG-11 pools after convolutions 1, 2, 4, 6 and 8.
+    assert [(size, pooled) for size, _, _, pooled in conv_shapes] == [
+        (32, True), (16, True), (8, False), (8, True), (4, False), (4, True), (2, False),
+        (2, True)]
+
+
 def test_vgg_norm_precedes_relu():
     model = models.VGG([4, "M"], norms.get_norm("batch"), num_classes=2)
     x = jax.random.normal(jax.random.key(0), (8, 4, 4, 3))
