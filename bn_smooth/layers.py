@@ -2,11 +2,11 @@
 
 XLA:CPU runs convolutions, and above all their gradients, far below its matmul
 speed. On CPU a convolution is therefore written as matmuls: Winograd's
-F(2x2, 3x3) where the input is at least 4x4 with at least 32 channels, nine
-shifted views of the padded input and one matmul elsewhere (the first layer,
-2x2 inputs, narrow layers), the choice that measured fastest on whole training
-steps (README, "Speed"); max pooling as a reshape and a max. On GPU and TPU the
-native convolution is used. `formulation=` names one for every layer instead.
+F(2x2, 3x3) on the wider layers (see default_formulation), nine shifted views
+of the padded input and one matmul elsewhere (the first layer, 2x2 inputs,
+narrow layers: all of VGG-11 at 1/8 width), the choice that measured fastest
+on whole training steps (README, "Speed"); max pooling as a reshape and a max.
+On GPU and TPU the native convolution is used. `formulation=` names one for every layer instead.
 All formulations hold the same parameters, named and shaped as flax's `nn.Conv`
 ('kernel' (3, 3, C_in, C_out), 'bias' (C_out,)), so checkpoints and probes do
 not depend on the backend, and tests check them against `nn.Conv` and
@@ -18,19 +18,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# On CPU, Winograd for inputs at least this large and wide (measured on whole steps).
-WINOGRAD_MIN_SIZE, WINOGRAD_MIN_CHANNELS = 4, 32
+# On CPU, Winograd for inputs at least 4x4 whose size times channels is at least 512:
+# where it made whole training steps faster. Below (every layer at 1/8 width) its steps
+# were at most 7% faster and its programs took 1.6x as long to compile, which made the
+# cpu-scale suite 5% slower (README, "Speed").
+WINOGRAD_MIN_SIZE, WINOGRAD_MIN_SIZE_TIMES_CHANNELS = 4, 512
 
 
 def default_formulation(x_shape: tuple[int, ...] | None = None) -> str:
     """The formulation of a layer whose input (N, H, W, C) has shape `x_shape`: 'native'
-    off CPU; on CPU 'winograd' for inputs at least 4x4 with at least 32 channels,
-    'shifted' otherwise (and for pooling, which passes no shape)."""
+    off CPU; on CPU 'winograd' for inputs at least 4x4 with H * C at least 512, 'shifted'
+    otherwise (and for pooling, which passes no shape)."""
     if jax.default_backend() != "cpu":
         return "native"
-    if (x_shape is not None and min(x_shape[1:3]) >= WINOGRAD_MIN_SIZE
-            and x_shape[3] >= WINOGRAD_MIN_CHANNELS):
-        return "winograd"
+    if x_shape is not None:
+        _, h, w, c = x_shape
+        if min(h, w) >= WINOGRAD_MIN_SIZE and min(h, w) * c >= WINOGRAD_MIN_SIZE_TIMES_CHANNELS:
+            return "winograd"
     return "shifted"
 
 

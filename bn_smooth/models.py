@@ -108,21 +108,14 @@ class VGG(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = True):
-        cfg = vgg_cfg(self.cfg)
-        index = 0
-        for pos, v in enumerate(cfg):
-            if v == "M":
-                continue
-            pool = pos + 1 < len(cfg) and cfg[pos + 1] == "M"
-            features = max(1, round(v * self.width))
+        convs = vgg_conv_shapes(self.cfg, self.width)
+        for index, (_, _, features, pool) in enumerate(convs):
             x = Block(features, self.norm, pool=pool, formulation=self.formulation,
                       name=layer_name(index))(x, train)
-            index += 1
         x = x.reshape(x.shape[0], -1)
-        for hidden in self.classifier:
+        for index, hidden in enumerate(self.classifier, start=len(convs)):
             features = max(1, round(hidden * self.width))
             x = Block(features, self.norm, conv=False, name=layer_name(index))(x, train)
-            index += 1
         return nn.Dense(self.num_classes, kernel_init=glorot, name="head")(x)
 
 

@@ -142,7 +142,8 @@ def test_conv_at_every_vgg11_shape_in_float64(width):
                                      x, k, r, tangents)
             for a, b in zip(got, want, strict=True):
                 assert rel_err(a, b) < 1e-12, f"{size}x{size} {c_in}->{c_out}"
-    assert used == {"shifted", "winograd"}  # the first layer, and the 8x8 32->32 or wider
+    # Winograd on the wider layers (none at 1/8 width), the shifted views on the first.
+    assert used == ({"shifted"} if width < 0.25 else {"shifted", "winograd"})
 
 
 @pytest.mark.parametrize("width", [0.125, 0.25, 1.0])
