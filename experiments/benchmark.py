@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import app, flags
 
 from bn_smooth import curvature, models, norms, probes, sweep, tasks, train
@@ -101,7 +100,7 @@ class Ours:
             self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,))
             self.lr, self.config = 1e-6, probe_config(1e-6, 0.01, 30.0, "log", "map")
         self.data = jax.device_put(data)
-        self.tx = optax.sgd(self.lr)
+        self.tx = train.make_optimizer(self.config)  # as training builds it: probes read its lr
         self.state = train.init_state(self.task, self.tx, 0)
         self.chunk_fn = train.make_train_chunk(self.task, self.tx)
 

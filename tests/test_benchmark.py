@@ -17,3 +17,12 @@ def test_vgg11_forward_flops_match_its_published_size():
 
 def test_dln_flops():
     assert benchmark.dln_forward_flops() == 2 * 1000 * 10 * 10 * 25
+
+
+def test_ours_runs_the_librarys_steps_and_probes():
+    """The benchmark's own side, on the cheap DLN: a training window and each probe kind it
+    times run on the state the library's training builds (its optimizer included)."""
+    ours = benchmark.Ours("dln", "batch")
+    ours.steps()
+    for kind in ("landscape", "ics"):
+        ours.probe(kind)()
