@@ -30,7 +30,8 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats per layer (median).
 _FORMULATION = flags.DEFINE_enum("formulation", None, layers.FORMULATIONS,
                                  "Time every convolution in this formulation (default: the "
                                  "one each layer gets by default).")
-_OUT = flags.DEFINE_string("json_out", "benchmark_layers.json", "Where to write the rows.")
+_OUT = flags.DEFINE_string("layers_json_out", "benchmark_layers.json",
+                           "Where to write the rows as JSON.")
 
 
 def as_training_runs(loss, params, *inputs):
@@ -48,12 +49,11 @@ def as_training_runs(loss, params, *inputs):
     return lambda: jax.block_until_ready(window(params, inputs))
 
 
-def ours_conv(size, c_in, c_out, first):
+def ours_conv(size, c_in, c_out, first, formulation=None):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((BATCH, size, size, c_in)), jnp.float32)
     k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
     r = jnp.asarray(rng.standard_normal((BATCH, size, size, c_out)), jnp.float32)
-    formulation = _FORMULATION.value
     if first:  # the images get no gradient
         return as_training_runs(lambda k, x, r: jnp.sum(layers.conv3x3(x, k, formulation) * r),
                                 k, x, r)
@@ -105,7 +105,7 @@ def main(argv):
         for index, (size, c_in, c_out, pooled) in enumerate(models.vgg_conv_shapes("vgg11", width)):
             ops = [(f"conv {size}x{size} {c_in}->{c_out}",
                     _FORMULATION.value or layers.default_formulation((BATCH, size, size, c_in)),
-                    ours_conv(size, c_in, c_out, index == 0),
+                    ours_conv(size, c_in, c_out, index == 0, _FORMULATION.value),
                     torch_conv(size, c_in, c_out, index == 0))]
             if pooled:
                 ops.append((f"pool {size}x{size} x{c_out}", layers.default_formulation(),

@@ -1,5 +1,7 @@
-"""The benchmark's FLOP counts, against the published size of VGG-11 on CIFAR-10."""
+"""The benchmarks: FLOP counts against the published size of VGG-11 on CIFAR-10, and
+their own (JAX) side runs as the timed code does."""
 
+import jax.numpy as jnp
 import pytest
 
 from experiments import benchmark
@@ -26,3 +28,16 @@ def test_ours_runs_the_librarys_steps_and_probes():
     ours.steps()
     for kind in ("landscape", "ics"):
         ours.probe(kind)()
+
+
+def test_layer_benchmark_runs_its_layers_in_scan_windows():
+    """experiments.benchmark_layers' own side: a first convolution (no input gradient), a
+    Winograd one and a pooling, each a window of training steps, on small shapes."""
+    from experiments import benchmark_layers
+
+    for run in (benchmark_layers.ours_conv(8, 3, 4, first=True),
+                benchmark_layers.ours_conv(4, 32, 8, first=False, formulation="winograd"),
+                benchmark_layers.ours_pool(4, 8)):
+        values = run()[1]
+        assert values.shape == (benchmark_layers.STEPS_PER_CALL,)
+        assert bool(jnp.all(jnp.isfinite(values)))
