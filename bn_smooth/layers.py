@@ -6,7 +6,8 @@ F(2x2, 3x3) on the wider layers (see default_formulation), nine shifted views
 of the padded input and one matmul elsewhere (the first layer, 2x2 inputs,
 narrow layers: all of VGG-11 at 1/8 width), the choice that measured fastest
 on whole training steps (README, "Speed"); max pooling as a reshape and a max.
-On GPU and TPU the native convolution is used. `formulation=` names one for every layer instead.
+On GPU and TPU the native convolution is used. `formulation=` names one for every
+layer instead.
 All formulations hold the same parameters, named and shaped as flax's `nn.Conv`
 ('kernel' (3, 3, C_in, C_out), 'bias' (C_out,)), so checkpoints and probes do
 not depend on the backend, and tests check them against `nn.Conv` and
@@ -32,8 +33,8 @@ def default_formulation(x_shape: tuple[int, ...] | None = None) -> str:
     if jax.default_backend() != "cpu":
         return "native"
     if x_shape is not None:
-        _, h, w, c = x_shape
-        if min(h, w) >= WINOGRAD_MIN_SIZE and min(h, w) * c >= WINOGRAD_MIN_SIZE_TIMES_CHANNELS:
+        size, channels = min(x_shape[1:3]), x_shape[3]
+        if size >= WINOGRAD_MIN_SIZE and size * channels >= WINOGRAD_MIN_SIZE_TIMES_CHANNELS:
             return "winograd"
     return "shifted"
 

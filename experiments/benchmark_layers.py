@@ -60,6 +60,7 @@ def ours_conv(size, c_in, c_out, first, formulation=None):
     return as_training_runs(lambda xk, r: jnp.sum(layers.conv3x3(*xk, formulation) * r),
                             (x, k), r)
 
+
 def ours_pool(size, channels):
     x = jnp.asarray(np.random.default_rng(0).standard_normal((BATCH, size, size, channels)),
                     jnp.float32)
@@ -92,6 +93,11 @@ def torch_pool(size, channels):
     return run
 
 
+def print_row(width, layer, formulation, ours_s, torch_s):
+    print(f"{width:>6g} {layer:<22} {formulation:<12} {ours_s * 1e3:>8.2f} "
+          f"{torch_s * 1e3:>9.2f} {torch_s / ours_s:>10.2f}", flush=True)
+
+
 def main(argv):
     del argv
     import torch
@@ -101,28 +107,25 @@ def main(argv):
     print(f"{'width':>6} {'layer':<22} {'formulation':<12} {'ours ms':>8} {'torch ms':>9} "
           f"{'torch/ours':>10}")
     for width in map(float, _WIDTHS.value):
-        totals = {}
         for index, (size, c_in, c_out, pooled) in enumerate(models.vgg_conv_shapes("vgg11", width)):
-            ops = [(f"conv {size}x{size} {c_in}->{c_out}",
+            ops = [("conv", f"{size}x{size} {c_in}->{c_out}",
                     _FORMULATION.value or layers.default_formulation((BATCH, size, size, c_in)),
                     ours_conv(size, c_in, c_out, index == 0, _FORMULATION.value),
                     torch_conv(size, c_in, c_out, index == 0))]
             if pooled:
-                ops.append((f"pool {size}x{size} x{c_out}", layers.default_formulation(),
+                ops.append(("pool", f"{size}x{size} x{c_out}", layers.default_formulation(),
                             ours_pool(size, c_out), torch_pool(size, c_out)))
-            for name, formulation, ours, ref in ops:
+            for kind, shape, formulation, ours, ref in ops:
                 ours_s = median_time(ours, _REPEATS.value) / STEPS_PER_CALL
                 torch_s = median_time(ref, _REPEATS.value) / STEPS_PER_CALL
-                rows.append({"width": width, "layer": name, "formulation": formulation,
-                             "ours_s": ours_s, "torch_s": torch_s, "ratio": torch_s / ours_s})
-                kind = name.split()[0]
-                totals[kind] = [a + b for a, b in zip(totals.get(kind, (0, 0)),
-                                                      (ours_s, torch_s), strict=True)]
-                print(f"{width:>6g} {name:<22} {formulation:<12} {ours_s * 1e3:>8.2f} "
-                      f"{torch_s * 1e3:>9.2f} {torch_s / ours_s:>10.2f}", flush=True)
-        for kind, (ours_s, torch_s) in totals.items():
-            print(f"{width:>6g} {'all ' + kind + 's':<22} {'':<12} {ours_s * 1e3:>8.2f} "
-                  f"{torch_s * 1e3:>9.2f} {torch_s / ours_s:>10.2f}", flush=True)
+                rows.append({"width": width, "layer": f"{kind} {shape}", "kind": kind,
+                             "formulation": formulation, "ours_s": ours_s, "torch_s": torch_s,
+                             "ratio": torch_s / ours_s})
+                print_row(width, rows[-1]["layer"], formulation, ours_s, torch_s)
+        for kind in ("conv", "pool"):
+            mine = [r for r in rows if r["width"] == width and r["kind"] == kind]
+            print_row(width, f"all {kind}s", "", sum(r["ours_s"] for r in mine),
+                      sum(r["torch_s"] for r in mine))
     with open(_OUT.value, "w") as f:
         json.dump({"meta": {"jax": jax.__version__, "torch": torch.__version__,
                             "threads": torch.get_num_threads(), "batch": BATCH,

@@ -10,7 +10,6 @@ import numpy as np
 
 from bn_smooth import models
 
-VGG11 = models.VGG_CFGS["vgg11"]
 BATCH, LR, NUM_ETAS, DATASET = 128, 0.1, 8, 1024
 STEPS_PER_CALL = 5  # training steps per timed call, on both sides; rows give seconds per step
 LANCZOS_STEPS = 20
@@ -49,18 +48,15 @@ def vgg_network(norm: str, width: float) -> Network:
     from torch import nn
 
     torch.manual_seed(0)
-    layers, groups, c_in = [], [], 3
-    for v in VGG11:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2))
-            continue
-        c = max(1, round(v * width))
+    layers, groups = [], []
+    convs = models.vgg_conv_shapes("vgg11", width)
+    for _, c_in, c, pooled in convs:
         conv, bn = nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c)
         layers += [conv, bn if norm == "batch" else nn.Identity(), nn.ReLU()]
+        layers += [nn.MaxPool2d(2)] if pooled else []
         groups.append(list(conv.parameters()) + (list(bn.parameters())
                                                  if norm == "batch" else []))
-        c_in = c
-    head = nn.Linear(c_in, 10)
+    head = nn.Linear(convs[-1][2], 10)
     groups.append(list(head.parameters()))
     x_all, y_all = images()
     x_all = (torch.from_numpy(x_all).float().permute(0, 3, 1, 2) - 120.0) / 64.0

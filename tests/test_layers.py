@@ -151,8 +151,8 @@ def test_max_pool_at_every_vgg11_shape_in_float64(width):
     """At every pooling shape of VGG-11 at `width`, with tied maxima in most windows (pixels
     from {0, 1, 2}, as after ReLU): values, gradients and a forward-over-reverse HVP equal
     nn.max_pool's, in float64."""
-    pooled = [(size, c_out) for size, _, c_out, pooled in models.vgg_conv_shapes("vgg11", width)
-              if pooled]
+    pooled = [(size, c_out) for size, _, c_out, pools in models.vgg_conv_shapes("vgg11", width)
+              if pools]
 
     def loss(pool, x, weights):
         return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)
