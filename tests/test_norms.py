@@ -51,6 +51,21 @@ def test_training_output_matches_numpy(name, layout):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_batch_norm_epsilon_is_inside_the_square_root_in_both_modes(layout):
+    # A variance near epsilon (9e-6 against 1e-5), where sqrt(var + eps) and
+    # sqrt(var) + eps, or another epsilon, disagree by a third.
+    x = 1e-3 * random_batch(LAYOUTS[layout])
+    module = norms.get_norm("batch", momentum=0.0)()  # running averages := the batch's
+    variables = init_with_random_affine(module, x)
+    y, updates = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    p = {k: np.asarray(v) for k, v in variables["params"].items()}
+    expected = numpy_norm("batch", x, p["scale"], p["bias"])
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    y_eval = module.apply({**variables, **updates}, x, train=False)
+    np.testing.assert_allclose(y_eval, expected, rtol=1e-3, atol=1e-3)
+
+
 @pytest.mark.parametrize("name", ["l1", "l2", "linf"])
 def test_center_norm_measures_after_centering(name):
     x = random_batch(LAYOUTS["conv"])
@@ -61,10 +76,17 @@ def test_center_norm_measures_after_centering(name):
                                atol=1e-4)
 
 
-def test_lp_norm_measured_before_centering_differs_from_after():
+@pytest.mark.parametrize("name", ["l1", "l2", "linf"])
+def test_lp_norm_is_measured_before_centering_by_default(name):
     x = random_batch(LAYOUTS["dense"])  # mean 1.5: the two readings must disagree
-    before = numpy_norm("l2", x, 1.0, 0.0)
-    after = numpy_norm("l2", x, 1.0, 0.0, center_norm=True)
+
+    def library(**kwargs):
+        module = norms.get_norm(name, **kwargs)()
+        variables = module.init(jax.random.key(1), x, train=False)
+        return np.asarray(module.apply(variables, x, train=True, mutable=["batch_stats"])[0])
+
+    before, after = library(), library(center_norm=True)
+    np.testing.assert_allclose(before, numpy_norm(name, x, 1.0, 0.0), rtol=1e-4, atol=1e-4)
     assert np.abs(before - after).max() > 0.05
 
 
@@ -129,6 +151,45 @@ def test_noisy_batch_shift_and_scale_follow_algorithm_1(layout):
     # output (whose per-unit std is 1), as it would be with per-unit noise only.
     residual = ys[0] - (scale[0] * clean + shift[0])
     assert np.abs(residual).max() > 0.05
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_noisy_batch_is_algorithm_1_on_the_affine_output(layout):
+    """Algorithm 1's constants and order, with a scale and shift far from 1 and 0.
+
+    Per step and unit, the output y = s a + m of the clean output a = gamma xhat + beta,
+    with s ~ N(sigma_t, r_sigma) and m ~ U(mu_t - r_mu, mu_t + r_mu) per sample, regressed
+    on a has slope sigma_t ~ U(1, n_sigma) and intercept mu_t ~ U(-n_mu, n_mu), and its
+    residual's variance is r_sigma^2 a^2 + r_mu^2 / 3. Noise applied before the affine part
+    would give the intercept beta (1 - sigma_t) + gamma mu_t instead."""
+    shape = (4096, 16) if layout == "dense" else (64, 8, 8, 16)  # 4,096 values per unit
+    x = random_batch(shape)
+    module = norms.get_norm("noisy_batch")()
+    variables = module.init(jax.random.key(1), x, train=False)
+    gamma = np.linspace(2.0, 3.0, 16)
+    beta = np.linspace(-3.0, 3.0, 16)
+    variables["params"] = {"scale": jnp.asarray(gamma, jnp.float32),
+                           "bias": jnp.asarray(beta, jnp.float32)}
+    apply = jax.jit(lambda key: module.apply(variables, x, train=True, mutable=["batch_stats"],
+                                             rngs={"noise": key})[0])
+    a = numpy_norm("batch", x, gamma, beta).reshape(-1, 16)
+    # Least squares per step and unit: y = slope a + intercept + residual.
+    y = np.stack([np.asarray(apply(jax.random.fold_in(jax.random.key(5), t)), np.float64)
+                  .reshape(-1, 16) for t in range(25)])
+    a_centered = a - a.mean(0)
+    slopes = (a_centered * (y - y.mean(1, keepdims=True))).sum(1) / (a_centered**2).sum(0)
+    intercepts = y.mean(1) - slopes * a.mean(0)
+    residuals = y - slopes[:, None] * a - intercepts[:, None]
+    slopes, intercepts = slopes.reshape(-1), intercepts.reshape(-1)
+    # sigma_t ~ U(1, 1.25) and mu_t ~ U(-0.5, 0.5), per unit: 400 draws cover each range.
+    assert 0.98 < slopes.min() < 1.02 and 1.23 < slopes.max() < 1.27
+    assert -0.55 < intercepts.min() < -0.45 and 0.45 < intercepts.max() < 0.55
+    assert slopes[:16].std() > 0.03  # each unit its own draw
+    # The residual variance against a^2: r_sigma^2 = 0.01 and r_mu^2 / 3 = 0.0033.
+    r_sigma_sq, r_mu_sq_third = np.polyfit(np.broadcast_to(a**2, y.shape).reshape(-1),
+                                           residuals.reshape(-1) ** 2, 1)
+    np.testing.assert_allclose(r_sigma_sq, 0.1**2, rtol=0.05)
+    np.testing.assert_allclose(r_mu_sq_third, 0.1**2 / 3, rtol=0.2)
 
 
 def test_noisy_batch_fresh_noise_each_step_none_in_evaluation():
