@@ -157,6 +157,53 @@ def test_suite_config_names_real_experiments_and_probes():
         suite_config.get_config("scale=huge")
 
 
+def test_each_suite_run_trains_what_its_name_and_the_claims_say():
+    """A run's name is what the figures and claims read it as: the network, the norm, the
+    learning rate (_lr..., else the experiment's default), the seed (_s..., added to the
+    suite's) and the measurement mode (_running); and runs compared in a figure or a claim
+    differ only in their norm."""
+    import re
+
+    from bn_smooth import panels
+    from bn_smooth.configs import reproduce as suite_config
+    from experiments.suite import run_config
+
+    pattern = re.compile(r"(vgg|dln)_(none|batch|noisy_batch|l1|l2|linf)"
+                         r"(?:_lr([0-9.e-]+))?(?:_s(\d+))?(_running)?$")
+    for scale in ("paper", "cpu", "smoke"):
+        suite = suite_config.get_config(f"scale={scale},seed=3")
+        configs = {run.name: run_config(suite, run) for run in suite.runs}
+        for name, config in configs.items():
+            net, norm, lr, seed, running = pattern.match(name).groups()
+            assert config.task == {"vgg": "vgg_cifar", "dln": "dln"}[net], name
+            assert config.norm == norm, name
+            assert config.lr == (float(lr) if lr else {"vgg": 0.1, "dln": 1e-6}[net]), name
+            assert config.seed == 3 + int(seed or 0), name
+            modes = {config.probe[kind].mode for kind in probes.schedule(config)}
+            assert modes <= {"running" if running else "batch"}, name
+        # Compared step by step: the same config but the norm. Compared by their final
+        # numbers: the same training (their probes may differ).
+        same_run = [panels.VGG_MAIN, panels.DLN_MAIN, panels.DLN_SLOW,
+                    ("vgg_none_lr0.5", "vgg_batch_lr0.5")]
+        same_training = [panels.VGG_NOISY, panels.VGG_LP, panels.DLN_LP,
+                         *(tuple(n for n in configs if n.startswith("dln_")
+                                 and n.endswith(f"_s{k}")) for k in (1, 2))]
+        for names, differ in [(n, {"norm"}) for n in same_run] + [
+                (n, {"norm", "probe"}) for n in same_training if n]:
+            plain = [{k: v for k, v in configs[n].to_dict().items() if k not in differ}
+                     for n in names]
+            assert all(p == plain[0] for p in plain), names
+        # The runs each claim reads are there, with the probes it reads.
+        for name in ("vgg_none", "vgg_batch", "dln_none", "dln_batch"):
+            assert {"landscape", "ics", "activations", "curvature"} <= set(
+                probes.schedule(configs[name])), name
+        assert {"ics", "landscape", "curvature"} <= set(probes.schedule(
+            configs["dln_none_lr1e-7"]))
+        assert "activations" in probes.schedule(configs["vgg_noisy_batch"])
+        lp = [f"{net}_{p}" for net in ("vgg", "dln") for p in ("l1", "l2", "linf")]
+        assert all("landscape" in probes.schedule(configs[n]) for n in lp)
+
+
 def test_suite_reports_missing_data_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != data_lib.ENV_VAR}
     result = subprocess.run(
