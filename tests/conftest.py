@@ -22,6 +22,7 @@ os.environ[data_lib.OFFLINE_ENV] = "1"
 # programs (a command's outputs with themselves; a two-process job with one process of
 # two devices, bit for bit), never against numbers computed at the default level.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
+TEST_CACHE_ENV = "BN_SMOOTH_TEST_JAX_CACHE"  # a compilation cache shared across sessions
 
 
 def xla_flags(devices: int | None = None, fast_compile: bool = True) -> str:
@@ -54,7 +55,8 @@ def compilation_cache(tmp_path_factory):
     session = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's folder is inside the session's
         session = session.parent
-    cache = session / "jax_cache"
+    # The mutation check runs pytest once per mutation: one cache for all of its sessions.
+    cache = Path(os.environ.get(TEST_CACHE_ENV) or session / "jax_cache")
     cache.mkdir(exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
