@@ -9,6 +9,8 @@ the same values and are themselves jit- and vmap-able.
 import jax
 import jax.numpy as jnp
 
+from bn_smooth.errors import ConfigError
+
 STRATEGIES = ("vmap", "map", "unroll")
 
 
@@ -50,4 +52,4 @@ def batched_map(fn, xs, strategy: str | None = None, over: str = "points"):
         n = jax.tree.leaves(xs)[0].shape[0]
         outs = [fn(jax.tree.map(lambda a, i=i: a[i], xs)) for i in range(n)]
         return jax.tree.map(lambda *o: jnp.stack(o), *outs)
-    raise ValueError(f"unknown batching strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    raise ConfigError(f"unknown batching strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")

@@ -11,10 +11,7 @@ import tempfile
 from pathlib import Path
 
 from bn_smooth import models
-
-
-class ConfigError(ValueError):
-    """A config value or a workdir that a run cannot use; the message says which and why."""
+from bn_smooth.errors import ConfigError
 
 
 def _require(ok: bool, message: str):

@@ -24,6 +24,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from bn_smooth.batching import batched_map
+from bn_smooth.errors import ConfigError
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -81,7 +82,7 @@ def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
     """
     n, dtype = v0.shape[0], v0.dtype
     if num_steps > n:
-        raise ValueError(f"num_steps {num_steps} exceeds the dimension {n}")
+        raise ConfigError(f"num_steps {num_steps} exceeds the dimension {n}")
     basis = jnp.zeros((num_steps, n), dtype).at[0].set(v0 / jnp.linalg.norm(v0))
     tiny = 10 * jnp.finfo(dtype).eps
 

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bn_smooth.errors import ConfigError
+
 # On CPU, Winograd for inputs at least 4x4 whose size times channels is at least 512:
 # where it made whole training steps faster. Below (every layer at 1/8 width) its steps
 # were at most 7% faster and its programs took 1.6x as long to compile, which made the
@@ -100,7 +102,7 @@ def conv3x3(x, kernel, formulation: str | None = None):
     """'SAME' 3x3 convolution, stride 1, by `formulation` (None: default_formulation)."""
     formulation = formulation or default_formulation(x.shape)
     if formulation not in CONVOLUTIONS:
-        raise ValueError(f"unknown convolution formulation {formulation!r}; "
+        raise ConfigError(f"unknown convolution formulation {formulation!r}; "
                          f"valid: {', '.join(FORMULATIONS)}")
     return CONVOLUTIONS[formulation](x, kernel)
 

@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 
 from bn_smooth import checks, distributed, probes, runlog, tasks, train, workdir_lock
+from bn_smooth.errors import ConfigError
 
 # Fields that may change when a run is resumed (to train it longer, or elsewhere, on
 # any number of devices and processes).
@@ -43,7 +44,7 @@ def _check_resumable(workdir, config_dict):
     changed = sorted(k for k in set(old) | set(config_dict)
                      if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k))
     if changed:
-        raise ValueError(
+        raise ConfigError(
             f"{workdir} holds a run with a different config (differs in {', '.join(changed)}); "
             "use a new --workdir, or delete that one to start over.")
 
@@ -269,7 +270,7 @@ def _window_runner(task, tx, data, state, train_loop: str | None):
 
         return run_scan
     if train_loop != "steps":
-        raise ValueError(f"unknown train_loop {train_loop!r}; valid: steps, scan")
+        raise ConfigError(f"unknown train_loop {train_loop!r}; valid: steps, scan")
     step_fn = train.make_train_step(task, tx)
     order = train.EpochOrder(task, data, state.stream("data"))
 

@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bn_smooth.errors import ConfigError
+
 
 def _batch_axes(x):
     """All axes but the unit axis: the batch and, for convolutions, H and W."""
@@ -188,7 +190,7 @@ def get_norm(name: str, **kwargs) -> Callable[..., nn.Module]:
     accepts and ignores them, so one config can switch norms freely.
     """
     if name not in _NORMS:
-        raise ValueError(f"unknown normalization {name!r}; valid names are {', '.join(NAMES)}")
+        raise ConfigError(f"unknown normalization {name!r}; valid names are {', '.join(NAMES)}")
     if name == "none":
         return Identity
     return functools.partial(_NORMS[name], **kwargs)

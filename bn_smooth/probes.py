@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bn_smooth import activations, curvature, ics, landscape, models, sharding, train
+from bn_smooth.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,7 @@ def schedule(config) -> dict[str, Every]:
     sections = config.get("probe") or {}
     unknown = sorted(set(sections) - set(REGISTRY))
     if unknown:
-        raise ValueError(f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
+        raise ConfigError(f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
                          f"registered kinds: {', '.join(REGISTRY)}")
     out = {}
     for kind in REGISTRY:
@@ -125,7 +126,7 @@ def turn_off(config, kind: str):
 def build(kind: str, task, tx, config, params) -> Probe:
     """The compiled probe `kind` for a run: `measure` jitted once, for every probed step."""
     if kind not in REGISTRY:
-        raise ValueError(f"unknown probe kind {kind!r}; registered kinds: {', '.join(REGISTRY)}")
+        raise ConfigError(f"unknown probe kind {kind!r}; registered kinds: {', '.join(REGISTRY)}")
     probe = REGISTRY[kind](Context(task, tx, config, params), config.probe[kind])
     # Every value on every device: each process of a multi-process job reads them whole.
     out = sharding.replicated(task.mesh) if task.mesh is not None else None

@@ -11,6 +11,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from bn_smooth.errors import ConfigError
+
 AXIS = "data"
 
 
@@ -18,10 +20,10 @@ def data_mesh(num_devices: int = 0) -> Mesh:
     """A mesh over the first `num_devices` devices (0: all of them)."""
     devices = jax.devices()
     if jax.process_count() > 1 and num_devices not in (0, len(devices)):
-        raise ValueError(f"num_devices={num_devices} in a job of {jax.process_count()} "
+        raise ConfigError(f"num_devices={num_devices} in a job of {jax.process_count()} "
                          "processes: every process's devices take part; use num_devices=0.")
     if num_devices > len(devices):
-        raise ValueError(f"num_devices={num_devices}, but only {len(devices)} devices are "
+        raise ConfigError(f"num_devices={num_devices}, but only {len(devices)} devices are "
                          "visible; on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
                          "makes N of them.")
     return Mesh(np.array(devices[:num_devices or len(devices)]), (AXIS,))
@@ -38,5 +40,5 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 def check_divisible(batch_size: int, mesh: Mesh):
     n = mesh.devices.size
     if batch_size % n:
-        raise ValueError(f"batch size {batch_size} does not split over {n} devices; use a "
+        raise ConfigError(f"batch size {batch_size} does not split over {n} devices; use a "
                          f"multiple of {n} or set num_devices.")

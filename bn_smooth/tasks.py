@@ -14,6 +14,7 @@ import optax
 
 from bn_smooth import data as data_lib
 from bn_smooth import models, norms, sharding
+from bn_smooth.errors import ConfigError
 
 
 def cross_entropy(logits, labels):
@@ -96,6 +97,6 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         task = Task("dln", model, summed_squared_error, config.get("batch_size"),
                     (config.model.dim,), mesh)
     else:
-        raise ValueError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
+        raise ConfigError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
     sharding.check_divisible(task.batch_size or data.num_train, mesh)
     return task, task.replicate(data)

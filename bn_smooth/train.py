@@ -19,6 +19,7 @@ from flax import struct
 
 from bn_smooth import data as data_lib
 from bn_smooth import tasks
+from bn_smooth.errors import ConfigError
 
 STREAMS = {"params": 0, "data": 1, "noise": 2, "probe": 3}
 
@@ -131,7 +132,7 @@ MODES = ("batch", "running")
 
 def check_mode(mode: str):
     if mode not in MODES:
-        raise ValueError(f"unknown measurement mode {mode!r}; valid: {', '.join(MODES)}")
+        raise ConfigError(f"unknown measurement mode {mode!r}; valid: {', '.join(MODES)}")
 
 
 def apply_in_mode(task, state: TrainState, params, x, mode: str, collections=()):

@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from bn_smooth.checks import ConfigError
+from bn_smooth.errors import ConfigError
 from bn_smooth.distributed import is_writer
 
 LOCK = ".lock"

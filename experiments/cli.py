@@ -13,6 +13,7 @@ from absl import app, flags, logging
 from ml_collections.config_flags import config_flags
 
 from bn_smooth.data import DataError
+from bn_smooth.errors import ConfigError
 
 USER_ERROR = 2  # the exit code of a bad input (as argparse and absl use)
 
@@ -119,7 +120,7 @@ def user_errors(workdir):
     to resume."""
     try:
         yield
-    except (DataError, ValueError) as e:
+    except (DataError, ConfigError) as e:  # anything else is a bug: its traceback shows
         user_error(str(e))
     except KeyboardInterrupt:
         sys.exit(f"interrupted; checkpoints and metrics are kept in {workdir}. "

@@ -1,4 +1,4 @@
-"""Train the deep linear network. Kept short on purpose: the logic is in bn_smooth.train.
+"""Train the deep linear network. Kept short on purpose: the logic is in bn_smooth.loop.
 
     python -m experiments.dln --config=bn_smooth/configs/dln.py:norm=none,scale=cpu \
         --workdir=runs/dln_none

@@ -24,6 +24,7 @@ from absl import logging
 
 from bn_smooth import checks, distributed, loop, probes, workdir_lock
 from bn_smooth import data as data_lib
+from bn_smooth.errors import ConfigError
 from experiments import cli
 
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
@@ -52,7 +53,7 @@ def run_config(suite, run):
             probes.turn_off(config, kind)
     off = sorted(set(run.probes) - set(probes.schedule(config)))
     if off:
-        raise ValueError(f"run {run.name} lists probe(s) {', '.join(off)} that its config "
+        raise ConfigError(f"run {run.name} lists probe(s) {', '.join(off)} that its config "
                          "turns off; give their interval in the run's `every`")
     if run.num_steps:
         config.num_steps = run.num_steps

@@ -1,4 +1,4 @@
-"""Train VGG on CIFAR-10. Kept short on purpose: the logic is in bn_smooth.train.
+"""Train VGG on CIFAR-10. Kept short on purpose: the logic is in bn_smooth.loop.
 
     python -m experiments.vgg_cifar \
         --config=bn_smooth/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn

@@ -102,6 +102,18 @@ def interrupt_after(calls: int, monkeypatch, train_loop: str):
     monkeypatch.setattr(train, maker, make)
 
 
+def test_entrypoints_report_input_errors_in_one_line_and_let_bugs_through(tmp_path, capsys):
+    from bn_smooth.errors import ConfigError
+
+    with pytest.raises(SystemExit) as exit_info, cli.user_errors(tmp_path):
+        raise ConfigError("lr must be a positive number")
+    assert exit_info.value.code == cli.USER_ERROR
+    assert capsys.readouterr().err == "error: lr must be a positive number\n"
+    # A ValueError from inside the code is a bug, not the user's: its traceback shows.
+    with pytest.raises(ValueError, match="a bug"), cli.user_errors(tmp_path):
+        raise ValueError("a bug")
+
+
 @pytest.mark.parametrize("norm,train_loop", [("noisy_batch", "steps"), ("none", "scan")])
 def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path, monkeypatch,
                                                            norm, train_loop):

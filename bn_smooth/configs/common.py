@@ -2,6 +2,8 @@
 
 import ml_collections
 
+from bn_smooth.errors import ConfigError
+
 SCALES = ("paper", "cpu", "smoke")
 
 
@@ -11,12 +13,12 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     for item in filter(None, (arg or "").split(",")):
         key, sep, raw = item.partition("=")
         if not sep or key not in defaults:
-            raise ValueError(f"bad config argument {item!r}; expected key=value with key in "
+            raise ConfigError(f"bad config argument {item!r}; expected key=value with key in "
                              f"{', '.join(defaults)}")
         kind = type(defaults[key])
         values[key] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
     if values.get("scale") not in SCALES:
-        raise ValueError(f"unknown scale {values.get('scale')!r}; valid scales are "
+        raise ConfigError(f"unknown scale {values.get('scale')!r}; valid scales are "
                          f"{', '.join(SCALES)}")
     return ml_collections.ConfigDict(values)
 

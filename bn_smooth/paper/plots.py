@@ -1,0 +1,292 @@
+"""One function per paper figure, drawn from run logs only (bn_smooth.results).
+
+`figure_N(runs, stamp)` takes a suite's runs by name (see
+bn_smooth/configs/reproduce.py) and returns a matplotlib Figure laid out
+like the paper's, or None when a run it needs is missing. Figures are built
+without pyplot, so this module never touches a notebook's backend.
+`make_all` writes every figure it can as figure_NN.png (NN the paper's
+number), and those of bn_smooth.paper.sharpness_plots, which go beyond the paper;
+the panels they are made of are in bn_smooth.paper.panels.
+"""
+
+from pathlib import Path
+
+from bn_smooth.paper import panels, sharpness_plots
+from bn_smooth.paper.panels import (
+    COLORS,
+    DLN_LP,
+    DLN_MAIN,
+    DLN_SLOW,
+    SITE,
+    VGG_LP,
+    VGG_MAIN,
+    VGG_NOISY,
+)
+from bn_smooth.results import Run, task_descriptions
+
+
+def stamp(suite, runs: dict[str, Run]) -> str:
+    """What a figure was made from: scale, seed, and what each task trained."""
+    return " | ".join([f"bn_smooth, scale={suite.scale}, seed {suite.seed}",
+                       *task_descriptions(runs)])
+
+
+# ---------------------------------------------------------------------------
+# The figures
+
+
+def figure_1(runs, stamp_text):
+    """(a) training and (b) test accuracy of VGG at lr 0.1 and 0.5; (c) activations."""
+    names = (*VGG_MAIN, "vgg_none_lr0.5", "vgg_batch_lr0.5")
+    if not panels.need(runs, names):
+        return None
+    curves = [runs[n] for n in names]
+    main = [runs[n] for n in VGG_MAIN]
+    layers = panels.pick_layers(main[0].activation_layers(), 2)
+    fig = panels.new(3, 4, width=3.3)
+    grid = fig.add_gridspec(3, 4)
+    panels.train_panel(fig.add_subplot(grid[0, :2]), curves, "accuracy", "training accuracy",
+                 base_lr=0.1)
+    fig.axes[-1].set_title("(a) training accuracy (running mean)")
+    panels.eval_panel(fig.add_subplot(grid[0, 2:]), curves, "accuracy", "test accuracy",
+                      base_lr=0.1)
+    fig.axes[-1].set_title("(b) test accuracy")
+    for i, layer in enumerate(layers):
+        for j, run in enumerate(main):
+            ax = fig.add_subplot(grid[1 + i, 2 * j:2 * j + 2])
+            panels.activation_panel(ax, run, layer)
+            ax.set_title("(c) " + ax.get_title(), fontsize=8)
+    fig.axes[2].legend(fontsize=6, loc="upper left")
+    return panels.finish(fig, "Figure 1: VGG with and without BatchNorm; (c) activation "
+                   "distributions over training", stamp_text)
+
+
+def figure_2(runs, stamp_text):
+    """Standard, BatchNorm and "noisy" BatchNorm: training, and activation distributions."""
+    if not panels.need(runs, VGG_NOISY):
+        return None
+    trio = [runs[n] for n in VGG_NOISY]
+    layers = panels.pick_layers(trio[0].activation_layers(), 2)
+    fig = panels.new(3, 3, width=3.8)
+    grid = fig.add_gridspec(3, 3)
+    panels.train_panel(fig.add_subplot(grid[0, :]), trio, "accuracy", "training accuracy")
+    fig.axes[-1].set_title("training accuracy (running mean)")
+    panels.activation_grid(fig, grid, trio, layers, first_row=1)
+    return panels.finish(fig, 'Figure 2: distributional stability and BatchNorm: "noisy" '
+                   "BatchNorm adds time-varying noise after every BatchNorm layer", stamp_text)
+
+
+def _ics_rows(runs):
+    """(label, [standard, BatchNorm], log l2 axis) for VGG, the DLN, and the DLN at lr 1e-7
+    where the suite has it."""
+    rows = [("VGG", [runs[n] for n in VGG_MAIN], False),
+            ("DLN", [runs[n] for n in DLN_MAIN], True)]
+    if panels.need(runs, DLN_SLOW):
+        rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True))
+    return rows
+
+
+def figure_3(runs, stamp_text):
+    """ICS (Definition 2.1) of two layers: (a) VGG, (b) DLN, (c) DLN at lr 1e-7."""
+    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
+        return None
+    rows = _ics_rows(runs)
+    fig = panels.new(len(rows), 4, width=3.3)
+    axes = fig.subplots(len(rows), 4)
+    for row, (name, pair, log) in enumerate(rows):
+        for k, layer in enumerate(panels.ics_layers(pair[0], 2)):
+            panels.ics_panels(axes[row, 2 * k], axes[row, 2 * k + 1], pair, layer, log)
+        axes[row, 0].annotate(f"({'abc'[row]}) {name}", (0, 1.18), xycoords="axes fraction",
+                              fontsize=10, weight="bold")
+    return panels.finish(fig, "Figure 3: internal covariate shift (Definition 2.1): gradient "
+                   "change of a layer after the update of the layers before it", stamp_text)
+
+
+def figure_6(runs, stamp_text):
+    """ICS of more layers: VGG, the DLN, and the DLN at lr 1e-7."""
+    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
+        return None
+    k, rows = 5, _ics_rows(runs)
+    fig = panels.new(2 * len(rows), k, width=3.0)
+    axes = fig.subplots(2 * len(rows), k, squeeze=False)
+    for i, (name, pair, log) in enumerate(rows):
+        row = 2 * i
+        layers = panels.ics_layers(pair[0], k)
+        for j, layer in enumerate(layers):
+            panels.ics_panels(axes[row, j], axes[row + 1, j], pair, layer, log)
+        for j in range(len(layers), k):  # a network with fewer layers than columns
+            axes[row, j].set_visible(False)
+            axes[row + 1, j].set_visible(False)
+        axes[row, 0].annotate(name, (0, 1.2), xycoords="axes fraction", fontsize=10,
+                              weight="bold")
+    return panels.finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
+
+
+def figure_4(runs, stamp_text):
+    """VGG landscape along the gradient: loss range, gradient change and beta_eff on log
+    axes, and (d) their per-step ratio standard / BatchNorm (the paper reads "orders of
+    magnitude" off such plots)."""
+    if not panels.need(runs, VGG_MAIN):
+        return None
+    pair = [runs[n] for n in VGG_MAIN]
+    fig = panels.new(1, 4, width=3.6)
+    axes = fig.subplots(1, 4)
+    panels.landscape_panels(axes[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+    panels.step_ratio_panel(axes[3], *pair)
+    return panels.finish(fig, "Figure 4: optimization landscape of VGG along the gradient "
+                         "(shaded: min to max over the line search)", stamp_text)
+
+
+def figure_9(runs, stamp_text):
+    """The same for the deep linear network, and beside it at lr 1e-7, where the standard
+    network's GD is stable."""
+    if not panels.need(runs, DLN_MAIN):
+        return None
+    slow = [runs[n] for n in DLN_SLOW if n in runs]
+    pairs = [[runs[n] for n in DLN_MAIN]] + ([slow] if len(slow) == 2 else [])
+    fig = panels.new(len(pairs), 4, width=3.6)
+    axes = fig.subplots(len(pairs), 4, squeeze=False)
+    for row, pair in zip(axes, pairs, strict=True):
+        panels.landscape_panels(row[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+        panels.step_ratio_panel(row[3], *pair)
+        row[0].annotate(f"LR={pair[0].lr:g}", (0, 1.15), xycoords="axes fraction", fontsize=10,
+                        weight="bold")
+    return panels.finish(fig, "Figure 9: optimization landscape of the deep linear network "
+                         "(shaded: min to max over the line search)", stamp_text)
+
+
+def figure_10(runs, stamp_text):
+    """Gradient predictiveness against the distance moved, at three probed steps."""
+    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
+        return None
+    fig = panels.new(1, 2, width=5.0, height=3.6)
+    for ax, names, title in zip(fig.subplots(1, 2), (VGG_MAIN, DLN_MAIN), ("VGG", "DLN"),
+                                strict=True):
+        for run in (runs[n] for n in names):
+            ls = run.landscape()
+            picks = sorted({0, len(ls["steps"]) // 2, len(ls["steps"]) - 1})
+            for style, i in zip(("-", "--", ":"), picks, strict=False):
+                ax.plot(ls["step_norms"][i], ls["grad_dists"][i], ls=style, marker=".",
+                        color=COLORS[run.norm],
+                        label=f"{panels.label(run)}, step {ls['steps'][i]:,}")
+        ax.set(title=title, xlabel="distance moved along the gradient, η ||g||",
+               ylabel="||∇L(w - ηg) - g||", xscale="log", yscale="log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6)
+    return panels.finish(fig, "Figure 10: gradient predictiveness against distance", stamp_text)
+
+
+def figure_7(runs, stamp_text):
+    """Change of a unit's mean and variance from each probed step to the next step."""
+    if not panels.need(runs, VGG_NOISY):
+        return None
+    trio = [runs[n] for n in VGG_NOISY]
+    layers = panels.pick_layers(trio[0].activation_layers(), 2)
+    fig = panels.new(2, 2, width=4.5)
+    axes = fig.subplots(2, 2)
+    for i, layer in enumerate(layers):
+        for j, moment in enumerate(("mean", "variance")):
+            ax = axes[i, j]
+            for run in trio:
+                changes = run.moment_changes(layer, 0, SITE)
+                ax.plot(changes["steps"], changes[moment], color=COLORS[run.norm],
+                        lw=1.2, label=panels.label(run))
+            unit = trio[0].activation_units(layer)[0]
+            ax.set(title=f"{panels.display(layer)}, unit {unit}: change in {moment}",
+                   xlabel="step", ylabel=f"|Δ {moment}| between {changes['between']}",
+                   yscale="log")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    between = "step t and t+1" if changes["between"] == "steps" else "successive probes"
+    return panels.finish(fig, f"Figure 7: change of an activation's mean and variance between "
+                         f"{between}", stamp_text)
+
+
+def figure_8(runs, stamp_text):
+    """Activation distributions in three layers of the deep linear network, before the
+    normalization: the paper cites it for how large sigma_j grows (after BatchNorm every
+    unit has mean 0 and variance 1 by construction)."""
+    if not panels.need(runs, DLN_MAIN):
+        return None
+    pair = [runs[n] for n in DLN_MAIN]
+    layers = panels.pick_layers(pair[0].activation_layers(), 3)
+    fig = panels.new(3, 2, width=4.0, height=2.6)
+    panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers, site="pre_norm",
+                           sharey=False)
+    return panels.finish(fig, "Figure 8: DLN activations before the normalization",
+                         stamp_text)
+
+
+def _lp_figure(runs, names, key, ylabel, log):
+    group = [runs[n] for n in names]
+    fig = panels.new(1, 4, width=3.6, height=3.2)
+    axes = fig.subplots(1, 4)
+    panels.train_panel(axes[0], group, key, ylabel, log=log)
+    axes[0].set_title("(a) training")
+    panels.landscape_panels(axes[1:], group, log=log, eta_note=panels.eta_note(group[0]))
+    for ax, letter in zip(axes[1:], "bcd", strict=True):
+        ax.set_title(f"({letter}) {ax.get_title()}", fontsize=9)
+    return fig
+
+
+def figure_11(runs, stamp_text):
+    """VGG with lp normalizations: training and landscape."""
+    if not panels.need(runs, VGG_LP):
+        return None
+    fig = _lp_figure(runs, VGG_LP, "accuracy", "training accuracy", log=False)
+    return panels.finish(fig, "Figure 11: VGG with ℓp normalizations", stamp_text)
+
+
+def figure_12(runs, stamp_text):
+    """The deep linear network with lp normalizations: training and landscape."""
+    if not panels.need(runs, DLN_LP):
+        return None
+    fig = _lp_figure(runs, DLN_LP, "loss", "training loss", log=True)
+    return panels.finish(fig, "Figure 12: deep linear network with ℓp normalizations", stamp_text)
+
+
+def figure_13(runs, stamp_text):
+    """Training with lp normalizations against BatchNorm: (a) VGG, (b) DLN."""
+    if not panels.need(runs, VGG_LP + DLN_LP):
+        return None
+    fig = panels.new(1, 2, width=5.0, height=3.6)
+    ax_vgg, ax_dln = fig.subplots(1, 2)
+    panels.train_panel(ax_vgg, [runs[n] for n in VGG_LP], "accuracy", "training accuracy")
+    ax_vgg.set_title("(a) VGG")
+    panels.train_panel(ax_dln, [runs[n] for n in DLN_LP], "loss", "training loss", log=True)
+    ax_dln.set_title("(b) deep linear network")
+    return panels.finish(fig, "Figure 13: training with ℓp normalizations", stamp_text)
+
+
+def figure_14(runs, stamp_text):
+    """VGG activation distributions under every normalization."""
+    if not panels.need(runs, VGG_LP):
+        return None
+    group = [runs[n] for n in VGG_LP]
+    layers = panels.pick_layers(group[0].activation_layers(), 2)
+    fig = panels.new(2, 5, width=3.0, height=2.8)
+    panels.activation_grid(fig, fig.add_gridspec(2, 5), group, layers)
+    return panels.finish(fig, "Figure 14: VGG activation distributions under different "
+                         f"normalizations (this VGG has {len(group[0].activation_layers())} "
+                         "normalized layers; the paper's layer #11 needs a deeper one, such "
+                         "as the C4 study's VGG-16)", stamp_text)
+
+
+FIGURES = {f"figure_{n:02d}": fn for n, fn in (
+    (1, figure_1), (2, figure_2), (3, figure_3), (4, figure_4), (6, figure_6), (7, figure_7),
+    (8, figure_8), (9, figure_9), (10, figure_10), (11, figure_11), (12, figure_12),
+    (13, figure_13), (14, figure_14))} | sharpness_plots.FIGURES
+
+
+def make_all(runs: dict[str, Run], out_dir, stamp: str = "") -> list[Path]:
+    """Every figure whose runs exist, as out_dir/<name>.png; returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in FIGURES.items():
+        fig = make(runs, stamp)
+        if fig is not None:
+            path = out_dir / f"{name}.png"
+            fig.savefig(path, dpi=110)
+            written.append(path)
+    return written

@@ -1,0 +1,73 @@
+"""figures/REPORT.md: each claim of the paper, the numbers this suite measured, a verdict.
+
+The claims and their verdicts are in bn_smooth/paper/claims.py; this module lays
+them out with the suite's runs, timings and versions. Claim C4 also reads the C4
+study's summary (c4_study.json, written by experiments.c4_study) when it is in
+the same folder.
+"""
+
+import datetime
+import json
+from pathlib import Path
+
+from bn_smooth.paper import c4_report
+from bn_smooth.paper.claims import CLAIMS
+from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.results import Run, task_descriptions
+
+
+def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, versions: dict,
+          command: str):
+    """Write REPORT.md; a claim whose runs are missing says so instead of a verdict."""
+    path = Path(path)
+    study = path.parent / c4_report.SUMMARY
+    study = json.loads(study.read_text()) if study.exists() else None
+    sections, summary_rows = [], []
+    for cid, claim, figures, paper, fn, needs in CLAIMS:
+        args = {"theory": (theory_rows,), "runs": (runs,), "runs+study": (runs, study)}[needs]
+        try:
+            summary, result, body = fn(*args)
+        except KeyError as e:
+            summary, result, body = "n/a", "not measured", f"Missing run {e}.\n"
+        summary_rows.append([cid, claim, paper, summary, f"**{result}**"])
+        sections.append(f"## {cid}: {claim} ({figures})\n\n**Verdict: {result}.**\n\n{body}")
+    total = sum(seconds.values())
+    run_rows = [[name, " ".join(run_figures(suite, name)), run.status["message"],
+                 fmt(run.final("loss")),
+                 fmt(run.final("accuracy")) if run.config["task"] == "vgg_cifar" else "",
+                 fmt(run.final_test()) if run.config["task"] == "vgg_cifar" else "",
+                 f"{seconds.get(name, 0) / 60:.1f}"] for name, run in runs.items()]
+    text = [
+        "# Reproducing \"How Does Batch Normalization Help Optimization?\"\n",
+        f"Made with `python -m experiments.reproduce {command}` from the code in this "
+        f"repository, on {datetime.date.today().isoformat()}, at the **{suite.scale}** scale, "
+        f"seed {suite.seed}: {'; '.join(task_descriptions(runs))}. "
+        "The paper trains full-width networks for 15,000 steps: at a reduced scale the "
+        "numbers differ from the paper's, and the verdicts say where that matters.\n",
+        f"Suite wall time: **{total / 60:.1f} min** (sum over its parts below; runs skipped "
+        "because they had already finished cost nothing).\n",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".\n",
+        "## Claims\n",
+        table(["", "claim", "the paper", "measured here", "verdict"], summary_rows),
+        *sections,
+        "## Runs\n",
+        "Final values are running means over the last 1/30 of the steps; test accuracy "
+        f"uses the running averages on {_test_images(runs)}.\n",
+        table(["run", "figures", "status", "final loss", "final train acc.", "test acc.",
+               "wall time (min)"], run_rows),
+        "\nOther parts: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()
+                                      if k not in runs) + ".\n",
+    ]
+    path.write_text("\n".join(text))
+
+
+def _test_images(runs: dict[str, Run]) -> str:
+    """How many test images the reported accuracies used, as the eval rows record it."""
+    known = sorted({run.num_test_examples for run in runs.values()} - {None})
+    if not known:
+        return "the CIFAR-10 test images (these runs did not record how many)"
+    return " or ".join(f"{n:,}" for n in known) + " CIFAR-10 test images"
+
+
+def run_figures(suite, name) -> tuple:
+    return next((tuple(r.figures) for r in suite.runs if r.name == name), ())
