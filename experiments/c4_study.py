@@ -16,8 +16,9 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
-from bn_smooth import distributed, results, study_plots
-from experiments import c4_report, cli
+from bn_smooth import distributed, results
+from bn_smooth.paper import c4_report, study_plots
+from experiments import cli
 from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Study config file[:args].",

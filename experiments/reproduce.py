@@ -19,8 +19,9 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from bn_smooth import distributed, plots, results, runlog, theory
-from experiments import cli, report, theory_report
+from bn_smooth import distributed, results, runlog, theory
+from bn_smooth.paper import plots, report, theory_report
+from experiments import cli
 from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
@@ -53,8 +54,9 @@ def theory_rows(suite, workdir, figures, times) -> list[dict]:
     return rows
 
 
-def write_figures(suite, workdir, figures) -> list[Path]:
-    """Every figure from the runs' logs, as figures/figure_NN.png."""
+def write_figures(suite, workdir, figures) -> tuple[list[Path], dict[str, list[str]]]:
+    """Every figure from the runs' logs, as figures/figure_NN.png: (paths, {skipped
+    figure: the runs it lacks})."""
     runs = results.load_runs(workdir, [run.name for run in suite.runs])
     return plots.make_all(runs, figures, stamp=plots.stamp(suite, runs))
 
@@ -76,13 +78,16 @@ def main(argv):
             return
         rows = theory_rows(suite, workdir, figures, times)
         plot_start = time.time()
-        written = write_figures(suite, workdir, figures)
+        written, skipped = write_figures(suite, workdir, figures)
         times.set("figures and report", time.time() - plot_start)
         write_report(suite, workdir, figures, rows, times, command=" ".join(sys.argv[1:]))
     for name, message in messages.items():
         print(f"{name:>18}: {message}")
     print(f"wrote {len(written)} figures and REPORT.md to {figures}/ "
           f"({time.time() - start:.0f} s in this invocation)")
+    for name, lacking in skipped.items():
+        print(f"skipped {name}: " + (f"missing run(s) {', '.join(lacking)}" if lacking
+                                     else "its runs hold nothing it draws"))
 
 
 def versions() -> dict[str, str]:

@@ -11,7 +11,8 @@ import jax
 from absl import flags
 
 from bn_smooth import theory
-from experiments import cli, theory_report
+from bn_smooth.paper import theory_report
+from experiments import cli
 
 _INSTANCES = flags.DEFINE_integer("instances", 1000, "Random instances per statement.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the instances.")

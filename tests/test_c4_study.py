@@ -9,7 +9,7 @@ import pytest
 
 from bn_smooth import results, runlog
 from bn_smooth.configs import c4_study
-from experiments import c4_report
+from bn_smooth.paper import c4_report
 from tests.test_reproduce import PNG_MAGIC
 from tests.test_train import run_module
 

@@ -11,9 +11,9 @@ import re
 
 import pytest
 
+from bn_smooth.paper import c4_report, claims, sharpness_claim
+from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
 from bn_smooth.results import EARLY, Run
-from experiments import c4_report, claims, sharpness_claim
-from experiments.verdicts import checklist, higher, lower, ratio, verdict
 
 STEPS = 100  # every hand-written run: 100 steps, so "early" is steps 1-19 (EARLY = 0.2)
 

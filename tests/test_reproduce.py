@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bn_smooth import data as data_lib
-from bn_smooth import loop, plots, probes, results, runlog
-from experiments import claims, sharpness_claim
-from experiments.markdown import fmt
+from bn_smooth import loop, probes, results, runlog
+from bn_smooth.paper import claims, plots, sharpness_claim
+from bn_smooth.paper.markdown import fmt
 from tests.test_train import ROOT, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -164,8 +164,8 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
     differ only in their norm."""
     import re
 
-    from bn_smooth import panels
     from bn_smooth.configs import reproduce as suite_config
+    from bn_smooth.paper import panels
     from experiments.suite import run_config
 
     pattern = re.compile(r"(vgg|dln)_(none|batch|noisy_batch|l1|l2|linf)"
@@ -202,6 +202,28 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
         assert "activations" in probes.schedule(configs["vgg_noisy_batch"])
         lp = [f"{net}_{p}" for net in ("vgg", "dln") for p in ("l1", "l2", "linf")]
         assert all("landscape" in probes.schedule(configs[n]) for n in lp)
+
+
+def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
+    from bn_smooth.configs import reproduce as suite_config
+    from bn_smooth.paper import report
+
+    readers = [*plots.FIGURES.values(), *(c[4] for c in claims.CLAIMS if c[5] != "theory")]
+    for scale in ("paper", "cpu", "smoke"):
+        names = {run.name for run in suite_config.get_config(f"scale={scale}").runs}
+        for fn in readers:
+            assert set(fn.runs) <= names, (fn.__name__, set(fn.runs) - names)
+    suite = suite_config.get_config("scale=smoke")
+    runs = {"vgg_none": None}  # the one run left: nothing reads it alone
+    written, skipped = plots.make_all(runs, tmp_path)
+    assert written == [] and set(skipped) == set(plots.FIGURES)
+    assert skipped["figure_01"] == ["vgg_batch", "vgg_none_lr0.5", "vgg_batch_lr0.5"]
+    theory_row = {"statement": "Lemma 4.5", "form": "as printed", "instances": 1,
+                  "verdict": "holds"}
+    report.write(tmp_path / "REPORT.md", suite, {}, [theory_row], {}, {}, "")
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "Missing run(s): vgg_none, vgg_batch, vgg_noisy_batch.\n" in text  # C2
+    assert text.count("**Verdict: not measured.**") == 6  # every claim but C6
 
 
 def test_suite_reports_missing_data_clearly(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import theory
-from experiments import theory_report
+from bn_smooth.paper import theory_report
 
 TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
         ("Theorem 4.1", "as proved (eq. 9), under the proof's identical-gradient assumption "

@@ -23,6 +23,28 @@ from bn_smooth.configs.common import run_spec as _run
 
 ALL_PROBES = ("landscape", "ics", "activations")
 SHARPNESS = ("curvature", "spectrum")
+LP = ("l1", "l2", "linf")
+
+# The suite's run names, declared here once: the paper's figures and claims
+# (bn_smooth.paper) read the runs by these names, and each declares the ones it needs.
+VGG_MAIN = ("vgg_none", "vgg_batch")  # lr 0.1
+VGG_HIGH_LR = ("vgg_none_lr0.5", "vgg_batch_lr0.5")
+VGG_RUNNING = "vgg_batch_running"  # vgg_batch's trajectory, probed in evaluation mode
+VGG_NOISY = "vgg_noisy_batch"
+VGG_LP = tuple(f"vgg_{p}" for p in LP)
+DLN_MAIN = ("dln_none", "dln_batch")  # lr 1e-6
+DLN_LP = tuple(f"dln_{p}" for p in LP)
+DLN_SLOW = ("dln_none_lr1e-7", "dln_batch_lr1e-7")  # where the standard DLN's GD is stable
+
+
+def dln_seed(norm: str, k: int) -> str:
+    """The DLN run of `norm` at the suite's seed + k (claim C5's other seeds)."""
+    return f"dln_{norm}_s{k}"
+
+
+def dln_extra_seeds(scale: str) -> tuple[int, ...]:
+    """The k of claim C5's other DLN seeds at `scale` (one at the smoke scale)."""
+    return (1,) if scale == "smoke" else (1, 2)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -46,40 +68,38 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     vgg_sharp = dict(every={"curvature": vgg_curvature, "spectrum": vgg_spectrum},
                      early_every={"spectrum": spectrum_early[0]}, early_until=spectrum_early[1])
     dln_sharp = dict(every={"curvature": dln_curvature})
+    vgg_none, vgg_batch = VGG_MAIN
     c.runs = [
         # VGG on CIFAR-10 (figures 1, 2, 3, 4, 6, 7, 10, 11, 13, 14).
-        _run("vgg_none", "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES + SHARPNESS,
+        _run(vgg_none, "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES + SHARPNESS,
              "1 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
-        _run("vgg_batch", "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES + SHARPNESS,
+        _run(vgg_batch, "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES + SHARPNESS,
              "1 2 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
         # Not a paper figure: the same BatchNorm run measured as eval-mode tools do, on the
         # running averages (claim C7), over its first third; its probe schedule keeps its
         # trajectory vgg_batch's, bit for bit.
-        _run("vgg_batch_running", "vgg_cifar", "norm=batch,lr=0.1,mode=running",
+        _run(VGG_RUNNING, "vgg_cifar", "norm=batch,lr=0.1,mode=running",
              ("landscape", "curvature"), "", every={"curvature": vgg_curvature},
              num_steps={"paper": 5_001, "cpu": 1_001, "smoke": 0}[a.scale]),
-        _run("vgg_none_lr0.5", "vgg_cifar", "norm=none,lr=0.5", ("curvature",), "1 sharpness",
-             **vgg_sharp),
-        _run("vgg_batch_lr0.5", "vgg_cifar", "norm=batch,lr=0.5", ("curvature",), "1 sharpness",
-             **vgg_sharp),
-        _run("vgg_noisy_batch", "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
-        *[_run(f"vgg_{p}", "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"),
-               "11 13 14") for p in ("l1", "l2", "linf")],
+        *[_run(name, "vgg_cifar", f"norm={norm},lr=0.5", ("curvature",), "1 sharpness",
+               **vgg_sharp) for name, norm in zip(VGG_HIGH_LR, ("none", "batch"), strict=True)],
+        _run(VGG_NOISY, "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
+        *[_run(name, "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"),
+               "11 13 14") for name, p in zip(VGG_LP, LP, strict=True)],
         # The 25-layer deep linear network (figures 3, 6, 8, 9, 10, 12, 13).
-        _run("dln_none", "dln", "norm=none", ALL_PROBES + ("curvature",),
-             "3 6 8 9 10 12 13 sharpness", **dln_sharp),
-        _run("dln_batch", "dln", "norm=batch", ALL_PROBES + ("curvature",),
-             "3 6 8 9 10 12 13 sharpness", **dln_sharp),
-        *[_run(f"dln_{p}", "dln", f"norm={p}", ("landscape", "curvature"), "12 13 sharpness",
-               **dln_sharp) for p in ("l1", "l2", "linf")],
+        *[_run(name, "dln", f"norm={p}", ALL_PROBES + ("curvature",),
+               "3 6 8 9 10 12 13 sharpness", **dln_sharp)
+          for name, p in zip(DLN_MAIN, ("none", "batch"), strict=True)],
+        *[_run(name, "dln", f"norm={p}", ("landscape", "curvature"), "12 13 sharpness",
+               **dln_sharp) for name, p in zip(DLN_LP, LP, strict=True)],
         # Not a paper figure: both DLNs at a 10x smaller step, where the standard network's
         # full-batch GD does not oscillate, beside the paper's lr (figures 3, 6, 9; claims
         # C3 and C7).
-        *[_run(f"dln_{p}_lr1e-7", "dln", f"norm={p},lr=1e-7", ("ics", "landscape", "curvature"),
-               "3 6 9 sharpness", **dln_sharp) for p in ("none", "batch")],
+        *[_run(name, "dln", f"norm={p},lr=1e-7", ("ics", "landscape", "curvature"),
+               "3 6 9 sharpness", **dln_sharp)
+          for name, p in zip(DLN_SLOW, ("none", "batch"), strict=True)],
         # Claim C5 on two more seeds (one at the smoke scale): the final losses only.
-        *[_run(f"dln_{p}_s{k}", "dln", f"norm={p},seed={a.seed + k}", (), "")
-          for k in ((1,) if a.scale == "smoke" else (1, 2))
-          for p in ("none", "batch", "l1", "l2", "linf")],
+        *[_run(dln_seed(p, k), "dln", f"norm={p},seed={a.seed + k}", (), "")
+          for k in dln_extra_seeds(a.scale) for p in ("none", "batch", *LP)],
     ]
     return c

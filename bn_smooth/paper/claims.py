@@ -8,25 +8,40 @@ bn_smooth/paper/sharpness_claim.py.
 
 import numpy as np
 
+from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper import c4_report
 from bn_smooth.paper.c4_report import TWO_ORDERS
 from bn_smooth.paper.markdown import fmt, table
-from bn_smooth.paper.panels import DLN_MAIN, DLN_SLOW, VGG_MAIN, VGG_NOISY
+from bn_smooth.paper.panels import (
+    DLN_LP,
+    DLN_MAIN,
+    DLN_SLOW,
+    VGG_HIGH_LR,
+    VGG_LP,
+    VGG_MAIN,
+    VGG_NOISY,
+    reads,
+)
 from bn_smooth.paper.sharpness_claim import claim_7
 from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
 from bn_smooth.results import EARLY
 
 ABOUT_AS_WELL = 0.05  # training accuracy within 5 points counts as "about as well"
+NORMS = ("none", "batch", "l1", "l2", "linf")  # the order of VGG_LP and DLN_LP
+BY_NORM = {"vgg": dict(zip(NORMS, VGG_LP, strict=True)),
+           "dln": dict(zip(NORMS, DLN_LP, strict=True))}
 
 
-# Each claim returns (summary of measured numbers, verdict, markdown body).
+# Each claim declares the runs it reads (`reads`) and returns (summary of measured
+# numbers, verdict, markdown body).
 
 
+@reads(*VGG_MAIN, *VGG_HIGH_LR)
 def claim_1(runs):
     lines, parts = [], []
     rows = []
-    for suffix in ("", "_lr0.5"):
-        none, batch = runs[f"vgg_none{suffix}"], runs[f"vgg_batch{suffix}"]
+    for names in (VGG_MAIN, VGG_HIGH_LR):
+        none, batch = (runs[n] for n in names)
         early = int(EARLY * none.config["num_steps"])
         vals = {}
         for run in (none, batch):
@@ -40,8 +55,8 @@ def claim_1(runs):
                   (f"BatchNorm ahead at the end, lr {none.lr:g}",
                    higher(vals["batch"][1], vals["none"][1]))]
         lines.append(f"lr {none.lr:g}: {fmt(vals['none'][1])} vs {fmt(vals['batch'][1])}")
-    steps = runs["vgg_none"].config["num_steps"]
-    body = (f"Training accuracy (running mean over {runs['vgg_none'].window} steps) at step "
+    steps = runs[VGG_MAIN[0]].config["num_steps"]
+    body = (f"Training accuracy (running mean over {runs[VGG_MAIN[0]].window} steps) at step "
             f"{int(EARLY * steps):,} and at the end ({steps:,} steps); test accuracy at the end "
             "(figure 1).\n\n"
             + table(["run", f"train acc. @ {int(EARLY * steps):,}", "train acc., final",
@@ -52,6 +67,7 @@ def claim_1(runs):
     return summary, verdict(parts), body
 
 
+@reads(*VGG_NOISY)
 def claim_2(runs):
     trio = [runs[n] for n in VGG_NOISY]
     acc = {r.norm: r.final("accuracy") for r in trio}
@@ -82,6 +98,7 @@ def claim_2(runs):
     return summary, verdict(parts), body
 
 
+@reads(*VGG_MAIN, *DLN_MAIN)  # and DLN_SLOW where the suite has it
 def claim_3(runs):
     rows, parts, summary = [], [], []
     nets = [("VGG", VGG_MAIN), ("DLN", DLN_MAIN)]
@@ -117,13 +134,15 @@ def claim_3(runs):
             + "\nConfirmed when, on each network, BatchNorm improves neither the l2 "
             "difference nor the cosine, and every layer of the standard DLN keeps a median "
             "cosine of at least 0.9 (\"almost no ICS\").\n" + checklist(parts))
-    rising = runs["dln_none"].rising_fraction()
-    body += (f"\nAt lr {runs['dln_none'].lr:g}, {rising:.0%} of the standard DLN's full-batch "
+    standard_dln = runs[DLN_MAIN[0]]
+    rising = standard_dln.rising_fraction()
+    body += (f"\nAt lr {standard_dln.lr:g}, {rising:.0%} of the standard DLN's full-batch "
              "GD steps increase the loss (GD oscillates across a valley, claim C7), so "
              "updating the lower layers turns the deeper layers' gradients around.\n")
     return "; ".join(summary), verdict(parts), body
 
 
+@reads(*VGG_MAIN, *DLN_MAIN)
 def claim_4(runs, study=None):
     rows, parts, summary = [], [], []
     for net, names in (("VGG", VGG_MAIN), ("DLN", DLN_MAIN)):
@@ -172,25 +191,28 @@ def claim_4(runs, study=None):
 
 
 def dln_seed_losses(runs, norm: str) -> list[float]:
-    """The final DLN loss of `norm` on every seed the suite trained (dln_<norm>, then
-    dln_<norm>_s1, _s2, ...)."""
-    names = [f"dln_{norm}"] + sorted(n for n in runs if n.startswith(f"dln_{norm}_s"))
+    """The final DLN loss of `norm` on every seed the suite trained: at its seed, then at
+    seed + 1, + 2, ... (bn_smooth.configs.reproduce.dln_seed) while those runs exist."""
+    names = [BY_NORM["dln"][norm]]
+    while suite.dln_seed(norm, len(names)) in runs:
+        names.append(suite.dln_seed(norm, len(names)))
     return [runs[n].final("loss") for n in names]
 
 
+@reads(*VGG_LP, *DLN_LP)
 def claim_5(runs):
-    lp = ("l1", "l2", "linf")
-    vgg = {n: runs[f"vgg_{n}"].final("accuracy") for n in ("none", "batch", *lp)}
-    seeds = {n: dln_seed_losses(runs, n) for n in ("none", "batch", *lp)}
+    lp = NORMS[2:]
+    vgg = {n: runs[BY_NORM["vgg"][n]].final("accuracy") for n in NORMS}
+    seeds = {n: dln_seed_losses(runs, n) for n in NORMS}
     dln = {n: float(np.median(v)) for n, v in seeds.items()}
     count = min(len(v) for v in seeds.values())
     l1_wins = sum(all(seeds["l1"][k] <= seeds[n][k] for n in ("batch", "l2", "linf"))
                   for k in range(count))
     smooth = {}
     for net in ("vgg", "dln"):
-        base = runs[f"{net}_none"].landscape_medians(early=False)
-        for n in ("batch", *lp):
-            m = runs[f"{net}_{n}"].landscape_medians(early=False)
+        base = runs[BY_NORM[net]["none"]].landscape_medians(early=False)
+        for n in NORMS[1:]:
+            m = runs[BY_NORM[net][n]].landscape_medians(early=False)
             smooth[net, n] = (ratio(base["gradient change"], m["gradient change"]),
                               ratio(base["beta_eff"], m["beta_eff"]))
     vgg_ok = all(vgg[n] >= vgg["batch"] - ABOUT_AS_WELL and higher(vgg[n], vgg["none"])
@@ -200,7 +222,7 @@ def claim_5(runs):
     smoother = all(min(v) > 1 for v in smooth.values())
     rows = [[n, fmt(vgg[n]), f"{fmt(dln[n])} [{fmt(min(seeds[n]))}-{fmt(max(seeds[n]))}]",
              *(f"{fmt(smooth[net, n][0])}x / {fmt(smooth[net, n][1])}x" if n != "none"
-               else "1x / 1x" for net in ("vgg", "dln"))] for n in ("none", "batch", *lp)]
+               else "1x / 1x" for net in ("vgg", "dln"))] for n in NORMS]
     body = ("Final training accuracy (VGG, seed 0) and loss (DLN, running mean; median "
             f"[min-max] over {count} seeds), and how much smoother than the standard network "
             "each is: the ratio standard / normalized of the whole-run median gradient change "

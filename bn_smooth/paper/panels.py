@@ -8,23 +8,34 @@ receives (for the standard network, the pre-activation itself).
 import numpy as np
 from matplotlib.figure import Figure
 
+from bn_smooth.configs import reproduce as suite
 from bn_smooth.results import Run, matched_ratio
 
 COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
           "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
 SITE = "post_norm"
 
-# Runs of the suite (bn_smooth/configs/reproduce.py) that figures draw together.
-VGG_MAIN, DLN_MAIN = ("vgg_none", "vgg_batch"), ("dln_none", "dln_batch")
-# Both DLNs at lr 1e-7, where the standard network's full-batch GD is stable.
-DLN_SLOW = ("dln_none_lr1e-7", "dln_batch_lr1e-7")
-VGG_NOISY = ("vgg_none", "vgg_batch", "vgg_noisy_batch")
-VGG_LP = ("vgg_none", "vgg_batch", "vgg_l1", "vgg_l2", "vgg_linf")
-DLN_LP = ("dln_none", "dln_batch", "dln_l1", "dln_l2", "dln_linf")
+# Runs of the suite (named in bn_smooth/configs/reproduce.py) that figures draw together.
+VGG_MAIN, VGG_HIGH_LR = suite.VGG_MAIN, suite.VGG_HIGH_LR
+DLN_MAIN, DLN_SLOW = suite.DLN_MAIN, suite.DLN_SLOW
+VGG_NOISY = (*suite.VGG_MAIN, suite.VGG_NOISY)
+VGG_LP = (*suite.VGG_MAIN, *suite.VGG_LP)
+DLN_LP = (*suite.DLN_MAIN, *suite.DLN_LP)
 
 
-def need(runs, names):
-    return all(n in runs for n in names)
+def reads(*names):
+    """Declare the suite's runs that a figure or claim reads (`fn.runs`): it is made only
+    when all of them exist (`missing`). Runs it uses where present are not listed."""
+    def declare(fn):
+        fn.runs = tuple(dict.fromkeys(names))  # in order, once each
+        return fn
+
+    return declare
+
+
+def missing(fn, runs) -> list[str]:
+    """The runs that `fn` declares (`reads`) and `runs` lacks."""
+    return [name for name in fn.runs if name not in runs]
 
 
 def label(run: Run) -> str:

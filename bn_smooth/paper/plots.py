@@ -1,9 +1,10 @@
 """One function per paper figure, drawn from run logs only (bn_smooth.results).
 
-`figure_N(runs, stamp)` takes a suite's runs by name (see
-bn_smooth/configs/reproduce.py) and returns a matplotlib Figure laid out
-like the paper's, or None when a run it needs is missing. Figures are built
-without pyplot, so this module never touches a notebook's backend.
+`figure_N(runs, stamp)` takes a suite's runs by name (named in
+bn_smooth/configs/reproduce.py; each figure declares those it reads with
+`panels.reads`) and returns a matplotlib Figure laid out like the paper's.
+Figures are built without pyplot, so this module never touches a notebook's
+backend.
 `make_all` writes every figure it can as figure_NN.png (NN the paper's
 number), and those of bn_smooth.paper.sharpness_plots, which go beyond the paper;
 the panels they are made of are in bn_smooth.paper.panels.
@@ -18,9 +19,11 @@ from bn_smooth.paper.panels import (
     DLN_MAIN,
     DLN_SLOW,
     SITE,
+    VGG_HIGH_LR,
     VGG_LP,
     VGG_MAIN,
     VGG_NOISY,
+    reads,
 )
 from bn_smooth.results import Run, task_descriptions
 
@@ -35,11 +38,10 @@ def stamp(suite, runs: dict[str, Run]) -> str:
 # The figures
 
 
+@reads(*VGG_MAIN, *VGG_HIGH_LR)
 def figure_1(runs, stamp_text):
     """(a) training and (b) test accuracy of VGG at lr 0.1 and 0.5; (c) activations."""
-    names = (*VGG_MAIN, "vgg_none_lr0.5", "vgg_batch_lr0.5")
-    if not panels.need(runs, names):
-        return None
+    names = (*VGG_MAIN, *VGG_HIGH_LR)
     curves = [runs[n] for n in names]
     main = [runs[n] for n in VGG_MAIN]
     layers = panels.pick_layers(main[0].activation_layers(), 2)
@@ -61,10 +63,9 @@ def figure_1(runs, stamp_text):
                    "distributions over training", stamp_text)
 
 
+@reads(*VGG_NOISY)
 def figure_2(runs, stamp_text):
     """Standard, BatchNorm and "noisy" BatchNorm: training, and activation distributions."""
-    if not panels.need(runs, VGG_NOISY):
-        return None
     trio = [runs[n] for n in VGG_NOISY]
     layers = panels.pick_layers(trio[0].activation_layers(), 2)
     fig = panels.new(3, 3, width=3.8)
@@ -76,20 +77,20 @@ def figure_2(runs, stamp_text):
                    "BatchNorm adds time-varying noise after every BatchNorm layer", stamp_text)
 
 
+@reads(*DLN_SLOW)  # the rows of the DLNs at lr 1e-7, drawn where the suite has them
 def _ics_rows(runs):
     """(label, [standard, BatchNorm], log l2 axis) for VGG, the DLN, and the DLN at lr 1e-7
     where the suite has it."""
     rows = [("VGG", [runs[n] for n in VGG_MAIN], False),
             ("DLN", [runs[n] for n in DLN_MAIN], True)]
-    if panels.need(runs, DLN_SLOW):
+    if not panels.missing(_ics_rows, runs):
         rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True))
     return rows
 
 
+@reads(*VGG_MAIN, *DLN_MAIN)
 def figure_3(runs, stamp_text):
     """ICS (Definition 2.1) of two layers: (a) VGG, (b) DLN, (c) DLN at lr 1e-7."""
-    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
-        return None
     rows = _ics_rows(runs)
     fig = panels.new(len(rows), 4, width=3.3)
     axes = fig.subplots(len(rows), 4)
@@ -102,10 +103,9 @@ def figure_3(runs, stamp_text):
                    "change of a layer after the update of the layers before it", stamp_text)
 
 
+@reads(*VGG_MAIN, *DLN_MAIN)
 def figure_6(runs, stamp_text):
     """ICS of more layers: VGG, the DLN, and the DLN at lr 1e-7."""
-    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
-        return None
     k, rows = 5, _ics_rows(runs)
     fig = panels.new(2 * len(rows), k, width=3.0)
     axes = fig.subplots(2 * len(rows), k, squeeze=False)
@@ -122,12 +122,11 @@ def figure_6(runs, stamp_text):
     return panels.finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
 
 
+@reads(*VGG_MAIN)
 def figure_4(runs, stamp_text):
     """VGG landscape along the gradient: loss range, gradient change and beta_eff on log
     axes, and (d) their per-step ratio standard / BatchNorm (the paper reads "orders of
     magnitude" off such plots)."""
-    if not panels.need(runs, VGG_MAIN):
-        return None
     pair = [runs[n] for n in VGG_MAIN]
     fig = panels.new(1, 4, width=3.6)
     axes = fig.subplots(1, 4)
@@ -137,11 +136,10 @@ def figure_4(runs, stamp_text):
                          "(shaded: min to max over the line search)", stamp_text)
 
 
+@reads(*DLN_MAIN)
 def figure_9(runs, stamp_text):
     """The same for the deep linear network, and beside it at lr 1e-7, where the standard
     network's GD is stable."""
-    if not panels.need(runs, DLN_MAIN):
-        return None
     slow = [runs[n] for n in DLN_SLOW if n in runs]
     pairs = [[runs[n] for n in DLN_MAIN]] + ([slow] if len(slow) == 2 else [])
     fig = panels.new(len(pairs), 4, width=3.6)
@@ -155,10 +153,9 @@ def figure_9(runs, stamp_text):
                          "(shaded: min to max over the line search)", stamp_text)
 
 
+@reads(*VGG_MAIN, *DLN_MAIN)
 def figure_10(runs, stamp_text):
     """Gradient predictiveness against the distance moved, at three probed steps."""
-    if not panels.need(runs, VGG_MAIN + DLN_MAIN):
-        return None
     fig = panels.new(1, 2, width=5.0, height=3.6)
     for ax, names, title in zip(fig.subplots(1, 2), (VGG_MAIN, DLN_MAIN), ("VGG", "DLN"),
                                 strict=True):
@@ -176,10 +173,9 @@ def figure_10(runs, stamp_text):
     return panels.finish(fig, "Figure 10: gradient predictiveness against distance", stamp_text)
 
 
+@reads(*VGG_NOISY)
 def figure_7(runs, stamp_text):
     """Change of a unit's mean and variance from each probed step to the next step."""
-    if not panels.need(runs, VGG_NOISY):
-        return None
     trio = [runs[n] for n in VGG_NOISY]
     layers = panels.pick_layers(trio[0].activation_layers(), 2)
     fig = panels.new(2, 2, width=4.5)
@@ -202,12 +198,11 @@ def figure_7(runs, stamp_text):
                          f"{between}", stamp_text)
 
 
+@reads(*DLN_MAIN)
 def figure_8(runs, stamp_text):
     """Activation distributions in three layers of the deep linear network, before the
     normalization: the paper cites it for how large sigma_j grows (after BatchNorm every
     unit has mean 0 and variance 1 by construction)."""
-    if not panels.need(runs, DLN_MAIN):
-        return None
     pair = [runs[n] for n in DLN_MAIN]
     layers = panels.pick_layers(pair[0].activation_layers(), 3)
     fig = panels.new(3, 2, width=4.0, height=2.6)
@@ -229,26 +224,23 @@ def _lp_figure(runs, names, key, ylabel, log):
     return fig
 
 
+@reads(*VGG_LP)
 def figure_11(runs, stamp_text):
     """VGG with lp normalizations: training and landscape."""
-    if not panels.need(runs, VGG_LP):
-        return None
     fig = _lp_figure(runs, VGG_LP, "accuracy", "training accuracy", log=False)
     return panels.finish(fig, "Figure 11: VGG with ℓp normalizations", stamp_text)
 
 
+@reads(*DLN_LP)
 def figure_12(runs, stamp_text):
     """The deep linear network with lp normalizations: training and landscape."""
-    if not panels.need(runs, DLN_LP):
-        return None
     fig = _lp_figure(runs, DLN_LP, "loss", "training loss", log=True)
     return panels.finish(fig, "Figure 12: deep linear network with ℓp normalizations", stamp_text)
 
 
+@reads(*VGG_LP, *DLN_LP)
 def figure_13(runs, stamp_text):
     """Training with lp normalizations against BatchNorm: (a) VGG, (b) DLN."""
-    if not panels.need(runs, VGG_LP + DLN_LP):
-        return None
     fig = panels.new(1, 2, width=5.0, height=3.6)
     ax_vgg, ax_dln = fig.subplots(1, 2)
     panels.train_panel(ax_vgg, [runs[n] for n in VGG_LP], "accuracy", "training accuracy")
@@ -258,10 +250,9 @@ def figure_13(runs, stamp_text):
     return panels.finish(fig, "Figure 13: training with ℓp normalizations", stamp_text)
 
 
+@reads(*VGG_LP)
 def figure_14(runs, stamp_text):
     """VGG activation distributions under every normalization."""
-    if not panels.need(runs, VGG_LP):
-        return None
     group = [runs[n] for n in VGG_LP]
     layers = panels.pick_layers(group[0].activation_layers(), 2)
     fig = panels.new(2, 5, width=3.0, height=2.8)
@@ -278,15 +269,23 @@ FIGURES = {f"figure_{n:02d}": fn for n, fn in (
     (13, figure_13), (14, figure_14))} | sharpness_plots.FIGURES
 
 
-def make_all(runs: dict[str, Run], out_dir, stamp: str = "") -> list[Path]:
-    """Every figure whose runs exist, as out_dir/<name>.png; returns the paths written."""
+def make_all(runs: dict[str, Run], out_dir,
+             stamp: str = "") -> tuple[list[Path], dict[str, list[str]]]:
+    """Every figure whose runs exist, as out_dir/<name>.png: (the paths written, {figure:
+    the runs it lacks} for the figures skipped; no runs: they hold nothing to draw)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, skipped = [], {}
     for name, make in FIGURES.items():
+        lacking = panels.missing(make, runs)
+        if lacking:
+            skipped[name] = lacking
+            continue
         fig = make(runs, stamp)
-        if fig is not None:
-            path = out_dir / f"{name}.png"
-            fig.savefig(path, dpi=110)
-            written.append(path)
-    return written
+        if fig is None:
+            skipped[name] = []
+            continue
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        written.append(path)
+    return written, skipped

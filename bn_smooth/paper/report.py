@@ -13,22 +13,26 @@ from pathlib import Path
 from bn_smooth.paper import c4_report
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.panels import missing
 from bn_smooth.results import Run, task_descriptions
 
 
 def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, versions: dict,
           command: str):
-    """Write REPORT.md; a claim whose runs are missing says so instead of a verdict."""
+    """Write REPORT.md; a claim whose runs (as it declares them) are missing names them
+    instead of a verdict."""
     path = Path(path)
     study = path.parent / c4_report.SUMMARY
     study = json.loads(study.read_text()) if study.exists() else None
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:
         args = {"theory": (theory_rows,), "runs": (runs,), "runs+study": (runs, study)}[needs]
-        try:
+        lacking = missing(fn, runs) if needs != "theory" else []
+        if lacking:
+            summary, result = "n/a", "not measured"
+            body = f"Missing run(s): {', '.join(lacking)}.\n"
+        else:
             summary, result, body = fn(*args)
-        except KeyError as e:
-            summary, result, body = "n/a", "not measured", f"Missing run {e}.\n"
         summary_rows.append([cid, claim, paper, summary, f"**{result}**"])
         sections.append(f"## {cid}: {claim} ({figures})\n\n**Verdict: {result}.**\n\n{body}")
     total = sum(seconds.values())

@@ -5,7 +5,9 @@ tools read instead. Numbers from the curvature probes through bn_smooth.results.
 
 import numpy as np
 
+from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.panels import reads
 from bn_smooth.paper.verdicts import checklist, ratio, verdict
 from bn_smooth.results import EARLY
 
@@ -13,10 +15,9 @@ LOWERS = 2  # "BatchNorm lowers the top of the spectrum": lambda_1 at most half 
 EDGE = (0.8, 1.25)  # "at the edge of stability": lambda_1 * lr / 2 within these bounds
 OSCILLATES = 0.25  # full-batch GD "oscillates" when at least this fraction of steps rise
 AGREE = 0.8  # "coincides": oscillation and lambda_1 >= 2/lr agree on this fraction of intervals
-SHARPNESS_PAIRS = (("VGG, lr 0.1", "vgg_none", "vgg_batch"),
-                   ("VGG, lr 0.5", "vgg_none_lr0.5", "vgg_batch_lr0.5"),
-                   ("DLN, lr 1e-6", "dln_none", "dln_batch"))
-STANDARD_DLN = ("dln_none", "dln_none_lr1e-7")
+SHARPNESS_PAIRS = (("VGG, lr 0.1", *suite.VGG_MAIN), ("VGG, lr 0.5", *suite.VGG_HIGH_LR),
+                   ("DLN, lr 1e-6", *suite.DLN_MAIN))
+STANDARD_DLN = (suite.DLN_MAIN[0], suite.DLN_SLOW[0])
 
 
 def _position(value: float) -> str:
@@ -32,6 +33,7 @@ def oscillation_intervals(run) -> list[tuple[int, float, float]]:
     return [(int(t), float(r), float(m)) for t, r, m in zip(steps, rising, sharper, strict=True)]
 
 
+@reads(*(name for _, *pair in SHARPNESS_PAIRS for name in pair), *STANDARD_DLN)
 def claim_7(runs):
     rows, parts, summary = [], [], []
     for what, none_name, batch_name in SHARPNESS_PAIRS:
@@ -46,8 +48,8 @@ def claim_7(runs):
                       f"{fmt(lowered)})", lowered >= LOWERS))
         summary.append(f"{what} λ1·lr/2 none {fmt(late['none'])}, BN {fmt(late['batch'])}")
     edge_rows = []
-    for name in ("vgg_none", "vgg_batch", "vgg_none_lr0.5", "vgg_batch_lr0.5", "dln_none",
-                 "dln_batch", *(n for n in ("dln_l1", "dln_l2", "dln_linf", "dln_none_lr1e-7")
+    for name in (*suite.VGG_MAIN, *suite.VGG_HIGH_LR, *suite.DLN_MAIN,
+                 *(n for n in (*suite.DLN_LP, suite.DLN_SLOW[0])
                                 if n in runs and runs[n].sharpness()[0].size)):
         value = runs[name].sharpness_median(early=False)
         edge_rows.append([name, f"{runs[name].lr:g}", fmt(value), _position(value)])
@@ -97,7 +99,7 @@ def claim_7(runs):
 def _eval_mode_misreading(runs) -> str:
     """What an eval-mode tool reads on the BatchNorm VGG: the running-average function's
     lambda_1 and beta_eff against the training objective's, at the same steps."""
-    running = runs.get("vgg_batch_running")
+    running = runs.get(suite.VGG_RUNNING)
     if running is None:
         return ""
 
@@ -106,12 +108,13 @@ def _eval_mode_misreading(runs) -> str:
         return (dict(zip(c["steps"], c["eigenvalues"][:, 0], strict=True)),
                 dict(zip(ls["steps"], ls["beta_eff"], strict=True)))
 
-    (lam_b, beta_b), (lam_r, beta_r) = by_step(runs["vgg_batch"]), by_step(running)
+    (lam_b, beta_b), (lam_r, beta_r) = by_step(runs[suite.VGG_MAIN[1]]), by_step(running)
     rows = [[f"{t:,}", fmt(lam_b[t]), fmt(lam_r[t]), fmt(ratio(lam_r[t], lam_b[t])),
              *([fmt(beta_b[t]), fmt(beta_r[t]), fmt(ratio(beta_r[t], beta_b[t]))]
                if t in beta_b and t in beta_r else ["", "", ""])]
             for t in sorted(lam_b.keys() & lam_r.keys())]
-    return ("\nWhat evaluation-mode tools read on the BatchNorm VGG (run `vgg_batch_running`: "
-            "the same trajectory, measured on the running averages):\n\n"
+    return ("\nWhat evaluation-mode tools read on the BatchNorm VGG (run "
+            f"`{suite.VGG_RUNNING}`: the same trajectory, measured on the running "
+            "averages):\n\n"
             + table(["step", "λ1, training objective", "λ1, eval mode", "eval / training",
                      "β_eff, training", "β_eff, eval mode", "eval / training"], rows))

@@ -2,25 +2,34 @@
 eigenvalue against the stability threshold 2/lr (and the curvature along the gradient
 against the paper's beta_eff), and spectrum.png, the Hessian's spectral density.
 
-Like bn_smooth.paper.plots, each figure takes the suite's runs by name and returns a
-matplotlib Figure, or None when a run it needs is missing; `FIGURES` names them for
-`plots.make_all`.
+Like bn_smooth.paper.plots, each figure takes the suite's runs by name, declares those it
+reads, and returns a matplotlib Figure (spectrum: None when the runs measured no
+spectrum); `FIGURES` names them for `plots.make_all`.
 """
 
 import numpy as np
 
 from bn_smooth.paper import panels
-from bn_smooth.paper.panels import COLORS, DLN_LP, DLN_MAIN, VGG_MAIN, label, style
+from bn_smooth.paper.panels import (
+    COLORS,
+    DLN_LP,
+    DLN_MAIN,
+    DLN_SLOW,
+    VGG_HIGH_LR,
+    VGG_MAIN,
+    label,
+    reads,
+    style,
+)
 from bn_smooth.results import EARLY
 
 
+@reads(*VGG_MAIN, *DLN_MAIN, *VGG_HIGH_LR)
 def sharpness(runs, stamp_text):
     """Beyond the paper: the top Hessian eigenvalue against 2/lr over training, and the
     curvature along the gradient against the paper's beta_eff."""
-    vgg = [("vgg_none", "vgg_batch"), ("vgg_none_lr0.5", "vgg_batch_lr0.5")]
-    if not panels.need(runs, VGG_MAIN + DLN_MAIN + vgg[1]):
-        return None
-    dln = [runs[n] for n in (*DLN_LP, "dln_none_lr1e-7") if n in runs]
+    vgg = [VGG_MAIN, VGG_HIGH_LR]
+    dln = [runs[n] for n in (*DLN_LP, DLN_SLOW[0]) if n in runs]
     fig = panels.new(2, 3, width=4.2, height=3.3)
     axes = fig.subplots(2, 3)
     for ax, names, title in ((axes[0, 0], vgg[0], "(a) VGG, LR=0.1"),
@@ -39,11 +48,10 @@ def sharpness(runs, stamp_text):
                          "objective against the stability threshold 2/lr", stamp_text)
 
 
+@reads(*VGG_MAIN)
 def spectrum(runs, stamp_text):
     """Beyond the paper: the Hessian's spectral density of VGG with and without BatchNorm
     at initialization, early and late (Ghorbani et al. 2019, figure 3)."""
-    if not panels.need(runs, VGG_MAIN):
-        return None
     pair = [runs[n] for n in VGG_MAIN]
     steps = sorted(set.intersection(*(set(r.spectra()) for r in pair)))
     if not steps:

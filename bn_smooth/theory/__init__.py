@@ -5,7 +5,7 @@
 - `trust_region`: the exact maxima Theorem C.1 needs;
 - `runner`: evaluate and summarize (`check_all`).
 
-experiments/theory_report.py writes the table and its notes (figures/theory.md).
+bn_smooth/paper/theory_report.py writes the table and its notes (figures/theory.md).
 
 The setup is figure 5: inputs X (m x d), a fully connected layer y = X W,
 optionally BatchNorm z = gamma * yhat + beta with yhat = (y - mu) / sigma
