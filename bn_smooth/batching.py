@@ -19,7 +19,7 @@ def default_strategy(over: str = "points") -> str:
 
     `over`: "points" (step sizes, grid cells: the same computation at each) or
     "layers" (ICS: layer i's gradient at its own mix). On CPU (measurements in
-    the README's speed section):
+    docs/speed.md):
 
     - points: `map`, the fastest to run and several times faster to compile
       than `unroll`;

@@ -10,7 +10,7 @@ not hand its peak memory back to the system.
 
 It is opt-in, because one arena costs multi-threaded code that allocates
 many small blocks (XLA compiling, small programs: the DLN, the theory
-checks); the README's speed section has the measurements. The training
+checks); docs/speed.md has the measurements. The training
 loop's `lax.scan` windows already pay the faults once a window rather than
 once a step; the gain is for code that runs single large executions again
 and again (jitted VGG steps, probes in a notebook). Call `keep_freed_memory()`

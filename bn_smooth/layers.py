@@ -5,7 +5,7 @@ speed. On CPU a convolution is therefore written as matmuls: Winograd's
 F(2x2, 3x3) on the wider layers (see default_formulation), nine shifted views
 of the padded input and one matmul elsewhere (the first layer, 2x2 inputs,
 narrow layers: all of VGG-11 at 1/8 width), the choice that measured fastest
-on whole training steps (README, "Speed"); max pooling as a reshape and a max.
+on whole training steps (docs/speed.md); max pooling as a reshape and a max.
 On GPU and TPU the native convolution is used. `formulation=` names one for every
 layer instead.
 All formulations hold the same parameters, named and shaped as flax's `nn.Conv`
@@ -24,7 +24,7 @@ from bn_smooth.errors import ConfigError
 # On CPU, Winograd for inputs at least 4x4 whose size times channels is at least 512:
 # where it made whole training steps faster. Below (every layer at 1/8 width) its steps
 # were at most 7% faster and its programs took 1.6x as long to compile, which made the
-# cpu-scale suite 5% slower (README, "Speed").
+# cpu-scale suite 5% slower (docs/speed.md).
 WINOGRAD_MIN_SIZE, WINOGRAD_MIN_SIZE_TIMES_CHANNELS = 4, 512
 
 

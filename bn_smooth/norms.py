@@ -101,7 +101,7 @@ def batch_standardize(x, epsilon):
     The derivative is written out (below) for speed: its transpose, the
     backward pass, makes two reductions over x and one elementwise pass, where
     autodiff of the formula makes three reductions and more passes (the gain
-    on a VGG step is in the README's speed section). A custom JVP, not a VJP,
+    on a VGG step is in docs/speed.md). A custom JVP, not a VJP,
     keeps forward mode and higher derivatives working.
     """
     axes = _batch_axes(x)

@@ -193,7 +193,7 @@ def default_train_loop() -> str:
 
     On accelerators it saves the per-step dispatch; on XLA:CPU it was measured
     faster than a jitted step per iteration, because a window's temporaries
-    are allocated once (README, "Speed"). 'steps' remains for debugging and for
+    are allocated once (docs/speed.md). 'steps' remains for debugging and for
     code that wraps the step.
     """
     return "scan"

@@ -11,8 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from bn_smooth.errors import ConfigError
 from bn_smooth.distributed import is_writer
+from bn_smooth.errors import ConfigError
 
 LOCK = ".lock"
 

@@ -33,7 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.checkpoint_every = 2_000
     # Line search with eta in [0.01, 30] x lr (appendix A.2.2), ICS with the GD update.
     # lax.map: on CPU it compiles the 25-layer probes far faster than unrolled, at the
-    # same run time (README, "Speed").
+    # same run time (docs/speed.md).
     c.probe = probe_sections(every=100, eta_min=0.01, eta_max=30.0, num_etas=12, spacing="log",
                              strategy="map")
     # Curvature at both iterates of GD's two-step oscillation; 60 Lanczos steps give the
