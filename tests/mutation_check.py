@@ -1,7 +1,7 @@
 """The mutation check: deliberate mistakes that would change the paper's results, each of
 which some fast test must catch.
 
-    python -m tests.mutation_check              # every mutation (about 20 minutes on 2 cores)
+    python -m tests.mutation_check              # every mutation (about 10 minutes on 2 cores)
     python -m tests.mutation_check noise-reused C4-two-orders   # some, by name
     python -m tests.mutation_check --list
 
@@ -44,6 +44,10 @@ INIT = "tests/test_reference.py::test_vgg_initialization_is_glorot_uniform_with_
 EVALUATION = "tests/test_reference.py::test_evaluation_is_the_test_split_on_the_running_averages"
 FRESH_NOISE = "tests/test_reference.py::test_training_draws_fresh_noise_at_every_step"
 SUITE_RUNS = "tests/test_reproduce.py::test_each_suite_run_trains_what_its_name_and_the_claims_say"
+MISSING_RUNS = ("tests/test_reproduce.py::"
+                "test_figures_and_claims_read_suite_runs_and_name_the_ones_missing")
+USER_ERRORS = ("tests/test_train.py::"
+               "test_entrypoints_report_input_errors_in_one_line_and_let_bugs_through")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +211,21 @@ MUTATIONS = [
              "bn_smooth/norms.py", "ra_mean.value = m * ra_mean.value + (1 - m) * mean",
              "ra_mean.value = (1 - m) * ra_mean.value + m * mean", NORMS),
     # The suite's choice of runs
-    mutation("suite-lr", "the suite's BatchNorm run at lr 0.5 trains at 0.1",
-             "bn_smooth/configs/reproduce.py", '"norm=batch,lr=0.5"', '"norm=batch,lr=0.1"',
+    mutation("suite-lr", "the suite's runs at lr 0.5 train at 0.1",
+             "bn_smooth/configs/reproduce.py", 'f"norm={norm},lr=0.5"', 'f"norm={norm},lr=0.1"',
              SUITE_RUNS),
+    mutation("suite-names-swapped", "the names of the lr-0.5 runs swapped (none <-> batch)",
+             "bn_smooth/configs/reproduce.py",
+             'VGG_HIGH_LR = ("vgg_none_lr0.5", "vgg_batch_lr0.5")',
+             'VGG_HIGH_LR = ("vgg_batch_lr0.5", "vgg_none_lr0.5")', SUITE_RUNS),
+    mutation("missing-run-unnamed", "a figure or claim whose run is missing is made anyway",
+             "bn_smooth/paper/panels.py",
+             "return [name for name in fn.runs if name not in runs]", "return []",
+             MISSING_RUNS),
+    # Entrypoints
+    mutation("user-errors-hide-bugs", "every ValueError, a bug's too, becomes a one-line error",
+             "experiments/cli.py", "except (DataError, ConfigError) as e:",
+             "except (DataError, ValueError) as e:", USER_ERRORS),
     mutation("suite-seeds", "C5's extra DLN seeds all train seed 0",
              "bn_smooth/configs/reproduce.py", 'f"norm={p},seed={a.seed + k}"',
              'f"norm={p},seed={a.seed}"', SUITE_RUNS),
