@@ -27,7 +27,7 @@ from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
 from bn_smooth.results import EARLY
 
 ABOUT_AS_WELL = 0.05  # training accuracy within 5 points counts as "about as well"
-NORMS = ("none", "batch", "l1", "l2", "linf")  # the order of VGG_LP and DLN_LP
+NORMS = ("none", "batch", *suite.LP)  # the order of VGG_LP and DLN_LP
 BY_NORM = {"vgg": dict(zip(NORMS, VGG_LP, strict=True)),
            "dln": dict(zip(NORMS, DLN_LP, strict=True))}
 

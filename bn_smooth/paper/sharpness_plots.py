@@ -28,12 +28,11 @@ from bn_smooth.results import EARLY
 def sharpness(runs, stamp_text):
     """Beyond the paper: the top Hessian eigenvalue against 2/lr over training, and the
     curvature along the gradient against the paper's beta_eff."""
-    vgg = [VGG_MAIN, VGG_HIGH_LR]
     dln = [runs[n] for n in (*DLN_LP, DLN_SLOW[0]) if n in runs]
     fig = panels.new(2, 3, width=4.2, height=3.3)
     axes = fig.subplots(2, 3)
-    for ax, names, title in ((axes[0, 0], vgg[0], "(a) VGG, LR=0.1"),
-                             (axes[0, 1], vgg[1], "(b) VGG, LR=0.5")):
+    for ax, names, title in ((axes[0, 0], VGG_MAIN, "(a) VGG, LR=0.1"),
+                             (axes[0, 1], VGG_HIGH_LR, "(b) VGG, LR=0.5")):
         sharpness_panel(ax, [runs[n] for n in names])
         ax.set_title(f"{title}: λ1 from Lanczos", fontsize=9)
     sharpness_panel(axes[0, 2], dln)
