@@ -32,20 +32,25 @@ def choose_units(key, params, layers=None, num_units: int = 4) -> dict[str, jax.
     units = {}
     for i, name in enumerate(layers):
         n = min(num_units, widths[name])
-        units[name] = jnp.sort(jax.random.choice(jax.random.fold_in(key, i), widths[name], (n,),
-                                                 replace=False))
+        units[name] = jnp.sort(
+            jax.random.choice(jax.random.fold_in(key, i), widths[name], (n,), replace=False)
+        )
     return units
 
 
 def summarize(x, units, percentiles):
     """Per chosen unit: mean, std and percentiles over all other axes."""
     values = x[..., units].reshape(-1, len(units))
-    return {"mean": values.mean(0), "std": values.std(0),
-            "percentiles": jnp.percentile(values, jnp.asarray(percentiles), axis=0).T}
+    return {
+        "mean": values.mean(0),
+        "std": values.std(0),
+        "percentiles": jnp.percentile(values, jnp.asarray(percentiles), axis=0).T,
+    }
 
 
 def activation_stats(intermediates, units, percentiles=(5, 25, 50, 75, 95)) -> dict:
     """{layer: {site: summary}} from a model's 'intermediates' collection."""
-    return {name: {site: summarize(intermediates[name][site][0], idx, percentiles)
-                   for site in SITES}
-            for name, idx in units.items()}
+    return {
+        name: {site: summarize(intermediates[name][site][0], idx, percentiles) for site in SITES}
+        for name, idx in units.items()
+    }

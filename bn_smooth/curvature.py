@@ -57,7 +57,7 @@ class Tridiagonal(NamedTuple):
 
     def eigh(self):
         """(Ritz values ascending, T's eigenvectors as columns)."""
-        t = (jnp.diag(self.alphas) + jnp.diag(self.betas, 1) + jnp.diag(self.betas, -1))
+        t = jnp.diag(self.alphas) + jnp.diag(self.betas, 1) + jnp.diag(self.betas, -1)
         return jnp.linalg.eigh(t)
 
 
@@ -67,8 +67,7 @@ def _orthogonalize(w, basis, upto):
     mask = (jnp.arange(basis.shape[0]) <= upto)[:, None]
     active = jnp.where(mask, basis, 0)
     for _ in range(2):
-        w = w - jnp.matmul(active.T, jnp.matmul(active, w, precision=HIGHEST),
-                           precision=HIGHEST)
+        w = w - jnp.matmul(active.T, jnp.matmul(active, w, precision=HIGHEST), precision=HIGHEST)
     return w
 
 
@@ -96,8 +95,7 @@ def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
         restart = beta <= tiny * jnp.maximum(scale, jnp.abs(alpha))
 
         def fresh():  # only on a restart: a random vector orthogonal to the basis
-            r = _orthogonalize(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype),
-                               basis, i)
+            r = _orthogonalize(jax.random.normal(jax.random.fold_in(key, i), (n,), dtype), basis, i)
             return r / jnp.linalg.norm(r)
 
         nxt = jax.lax.cond(restart, fresh, lambda: w / beta)
@@ -105,7 +103,8 @@ def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
         return basis, alphas.at[i].set(alpha), betas.at[i].set(jnp.where(restart, 0, beta))
 
     basis, alphas, betas = jax.lax.fori_loop(
-        0, num_steps, body, (basis, jnp.zeros(num_steps, dtype), jnp.zeros(num_steps, dtype)))
+        0, num_steps, body, (basis, jnp.zeros(num_steps, dtype), jnp.zeros(num_steps, dtype))
+    )
     return Tridiagonal(alphas, betas[:-1], basis)
 
 
@@ -123,8 +122,11 @@ def top_eigenvalues(loss_fn, params, k: int, num_steps: int, key, init=None) -> 
     """
     matvec, flat, unravel = _flat_hvp(loss_fn, params)
     start_key, restart_key = jax.random.split(key)
-    v0 = (jax.random.normal(start_key, flat.shape, flat.dtype) if init is None
-          else ravel_pytree(init)[0])
+    v0 = (
+        jax.random.normal(start_key, flat.shape, flat.dtype)
+        if init is None
+        else ravel_pytree(init)[0]
+    )
     tri = lanczos(matvec, v0, num_steps, restart_key)
     values, vectors = tri.eigh()
     top = jnp.argsort(values)[::-1][:k]
@@ -143,8 +145,9 @@ class Trace(NamedTuple):
     sketched: jax.Array  # tr(Q'HQ): the exact part (0 without a sketch)
 
 
-def hessian_trace(loss_fn, params, key, num_samples: int, sketch: int = 0,
-                  strategy: str | None = None) -> Trace:
+def hessian_trace(
+    loss_fn, params, key, num_samples: int, sketch: int = 0, strategy: str | None = None
+) -> Trace:
     """An unbiased estimate of tr(H), with its standard error.
 
     `sketch` 0: Hutchinson, the mean of v'Hv over Rademacher v (E[vv'] = I).
@@ -169,8 +172,9 @@ def hessian_trace(loss_fn, params, key, num_samples: int, sketch: int = 0,
         return jnp.vdot(g, matvec(g), precision=HIGHEST)
 
     samples = batched_map(quadratic_form, jax.random.split(sample_key, num_samples), strategy)
-    return Trace(sketched + samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_samples),
-                 samples, sketched)
+    return Trace(
+        sketched + samples.mean(), samples.std(ddof=1) / jnp.sqrt(num_samples), samples, sketched
+    )
 
 
 class Density(NamedTuple):
@@ -180,9 +184,16 @@ class Density(NamedTuple):
     weights: jax.Array  # [V, m] their weights, each row summing to 1
 
 
-def spectral_density(loss_fn, params, key, num_steps: int, num_vectors: int,
-                     num_points: int = 512, sigma: float | None = None,
-                     strategy: str | None = None) -> Density:
+def spectral_density(
+    loss_fn,
+    params,
+    key,
+    num_steps: int,
+    num_vectors: int,
+    num_points: int = 512,
+    sigma: float | None = None,
+    strategy: str | None = None,
+) -> Density:
     """Stochastic Lanczos quadrature of the Hessian's spectrum.
 
     For each of `num_vectors` Gaussian starting vectors, `num_steps` Lanczos
@@ -195,8 +206,9 @@ def spectral_density(loss_fn, params, key, num_steps: int, num_vectors: int,
 
     def quadrature(k):
         start, restart = jax.random.split(k)
-        values, vectors = lanczos(matvec, jax.random.normal(start, flat.shape, flat.dtype),
-                                  num_steps, restart).eigh()
+        values, vectors = lanczos(
+            matvec, jax.random.normal(start, flat.shape, flat.dtype), num_steps, restart
+        ).eigh()
         return values, vectors[0] ** 2
 
     nodes, weights = batched_map(quadrature, jax.random.split(key, num_vectors), strategy)
@@ -205,7 +217,8 @@ def spectral_density(loss_fn, params, key, num_steps: int, num_vectors: int,
     width = jnp.where(width > 0, width, 1.0)
     grid = jnp.linspace(lo - 3 * width, hi + 3 * width, num_points)
     gauss = jnp.exp(-0.5 * ((grid[:, None, None] - nodes) / width) ** 2) / (
-        width * jnp.sqrt(2 * jnp.pi))
+        width * jnp.sqrt(2 * jnp.pi)
+    )
     return Density(grid, jnp.mean(jnp.sum(weights * gauss, -1), -1), nodes, weights)
 
 

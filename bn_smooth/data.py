@@ -99,9 +99,14 @@ def download(dest_dir, url: str | None = None, md5: str | None = None) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
-            logging.info("downloading CIFAR-10 (%.0f MiB) from %s into %s; to stop this, "
-                         "press Ctrl-C and pass --config.download=False or set %s=1",
-                         (total or CIFAR10_BYTES) / 2**20, url, dest_dir, OFFLINE_ENV)
+            logging.info(
+                "downloading CIFAR-10 (%.0f MiB) from %s into %s; to stop this, "
+                "press Ctrl-C and pass --config.download=False or set %s=1",
+                (total or CIFAR10_BYTES) / 2**20,
+                url,
+                dest_dir,
+                OFFLINE_ENV,
+            )
             done = 0
             while chunk := response.read(1 << 20):
                 out.write(chunk)
@@ -110,9 +115,11 @@ def download(dest_dir, url: str | None = None, md5: str | None = None) -> Path:
         sys.stderr.write("\n")
     except OSError as e:
         partial.unlink(missing_ok=True)
-        raise DataError(f"could not download CIFAR-10 from {url} ({e}). Fetch that file by "
-                        f"hand into {dest_dir}, or anywhere and point data_dir (or "
-                        f"${ENV_VAR}) at it.") from e
+        raise DataError(
+            f"could not download CIFAR-10 from {url} ({e}). Fetch that file by "
+            f"hand into {dest_dir}, or anywhere and point data_dir (or "
+            f"${ENV_VAR}) at it."
+        ) from e
     actual = md5sum(partial)
     if actual != md5:
         partial.unlink(missing_ok=True)
@@ -160,8 +167,9 @@ def _reader(source: Path):
         def read(name):
             path = source / name
             if not path.is_file():
-                raise DataError(f"{path} is missing. Put the official file there (from "
-                                f"{CIFAR10_URL}).")
+                raise DataError(
+                    f"{path} is missing. Put the official file there (from {CIFAR10_URL})."
+                )
             return path.read_bytes(), str(path)
 
         return read
@@ -182,8 +190,9 @@ def _reader(source: Path):
     return read
 
 
-def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str | None = None,
-                 md5: str | None = None) -> dict:
+def load_cifar10(
+    data_dir=None, download_if_missing: bool = False, url: str | None = None, md5: str | None = None
+) -> dict:
     """CIFAR-10 as read-only numpy arrays: train/test images uint8 (N, 32, 32, 3), labels
     int32, and the training images' per-channel `train_mean` and `train_std`.
 
@@ -199,18 +208,20 @@ def load_cifar10(data_dir=None, download_if_missing: bool = False, url: str | No
         if not download_if_missing:
             raise DataError(f"CIFAR-10 not found at {where}. {_FIX}.")
         if offline():
-            raise DataError(f"CIFAR-10 not found at {where}, and ${OFFLINE_ENV} forbids "
-                            f"downloading it. {_FIX} with ${OFFLINE_ENV} unset.")
+            raise DataError(
+                f"CIFAR-10 not found at {where}, and ${OFFLINE_ENV} forbids "
+                f"downloading it. {_FIX} with ${OFFLINE_ENV} unset."
+            )
         source = download(roots[0], url, md5)
     return dict(_read_cifar10(str(source), _fingerprint(source)))  # a dict of one's own
 
 
 def _fingerprint(source: Path) -> tuple:
     """(name, size, mtime) of the files read from `source`: a changed file is read again."""
-    files = [source / name for name in (*TRAIN_FILES, TEST_FILE)] if source.is_dir() else [
-        source]
-    return tuple((f.name, s.st_size, s.st_mtime_ns) for f in files if f.exists()
-                 for s in [f.stat()])
+    files = [source / name for name in (*TRAIN_FILES, TEST_FILE)] if source.is_dir() else [source]
+    return tuple(
+        (f.name, s.st_size, s.st_mtime_ns) for f in files if f.exists() for s in [f.stat()]
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,15 +231,22 @@ def _read_cifar10(source: str, fingerprint: tuple) -> dict:
 
     def load(names):
         parts = [_unpickle(*read(name)) for name in names]
-        return (np.concatenate([p["images"] for p in parts]),
-                np.concatenate([p["labels"] for p in parts]))
+        return (
+            np.concatenate([p["images"] for p in parts]),
+            np.concatenate([p["labels"] for p in parts]),
+        )
 
     train_images, train_labels = load(TRAIN_FILES)
     test_images, test_labels = load([TEST_FILE])
     mean, std = channel_stats(train_images)
-    arrays = {"train_images": train_images, "train_labels": train_labels,
-              "test_images": test_images, "test_labels": test_labels,
-              "train_mean": mean, "train_std": std}
+    arrays = {
+        "train_images": train_images,
+        "train_labels": train_labels,
+        "test_images": test_images,
+        "test_labels": test_labels,
+        "train_mean": mean,
+        "train_std": std,
+    }
     for array in arrays.values():
         array.setflags(write=False)  # shared by every caller
     return {**arrays, "source": source}
@@ -257,8 +275,12 @@ def standardize(images, mean, std):
 def write_cifar_batch(path, images: np.ndarray, labels, batch_label: str = "batch"):
     """Write uint8 NHWC images as one official-format batch file (for tests and fixtures)."""
     data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    obj = {b"batch_label": batch_label.encode(), b"labels": list(map(int, labels)),
-           b"data": data, b"filenames": [f"{i:05d}.png".encode() for i in range(len(images))]}
+    obj = {
+        b"batch_label": batch_label.encode(),
+        b"labels": list(map(int, labels)),
+        b"data": data,
+        b"filenames": [f"{i:05d}.png".encode() for i in range(len(images))],
+    }
     buf = io.BytesIO()
     pickle.dump(obj, buf, protocol=3)
     Path(path).write_bytes(buf.getvalue())

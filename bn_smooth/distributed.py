@@ -31,9 +31,13 @@ def initialize(config=None):
     explicit = {k: v for k, v in explicit.items() if v is not None}
     if explicit or os.environ.get("JAX_COORDINATOR_ADDRESS") or _cluster_detected():
         jax.distributed.initialize(**explicit)
-        logging.info("process %d of %d; %d of the job's %d devices are this process's",
-                     jax.process_index(), jax.process_count(), jax.local_device_count(),
-                     jax.device_count())
+        logging.info(
+            "process %d of %d; %d of the job's %d devices are this process's",
+            jax.process_index(),
+            jax.process_count(),
+            jax.local_device_count(),
+            jax.device_count(),
+        )
 
 
 def _cluster_detected() -> bool:
@@ -41,8 +45,10 @@ def _cluster_detected() -> bool:
     public API: if it moves, only an explicit coordinator address starts a job)."""
     try:
         from jax._src.clusters import ClusterEnv
-        return any(not env.opt_in_only_method and env.is_env_present()
-                   for env in ClusterEnv._cluster_types)
+
+        return any(
+            not env.opt_in_only_method and env.is_env_present() for env in ClusterEnv._cluster_types
+        )
     except (ImportError, AttributeError):
         return False
 

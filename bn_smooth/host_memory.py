@@ -31,5 +31,11 @@ def keep_freed_memory() -> bool:
     if platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL("libc.so.6").mallopt
-    return all(mallopt(param, value) == 1 for param, value in (
-        (_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, 1 << 30), (_M_TRIM_THRESHOLD, _INT_MAX)))
+    return all(
+        mallopt(param, value) == 1
+        for param, value in (
+            (_M_ARENA_MAX, 1),
+            (_M_MMAP_THRESHOLD, 1 << 30),
+            (_M_TRIM_THRESHOLD, _INT_MAX),
+        )
+    )

@@ -22,8 +22,9 @@ class ICS(NamedTuple):
     cosine: jax.Array  # <G_i, G'_i> / (||G_i|| ||G'_i||)
 
 
-def internal_covariate_shift(loss_fn, params_before, params_after, layers,
-                             strategy: str | None = None) -> dict[str, ICS]:
+def internal_covariate_shift(
+    loss_fn, params_before, params_after, layers, strategy: str | None = None
+) -> dict[str, ICS]:
     """ICS of every layer in `layers` (top-level keys, in forward order), in one call.
 
     mix_i takes layers[:i] from params_after and everything else from
@@ -43,8 +44,7 @@ def internal_covariate_shift(loss_fn, params_before, params_after, layers,
                 # the updated layers, and XLA computes it once.
                 return params_after[k] if index[k] < i else before
             # `where`, not before + mask * (after - before): the mix must be exact.
-            return jax.tree.map(lambda b, a: jnp.where(index[k] < i, a, b), before,
-                                params_after[k])
+            return jax.tree.map(lambda b, a: jnp.where(index[k] < i, a, b), before, params_after[k])
 
         return jax.grad(loss_fn)({k: layer_params(k, v) for k, v in params_before.items()})
 

@@ -26,8 +26,9 @@ class LineSearch(NamedTuple):
     grad_norm: jax.Array  # ||grad L(w)||_2
 
 
-def gradient_line_search(loss_fn, params, step_sizes, direction=None,
-                         strategy: str | None = None) -> LineSearch:
+def gradient_line_search(
+    loss_fn, params, step_sizes, direction=None, strategy: str | None = None
+) -> LineSearch:
     """Line search from `params` along -direction (default: the gradient).
 
     `loss_fn: params -> scalar`. For eta_k in `step_sizes`: w_k = params - eta_k d,

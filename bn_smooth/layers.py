@@ -46,7 +46,7 @@ def conv3x3_shifted(x, kernel):
     n, h, w, c = x.shape
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     # Channel blocks in the kernel's (row, column, C_in) order.
-    views = [padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)]
+    views = [padded[:, i : i + h, j : j + w] for i in range(3) for j in range(3)]
     patches = jnp.concatenate(views, axis=-1).reshape(n * h * w, 9 * c)
     return (patches @ kernel.reshape(9 * c, -1)).reshape(n, h, w, -1)
 
@@ -54,7 +54,7 @@ def conv3x3_shifted(x, kernel):
 # Winograd's F(2x2, 3x3) (Lavin & Gray, 2016): Y = A^T [(G g G^T) * (B^T d B)] A for each
 # 2x2 output tile Y and 4x4 input tile d: 16 multiplies per tile and channel pair, not 36.
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
-_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]])
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
 
 
@@ -75,13 +75,16 @@ def conv3x3_winograd(x, kernel):
     th, tw = -(-h // 2), -(-w // 2)  # tiles
     padded = jnp.pad(x, ((0, 0), (1, 2 * th - h + 1), (1, 2 * tw - w + 1), (0, 0)))
     # d[i][j]: element (i, j) of every 4x4 input tile, (N, tiles down, tiles across, C).
-    d = [[padded[:, i:i + 2 * th:2, j:j + 2 * tw:2] for j in range(4)] for i in range(4)]
+    d = [[padded[:, i : i + 2 * th : 2, j : j + 2 * tw : 2] for j in range(4)] for i in range(4)]
     columns = [_combine(_BT, [d[i][j] for i in range(4)]) for j in range(4)]
     v = [_combine(_BT, [columns[j][a] for j in range(4)]) for a in range(4)]  # B^T d B
-    u = jnp.einsum("ai,ijcd,bj->abcd", _G.astype(kernel.dtype), kernel,
-                   _G.astype(kernel.dtype))  # G g G^T
-    m = [[(v[a][b].reshape(-1, c) @ u[a, b]).reshape(n, th, tw, -1) for b in range(4)]
-         for a in range(4)]
+    u = jnp.einsum(
+        "ai,ijcd,bj->abcd", _G.astype(kernel.dtype), kernel, _G.astype(kernel.dtype)
+    )  # G g G^T
+    m = [
+        [(v[a][b].reshape(-1, c) @ u[a, b]).reshape(n, th, tw, -1) for b in range(4)]
+        for a in range(4)
+    ]
     rows = [_combine(_AT, [m[a][b] for a in range(4)]) for b in range(4)]
     y = [_combine(_AT, [rows[b][p] for b in range(4)]) for p in range(2)]  # y[p][q]: A^T m A
     tiles = jnp.stack([jnp.stack(y[p], axis=3) for p in range(2)], axis=2)
@@ -89,12 +92,12 @@ def conv3x3_winograd(x, kernel):
 
 
 def conv3x3_native(x, kernel):
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
-CONVOLUTIONS = {"shifted": conv3x3_shifted, "native": conv3x3_native,
-                "winograd": conv3x3_winograd}
+CONVOLUTIONS = {"shifted": conv3x3_shifted, "native": conv3x3_native, "winograd": conv3x3_winograd}
 FORMULATIONS = tuple(CONVOLUTIONS)
 
 
@@ -102,8 +105,9 @@ def conv3x3(x, kernel, formulation: str | None = None):
     """'SAME' 3x3 convolution, stride 1, by `formulation` (None: default_formulation)."""
     formulation = formulation or default_formulation(x.shape)
     if formulation not in CONVOLUTIONS:
-        raise ConfigError(f"unknown convolution formulation {formulation!r}; "
-                         f"valid: {', '.join(FORMULATIONS)}")
+        raise ConfigError(
+            f"unknown convolution formulation {formulation!r}; valid: {', '.join(FORMULATIONS)}"
+        )
     return CONVOLUTIONS[formulation](x, kernel)
 
 
@@ -133,7 +137,7 @@ def max_pool2x2(x, formulation: str | None = None):
     """
     if (formulation or default_formulation()) != "native":
         n, h, w, c = x.shape
-        x = x[:, :h // 2 * 2, :w // 2 * 2]
+        x = x[:, : h // 2 * 2, : w // 2 * 2]
         return _window_max(x.reshape(n, h // 2, 2, w // 2, 2, c))
     return nn.max_pool(x, (2, 2), strides=(2, 2))
 

@@ -22,16 +22,26 @@ from bn_smooth.errors import ConfigError
 
 # Fields that may change when a run is resumed (to train it longer, or elsewhere, on
 # any number of devices and processes).
-RESUMABLE_CHANGES = {"num_steps", "log_every", "data_dir", "download", "num_devices",
-                     "train_loop", *distributed.FIELDS}
+RESUMABLE_CHANGES = {
+    "num_steps",
+    "log_every",
+    "data_dir",
+    "download",
+    "num_devices",
+    "train_loop",
+    *distributed.FIELDS,
+}
 
 
 def _without_off_probes(config_dict: dict) -> dict:
     """The config without the sections of probe kinds that never run: their settings
     change nothing a run writes, so they do not stop it from resuming."""
     sections = config_dict.get("probe") or {}
-    on = {k: v for k, v in sections.items()
-          if not isinstance(v, dict) or v.get("every") or v.get("early_every")}
+    on = {
+        k: v
+        for k, v in sections.items()
+        if not isinstance(v, dict) or v.get("every") or v.get("early_every")
+    }
     return {**config_dict, "probe": on} if "probe" in config_dict else config_dict
 
 
@@ -41,28 +51,39 @@ def _check_resumable(workdir, config_dict):
         return
     old = _without_off_probes(old)
     config_dict = _without_off_probes(json.loads(json.dumps(config_dict)))  # tuples -> lists
-    changed = sorted(k for k in set(old) | set(config_dict)
-                     if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k))
+    changed = sorted(
+        k
+        for k in set(old) | set(config_dict)
+        if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k)
+    )
     if changed:
         raise ConfigError(
             f"{workdir} holds a run with a different config (differs in {', '.join(changed)}); "
-            "use a new --workdir, or delete that one to start over.")
+            "use a new --workdir, or delete that one to start over."
+        )
 
 
 def _next_stop(step: int, config) -> int:
     """The next step at which the loop must look at metrics, evaluate, probe or checkpoint."""
-    every = [v for v in (config.log_every, config.get("eval_every"),
-                         config.get("checkpoint_every")) if v]
-    return int(min([config.num_steps] + [(step // k + 1) * k for k in every]
-                   + [s.next_after(step) for s in probes.schedule(config).values()]))
+    every = [
+        v for v in (config.log_every, config.get("eval_every"), config.get("checkpoint_every")) if v
+    ]
+    return int(
+        min(
+            [config.num_steps]
+            + [(step // k + 1) * k for k in every]
+            + [s.next_after(step) for s in probes.schedule(config).values()]
+        )
+    )
 
 
 def _already_done(status, config) -> bool:
     """Diverged, or finished at least `num_steps` (a larger num_steps trains on)."""
     if not status:
         return False
-    return status["status"] == "diverged" or (status["status"] == "finished"
-                                              and status["step"] >= config.num_steps)
+    return status["status"] == "diverged" or (
+        status["status"] == "finished" and status["step"] >= config.num_steps
+    )
 
 
 def _due(step: int, every) -> bool:
@@ -110,9 +131,13 @@ def train_and_evaluate(config, workdir) -> dict:
         if _already_done(status, config):
             return status
         if status and status["status"] == "running":  # its process died without a word
-            logging.warning("%s: the process that ran it (pid %s) was killed at step %d or "
-                            "later; resuming from its last checkpoint", workdir,
-                            status.get("pid", "?"), status["step"])
+            logging.warning(
+                "%s: the process that ran it (pid %s) was killed at step %d or "
+                "later; resuming from its last checkpoint",
+                workdir,
+                status.get("pid", "?"),
+                status["step"],
+            )
         runlog.write_config(workdir, config_dict)
         return _train_to_the_end(config, workdir, task, data)
 
@@ -139,8 +164,9 @@ def _train_to_the_end(config, workdir, task, data) -> dict:
     except KeyboardInterrupt:
         if run is not None:
             run.checkpoints.save(run.state)
-            run.finish("interrupted", f"interrupted at step {run.step}; re-run the same "
-                       "command to resume")
+            run.finish(
+                "interrupted", f"interrupted at step {run.step}; re-run the same command to resume"
+            )
         raise
     except Exception as e:
         step = run.step if run is not None else 0
@@ -165,8 +191,9 @@ class _Run:
             logging.info("resuming %s from step %d", workdir, self.step)
         self.writer = runlog.MetricsWriter(workdir)
         self.writer.truncate(self.step)
-        self.run_window = _window_runner(self.task, self.tx, self.data, self.state,
-                                         config.get("train_loop"))
+        self.run_window = _window_runner(
+            self.task, self.tx, self.data, self.state, config.get("train_loop")
+        )
         self.probes = probes.Probes(self.task, self.tx, config, self.state.params)
         self.seconds = {"train_seconds": 0.0, "eval_seconds": 0.0, "probe_seconds": 0.0}
         self.start_time = time.time()
@@ -199,11 +226,13 @@ class _Run:
         return self.finish("finished", f"finished {self.step} steps")
 
     def evaluate_if_due(self):
-        if self.data.num_test and (_due(self.step, self.config.eval_every)
-                                   or self.step == self.config.num_steps):
+        if self.data.num_test and (
+            _due(self.step, self.config.eval_every) or self.step == self.config.num_steps
+        ):
             with self._timed("eval_seconds"):
-                self.writer.write(self.step, "eval",
-                                  train.evaluate(self.task, self.state, self.data))
+                self.writer.write(
+                    self.step, "eval", train.evaluate(self.task, self.state, self.data)
+                )
 
     def probe_if_due(self):
         with self._timed("probe_seconds"):
@@ -223,10 +252,16 @@ class _Run:
         returns that step's offset in the window, or None if every loss is finite."""
         bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
         count = len(metrics["loss"]) if bad.size == 0 else int(bad[0]) + 1
-        self.writer.write_rows([
-            {"step": self.step + i, "kind": "train",
-             **runlog.clean({k: v[i] for k, v in metrics.items()})}
-            for i in range(count)])
+        self.writer.write_rows(
+            [
+                {
+                    "step": self.step + i,
+                    "kind": "train",
+                    **runlog.clean({k: v[i] for k, v in metrics.items()}),
+                }
+                for i in range(count)
+            ]
+        )
         return int(bad[0]) if bad.size else None
 
     def timing(self) -> dict:
@@ -236,8 +271,15 @@ class _Run:
 
     def write_running(self):
         """status.json at every logging window: where the run is and when it should end."""
-        runlog.write_status(self.workdir, "running", self.step, f"running, at step {self.step}",
-                            pid=os.getpid(), **self.progress.estimate(), **self.timing())
+        runlog.write_status(
+            self.workdir,
+            "running",
+            self.step,
+            f"running, at step {self.step}",
+            pid=os.getpid(),
+            **self.progress.estimate(),
+            **self.timing(),
+        )
 
     def finish(self, kind: str, message: str) -> dict:
         status = runlog.write_status(self.workdir, kind, self.step, message, **self.timing())
@@ -300,10 +342,15 @@ class _Progress:
             self.origin = (step, time.time())
         speed = self.estimate()
         summary = "  ".join(f"{k} {np.mean(v):.4g}" for k, v in metrics.items())
-        logging.info("step %d/%d  %s  %s", step, self.num_steps, summary,
-                     f"{speed['steps_per_second']:.1f} steps/s  ETA "
-                     f"{_clock(speed['eta_seconds'])}" if speed else
-                     "(speed and ETA from the next window on: this one compiled)")
+        logging.info(
+            "step %d/%d  %s  %s",
+            step,
+            self.num_steps,
+            summary,
+            f"{speed['steps_per_second']:.1f} steps/s  ETA {_clock(speed['eta_seconds'])}"
+            if speed
+            else "(speed and ETA from the next window on: this one compiled)",
+        )
 
     def estimate(self) -> dict:
         """{steps_per_second, eta_seconds} of the steps since the first window (all the
@@ -311,8 +358,10 @@ class _Progress:
         if self.origin is None or self.step <= self.origin[0]:
             return {}
         rate = (self.step - self.origin[0]) / max(time.time() - self.origin[1], 1e-9)
-        return {"steps_per_second": round(rate, 3),
-                "eta_seconds": round((self.num_steps - self.step) / rate, 1)}
+        return {
+            "steps_per_second": round(rate, 3),
+            "eta_seconds": round((self.num_steps - self.step) / rate, 1),
+        }
 
 
 def _clock(seconds: float) -> str:

@@ -23,10 +23,49 @@ glorot = nn.initializers.glorot_uniform()
 VGG_CFGS = {
     "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "vgg13": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-              512, 512, 512, "M"),
-    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"),
+    "vgg16": (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ),
+    "vgg19": (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ),
 }
 
 
@@ -35,8 +74,9 @@ def vgg_cfg(cfg) -> tuple:
     return VGG_CFGS[cfg] if isinstance(cfg, str) else tuple(cfg)
 
 
-def vgg_conv_shapes(cfg="vgg11", width: float = 1.0,
-                    size: int = 32) -> list[tuple[int, int, int, bool]]:
+def vgg_conv_shapes(
+    cfg="vgg11", width: float = 1.0, size: int = 32
+) -> list[tuple[int, int, int, bool]]:
     """(input size, C_in, C_out, followed by pooling) of each convolution of
     VGG(cfg, width=width) on size x size RGB images: what speed and layer tests iterate."""
     cfg, shapes, c_in = vgg_cfg(cfg), [], 3
@@ -74,11 +114,17 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         if self.conv:
-            linear = layers.Conv3x3(self.features, use_bias=self.use_bias, kernel_init=glorot,
-                                    formulation=self.formulation, name="conv")
+            linear = layers.Conv3x3(
+                self.features,
+                use_bias=self.use_bias,
+                kernel_init=glorot,
+                formulation=self.formulation,
+                name="conv",
+            )
         else:
-            linear = nn.Dense(self.features, use_bias=self.use_bias, kernel_init=glorot,
-                              name="dense")
+            linear = nn.Dense(
+                self.features, use_bias=self.use_bias, kernel_init=glorot, name="dense"
+            )
         x = linear(x)
         self.sow("intermediates", "pre_norm", x)
         x = self.norm(name="norm")(x, train=train)
@@ -110,8 +156,9 @@ class VGG(nn.Module):
     def __call__(self, x, train: bool = True):
         convs = vgg_conv_shapes(self.cfg, self.width)
         for index, (_, _, features, pool) in enumerate(convs):
-            x = Block(features, self.norm, pool=pool, formulation=self.formulation,
-                      name=layer_name(index))(x, train)
+            x = Block(
+                features, self.norm, pool=pool, formulation=self.formulation, name=layer_name(index)
+            )(x, train)
         x = x.reshape(x.shape[0], -1)
         for index, hidden in enumerate(self.classifier, start=len(convs)):
             features = max(1, round(hidden * self.width))
@@ -134,7 +181,7 @@ class DeepLinearNet(nn.Module):
     def __call__(self, x, train: bool = True):
         for i in range(self.depth):
             norm = self.norm if i < self.depth - 1 else Identity
-            x = Block(self.dim, norm, conv=False, relu=False, use_bias=False,
-                      name=layer_name(i))(x, train)
+            x = Block(self.dim, norm, conv=False, relu=False, use_bias=False, name=layer_name(i))(
+                x, train
+            )
         return x
-

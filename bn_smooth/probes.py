@@ -103,13 +103,18 @@ def schedule(config) -> dict[str, Every]:
     sections = config.get("probe") or {}
     unknown = sorted(set(sections) - set(REGISTRY))
     if unknown:
-        raise ConfigError(f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
-                         f"registered kinds: {', '.join(REGISTRY)}")
+        raise ConfigError(
+            f"unknown probe kind(s) {', '.join(unknown)} in config.probe; "
+            f"registered kinds: {', '.join(REGISTRY)}"
+        )
     out = {}
     for kind in REGISTRY:
         section = sections.get(kind) or {}
-        every = Every(int(section.get("every", 0)), int(section.get("early_every", 0)),
-                      int(section.get("early_until", 0)))
+        every = Every(
+            int(section.get("every", 0)),
+            int(section.get("early_every", 0)),
+            int(section.get("early_until", 0)),
+        )
         if every.every or every.early_every:
             out[kind] = every
     return out
@@ -169,11 +174,17 @@ def landscape_probe(context: Context, section) -> Probe:
     def measure(state, data):
         step_sizes = train.learning_rate(state) * relative
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
-        res = landscape.gradient_line_search(loss_fn, state.params, step_sizes,
-                                             strategy=section.strategy)
-        return {**res._asdict(), "step_sizes": step_sizes,
-                "loss_min": res.losses.min(), "loss_max": res.losses.max(),
-                "grad_dist_min": res.grad_dists.min(), "grad_dist_max": res.grad_dists.max()}
+        res = landscape.gradient_line_search(
+            loss_fn, state.params, step_sizes, strategy=section.strategy
+        )
+        return {
+            **res._asdict(),
+            "step_sizes": step_sizes,
+            "loss_min": res.losses.min(),
+            "loss_max": res.losses.max(),
+            "grad_dist_min": res.grad_dists.min(),
+            "grad_dist_max": res.grad_dists.max(),
+        }
 
     return Probe(measure)
 
@@ -187,10 +198,13 @@ def ics_probe(context: Context, section) -> Probe:
         # The actual update of this step: SGD on its batch, or GD for the DLN.
         after = train.train_step(context.task, context.tx, state, data)[0].params
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
-        out = ics.internal_covariate_shift(loss_fn, state.params, after, layers,
-                                           strategy=section.strategy)
-        return {"l2": jnp.stack([out[k].l2 for k in layers]),
-                "cosine": jnp.stack([out[k].cosine for k in layers])}
+        out = ics.internal_covariate_shift(
+            loss_fn, state.params, after, layers, strategy=section.strategy
+        )
+        return {
+            "l2": jnp.stack([out[k].l2 for k in layers]),
+            "cosine": jnp.stack([out[k].cosine for k in layers]),
+        }
 
     return Probe(measure, to_row=lambda out: {"layers": layers, **out})
 
@@ -206,8 +220,9 @@ def activations_probe(context: Context, section) -> Probe:
 
     def at(state, data):
         x, _ = train.batch_at(context.task, data, state)
-        _, collections = train.apply_in_mode(context.task, state, state.params, x, section.mode,
-                                             collections=("intermediates",))
+        _, collections = train.apply_in_mode(
+            context.task, state, state.params, x, section.mode, collections=("intermediates",)
+        )
         return activations.activation_stats(collections["intermediates"], units, percentiles)
 
     def measure(state, data):
@@ -218,14 +233,12 @@ def activations_probe(context: Context, section) -> Probe:
         return {"this": at(state, data), "next": at(after, data)}
 
     def layers_row(stats):
-        return {name: {"units": np.asarray(units[name]), **sites}
-                for name, sites in stats.items()}
+        return {name: {"units": np.asarray(units[name]), **sites} for name, sites in stats.items()}
 
     def to_row(stats):
         if not section.get("pair"):
             return {"layers": layers_row(stats)}
-        return {"layers": layers_row(stats["this"]), "next": {"layers": layers_row(
-            stats["next"])}}
+        return {"layers": layers_row(stats["this"]), "next": {"layers": layers_row(stats["next"])}}
 
     return Probe(measure, to_row)
 
@@ -241,14 +254,17 @@ def curvature_probe(context: Context, section) -> Probe:
     def at(state, data):
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         key = jax.random.fold_in(state.stream("probe"), state.step)
-        top = curvature.top_eigenvalues(loss_fn, state.params, section.k, section.num_steps,
-                                        key)
+        top = curvature.top_eigenvalues(loss_fn, state.params, section.k, section.num_steps, key)
         along = curvature.gradient_curvature(loss_fn, state.params)
-        out = {"eigenvalues": top.eigenvalues, "rayleigh": along.rayleigh,
-               "hg_norm": along.hg_norm, "grad_norm": along.grad_norm}
+        out = {
+            "eigenvalues": top.eigenvalues,
+            "rayleigh": along.rayleigh,
+            "hg_norm": along.hg_norm,
+            "grad_norm": along.grad_norm,
+        }
         if section.exact:
             hessian = curvature.hessian_matrix(loss_fn, state.params)
-            out["exact_eigenvalues"] = jnp.linalg.eigvalsh(hessian)[::-1][:section.k]
+            out["exact_eigenvalues"] = jnp.linalg.eigvalsh(hessian)[::-1][: section.k]
         return out
 
     def measure(state, data):
@@ -256,10 +272,14 @@ def curvature_probe(context: Context, section) -> Probe:
             return {**at(state, data), "two_over_lr": two_over_lr}
         # Both iterates through one compiled measurement (lax.map), not two copies of it.
         after = train.train_step(context.task, context.tx, state, data)[0]
-        both = jax.lax.map(lambda s: at(s, data), jax.tree.map(lambda *x: jnp.stack(x),
-                                                               state, after))
-        return {**jax.tree.map(lambda x: x[0], both), "two_over_lr": two_over_lr,
-                "next": jax.tree.map(lambda x: x[1], both)}
+        both = jax.lax.map(
+            lambda s: at(s, data), jax.tree.map(lambda *x: jnp.stack(x), state, after)
+        )
+        return {
+            **jax.tree.map(lambda x: x[0], both),
+            "two_over_lr": two_over_lr,
+            "next": jax.tree.map(lambda x: x[1], both),
+        }
 
     return Probe(measure)
 
@@ -272,8 +292,14 @@ def spectrum_probe(context: Context, section) -> Probe:
     def measure(state, data):
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
         key = jax.random.fold_in(state.stream("probe"), state.step)
-        return curvature.spectral_density(loss_fn, state.params, key, section.num_steps,
-                                          section.num_vectors, section.num_points,
-                                          strategy=section.strategy)._asdict()
+        return curvature.spectral_density(
+            loss_fn,
+            state.params,
+            key,
+            section.num_steps,
+            section.num_vectors,
+            section.num_points,
+            strategy=section.strategy,
+        )._asdict()
 
     return Probe(measure)

@@ -18,9 +18,14 @@ import numpy as np
 
 from bn_smooth import runlog
 
-NORM_LABELS = {"none": "Standard", "batch": "Standard + BatchNorm",
-               "noisy_batch": 'Standard + "Noisy" BatchNorm', "l1": "Standard + L1 Norm",
-               "l2": "Standard + L2 Norm", "linf": "Standard + L∞ Norm"}
+NORM_LABELS = {
+    "none": "Standard",
+    "batch": "Standard + BatchNorm",
+    "noisy_batch": 'Standard + "Noisy" BatchNorm',
+    "l1": "Standard + L1 Norm",
+    "l2": "Standard + L2 Norm",
+    "linf": "Standard + L∞ Norm",
+}
 
 
 EARLY = 0.2  # "early in training": the first 20% of the steps
@@ -44,10 +49,17 @@ class Run:
         workdir = Path(workdir)
         config, status = runlog.read_config(workdir), runlog.read_status(workdir)
         if config is None or status is None:
-            raise FileNotFoundError(f"{workdir} holds no run (no {runlog.CONFIG} or "
-                                    f"{runlog.STATUS}); run its experiment first.")
-        return cls(name or workdir.name, workdir, _with_probe_sections(config), status,
-                   _by_kind(runlog.read_metrics(workdir)))
+            raise FileNotFoundError(
+                f"{workdir} holds no run (no {runlog.CONFIG} or "
+                f"{runlog.STATUS}); run its experiment first."
+            )
+        return cls(
+            name or workdir.name,
+            workdir,
+            _with_probe_sections(config),
+            status,
+            _by_kind(runlog.read_metrics(workdir)),
+        )
 
     @classmethod
     def from_rows(cls, name: str, config: dict, rows) -> "Run":
@@ -94,11 +106,15 @@ class Run:
         c = self.config
         if c["task"] == "vgg_cifar":
             cfg = c["model"]["cfg"]
-            return (f"VGG ({cfg if isinstance(cfg, str) else 'cfg ' + str(cfg)}) at "
-                    f"{c['model']['width']:g} width, {c['num_steps']:,} SGD steps of batch "
-                    f"{c['batch_size']}")
-        return (f"the {c['model']['depth']}-layer DLN, {c['num_steps']:,} full-batch GD "
-                f"steps at lr {c['lr']:g}")
+            return (
+                f"VGG ({cfg if isinstance(cfg, str) else 'cfg ' + str(cfg)}) at "
+                f"{c['model']['width']:g} width, {c['num_steps']:,} SGD steps of batch "
+                f"{c['batch_size']}"
+            )
+        return (
+            f"the {c['model']['depth']}-layer DLN, {c['num_steps']:,} full-batch GD "
+            f"steps at lr {c['lr']:g}"
+        )
 
     # Series
 
@@ -121,8 +137,15 @@ class Run:
         """{steps, loss_min, loss_max, grad_dist_min, grad_dist_max, beta_eff, loss0} over
         probed steps, and the per-step-size curves `losses`, `grad_dists`, `step_norms` (P, K)."""
         rows = self.rows.get("landscape", [])
-        keys = ("loss_min", "loss_max", "grad_dist_min", "grad_dist_max", "beta_eff", "loss0",
-                "grad_norm")
+        keys = (
+            "loss_min",
+            "loss_max",
+            "grad_dist_min",
+            "grad_dist_max",
+            "beta_eff",
+            "loss0",
+            "grad_norm",
+        )
         out = {"steps": np.array([r["step"] for r in rows])}
         out.update({k: _array([r[k] for r in rows]) for k in keys})
         for k in ("losses", "grad_dists", "step_norms", "step_sizes"):
@@ -135,10 +158,15 @@ class Run:
         ||g||, gradient change / ||g||, beta_eff, beta_eff lr/2 (1 at (S)GD's stability
         threshold 2/lr)}."""
         ls = self.landscape()
-        return {"steps": ls["steps"], "loss range": ls["loss_max"] - ls["loss_min"],
-                "gradient change": ls["grad_dist_max"], "||g||": ls["grad_norm"],
-                "gradient change / ||g||": ls["grad_dist_max"] / ls["grad_norm"],
-                "beta_eff": ls["beta_eff"], "beta_eff lr/2": ls["beta_eff"] * self.lr / 2}
+        return {
+            "steps": ls["steps"],
+            "loss range": ls["loss_max"] - ls["loss_min"],
+            "gradient change": ls["grad_dist_max"],
+            "||g||": ls["grad_norm"],
+            "gradient change / ||g||": ls["grad_dist_max"] / ls["grad_norm"],
+            "beta_eff": ls["beta_eff"],
+            "beta_eff lr/2": ls["beta_eff"] * self.lr / 2,
+        }
 
     def plateau_end(self, drop: float = 0.02, window: int = 10) -> int:
         """The first step at which the training loss (running mean over `window` steps) is
@@ -156,8 +184,11 @@ class Run:
         """(steps, l2, cosine) of one layer over the probed steps."""
         rows = self.rows.get("ics", [])
         i = self.ics_layers().index(layer)
-        return (np.array([r["step"] for r in rows]), _array([r["l2"][i] for r in rows]),
-                _array([r["cosine"][i] for r in rows]))
+        return (
+            np.array([r["step"] for r in rows]),
+            _array([r["l2"][i] for r in rows]),
+            _array([r["cosine"][i] for r in rows]),
+        )
 
     def activation_layers(self) -> list[str]:
         rows = self.rows.get("activations", [])
@@ -167,8 +198,9 @@ class Run:
         """The indices of the units chosen in `layer`."""
         return self.rows["activations"][0]["layers"][layer]["units"]
 
-    def activations(self, layer: str, site: str = "post_norm", unit: int = 0,
-                    next_step: bool = False) -> dict:
+    def activations(
+        self, layer: str, site: str = "post_norm", unit: int = 0, next_step: bool = False
+    ) -> dict:
         """One chosen unit's distribution over probed steps: {steps, unit, mean, std,
         percentiles (P, Q)}; `unit` indexes the layer's chosen units. `next_step`: one
         training step after each probed step (the probe's `pair`; empty if it was off)."""
@@ -176,11 +208,13 @@ class Run:
         if next_step:
             rows = [{**r["next"], "step": r["step"] + 1} for r in rows if "next" in r]
         sites = [r["layers"][layer][site] for r in rows]
-        return {"steps": np.array([r["step"] for r in rows]),
-                "unit": self.activation_units(layer)[unit] if rows else None,
-                "mean": _array([s["mean"][unit] for s in sites]),
-                "std": _array([s["std"][unit] for s in sites]),
-                "percentiles": np.array([_array(s["percentiles"][unit]) for s in sites])}
+        return {
+            "steps": np.array([r["step"] for r in rows]),
+            "unit": self.activation_units(layer)[unit] if rows else None,
+            "mean": _array([s["mean"][unit] for s in sites]),
+            "std": _array([s["std"][unit] for s in sites]),
+            "percentiles": np.array([_array(s["percentiles"][unit]) for s in sites]),
+        }
 
     def curvature(self, next_step: bool = False) -> dict:
         """{steps, eigenvalues (P, k) largest first, rayleigh, hg_norm, grad_norm,
@@ -189,8 +223,11 @@ class Run:
         empty if it was off)."""
         rows = self.rows.get("curvature", [])
         if next_step:
-            rows = [{**r["next"], "step": r["step"] + 1, "two_over_lr": r["two_over_lr"]}
-                    for r in rows if "next" in r]
+            rows = [
+                {**r["next"], "step": r["step"] + 1, "two_over_lr": r["two_over_lr"]}
+                for r in rows
+                if "next" in r
+            ]
         out = {"steps": np.array([r["step"] for r in rows], dtype=int)}
         for key in ("rayleigh", "hg_norm", "grad_norm", "two_over_lr"):
             out[key] = _array([r[key] for r in rows])
@@ -220,16 +257,19 @@ class Run:
 
     def spectra(self) -> dict:
         """{step: (grid, density)} of the spectrum probe."""
-        return {r["step"]: (_array(r["grid"]), _array(r["density"]))
-                for r in self.rows.get("spectrum", [])}
+        return {
+            r["step"]: (_array(r["grid"]), _array(r["density"]))
+            for r in self.rows.get("spectrum", [])
+        }
 
     def rising_between_probes(self) -> tuple[np.ndarray, np.ndarray]:
         """(curvature probe steps, the fraction of rising steps from each to the next probe,
         or to the end of the run)."""
         steps = self.curvature()["steps"]
         bounds = [*steps, self.num_steps]
-        return steps, np.array([self.rising_fraction(a, b)
-                                for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return steps, np.array(
+            [self.rising_fraction(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        )
 
     def rising_fraction(self, start: int = 0, stop: int | None = None) -> float:
         """The fraction of training steps in [start, stop) whose loss exceeds the previous
@@ -248,10 +288,18 @@ class Run:
         a = self.activations(layer, site, unit)
         later = self.activations(layer, site, unit, next_step=True)
         if later["steps"].size:
-            return {"steps": a["steps"], "mean": np.abs(later["mean"] - a["mean"]),
-                    "variance": np.abs(later["std"] ** 2 - a["std"] ** 2), "between": "steps"}
-        return {"steps": a["steps"][1:], "mean": np.abs(np.diff(a["mean"])),
-                "variance": np.abs(np.diff(a["std"] ** 2)), "between": "probes"}
+            return {
+                "steps": a["steps"],
+                "mean": np.abs(later["mean"] - a["mean"]),
+                "variance": np.abs(later["std"] ** 2 - a["std"] ** 2),
+                "between": "steps",
+            }
+        return {
+            "steps": a["steps"][1:],
+            "mean": np.abs(np.diff(a["mean"])),
+            "variance": np.abs(np.diff(a["std"] ** 2)),
+            "between": "probes",
+        }
 
     # Summary numbers (REPORT.md)
 
@@ -283,27 +331,39 @@ class Run:
         steps = ls["steps"]
         # A run too short to probe inside its first EARLY still has an early probe: its first.
         first = steps[steps > 0].min(initial=self.num_steps)
-        keep = (steps == 0 if early is None else
-                (steps > 0) & ((steps < EARLY * self.num_steps) | (steps == first)) if early
-                else slice(None))
-        return {"loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
-                "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
-                "beta_eff": float(np.nanmedian(ls["beta_eff"][keep]))}
+        keep = (
+            steps == 0
+            if early is None
+            else (steps > 0) & ((steps < EARLY * self.num_steps) | (steps == first))
+            if early
+            else slice(None)
+        )
+        return {
+            "loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
+            "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
+            "beta_eff": float(np.nanmedian(ls["beta_eff"][keep])),
+        }
 
     def ics_medians(self) -> dict:
         """{l2, cosine: {layer: median over probed steps}}; the first layer (0 by
         definition) left out."""
         per_layer = {layer: self.ics(layer) for layer in self.ics_layers()[1:]}
-        return {"l2": {k: float(np.nanmedian(v[1])) for k, v in per_layer.items()},
-                "cosine": {k: float(np.nanmedian(v[2])) for k, v in per_layer.items()}}
+        return {
+            "l2": {k: float(np.nanmedian(v[1])) for k, v in per_layer.items()},
+            "cosine": {k: float(np.nanmedian(v[2])) for k, v in per_layer.items()},
+        }
 
     def moment_instability(self, site: str = "post_norm") -> dict:
         """Median over layers, units and successive probes of |change| in mean and variance."""
-        changes = [self.moment_changes(layer, unit, site)
-                   for layer in self.activation_layers()
-                   for unit in range(len(self.activation_units(layer)))]
-        return {k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
-                for k in ("mean", "variance")}
+        changes = [
+            self.moment_changes(layer, unit, site)
+            for layer in self.activation_layers()
+            for unit in range(len(self.activation_units(layer)))
+        ]
+        return {
+            k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
+            for k in ("mean", "variance")
+        }
 
 
 def matched_ratio(steps_a, a, steps_b, b) -> tuple[np.ndarray, np.ndarray]:
@@ -336,12 +396,18 @@ def _with_probe_sections(config: dict) -> dict:
         return config
     strategy = probe.get("strategy") or None
     sections = {
-        "landscape": {"every": probe["every"], "strategy": strategy,
-                      **{k: probe[k] for k in ("eta_min", "eta_max", "num_etas", "spacing")}},
+        "landscape": {
+            "every": probe["every"],
+            "strategy": strategy,
+            **{k: probe[k] for k in ("eta_min", "eta_max", "num_etas", "spacing")},
+        },
         "ics": {"every": probe["ics_every"], "strategy": strategy},
-        "activations": {"every": probe.get("activations_every", probe["every"]),
-                        "layers": probe.get("activation_layers", []),
-                        **{k: probe[k] for k in ("num_units", "percentiles")}}}
+        "activations": {
+            "every": probe.get("activations_every", probe["every"]),
+            "layers": probe.get("activation_layers", []),
+            **{k: probe[k] for k in ("num_units", "percentiles")},
+        },
+    }
     return {**config, "probe": sections}
 
 

@@ -104,8 +104,12 @@ def write_failure(workdir, step: int, error: BaseException, trace: str):
     log = Path(workdir) / ERROR_LOG
     log.write_text(trace)
     summary = (str(error).strip().splitlines() or [""])[0]
-    write_status(workdir, "failed", step, f"failed at step {step}: {type(error).__name__}: "
-                 f"{summary} (traceback in {log})")
+    write_status(
+        workdir,
+        "failed",
+        step,
+        f"failed at step {step}: {type(error).__name__}: {summary} (traceback in {log})",
+    )
 
 
 def read_status(workdir) -> dict | None:

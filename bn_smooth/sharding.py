@@ -20,13 +20,17 @@ def data_mesh(num_devices: int = 0) -> Mesh:
     """A mesh over the first `num_devices` devices (0: all of them)."""
     devices = jax.devices()
     if jax.process_count() > 1 and num_devices not in (0, len(devices)):
-        raise ConfigError(f"num_devices={num_devices} in a job of {jax.process_count()} "
-                         "processes: every process's devices take part; use num_devices=0.")
+        raise ConfigError(
+            f"num_devices={num_devices} in a job of {jax.process_count()} "
+            "processes: every process's devices take part; use num_devices=0."
+        )
     if num_devices > len(devices):
-        raise ConfigError(f"num_devices={num_devices}, but only {len(devices)} devices are "
-                         "visible; on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
-                         "makes N of them.")
-    return Mesh(np.array(devices[:num_devices or len(devices)]), (AXIS,))
+        raise ConfigError(
+            f"num_devices={num_devices}, but only {len(devices)} devices are "
+            "visible; on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+            "makes N of them."
+        )
+    return Mesh(np.array(devices[: num_devices or len(devices)]), (AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -40,5 +44,7 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 def check_divisible(batch_size: int, mesh: Mesh):
     n = mesh.devices.size
     if batch_size % n:
-        raise ConfigError(f"batch size {batch_size} does not split over {n} devices; use a "
-                         f"multiple of {n} or set num_devices.")
+        raise ConfigError(
+            f"batch size {batch_size} does not split over {n} devices; use a "
+            f"multiple of {n} or set num_devices."
+        )

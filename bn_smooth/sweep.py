@@ -38,8 +38,9 @@ def init_states(task, tx, seeds, learning_rates=None) -> train.TrainState:
         lrs = jnp.asarray(learning_rates, hyperparams["learning_rate"].dtype)
         if lrs.shape != (len(seeds),):
             raise ValueError(f"{len(seeds)} seeds but learning_rates of shape {lrs.shape}")
-        states = states.replace(opt_state=states.opt_state._replace(
-            hyperparams={**hyperparams, "learning_rate": lrs}))
+        states = states.replace(
+            opt_state=states.opt_state._replace(hyperparams={**hyperparams, "learning_rate": lrs})
+        )
     return states
 
 

@@ -85,8 +85,14 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
         train_images = raw["train_images"][:limit] if limit else raw["train_images"]
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
-        data = data_lib.Dataset(train_images, train_labels, raw["test_images"],
-                                raw["test_labels"], raw["train_mean"], raw["train_std"])
+        data = data_lib.Dataset(
+            train_images,
+            train_labels,
+            raw["test_images"],
+            raw["test_labels"],
+            raw["train_mean"],
+            raw["train_std"],
+        )
         m = config.model
         model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
         task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3), mesh)
@@ -94,8 +100,9 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)
         data = data_lib.Dataset(x, y)
         model = models.DeepLinearNet(config.model.depth, config.model.dim, norm)
-        task = Task("dln", model, summed_squared_error, config.get("batch_size"),
-                    (config.model.dim,), mesh)
+        task = Task(
+            "dln", model, summed_squared_error, config.get("batch_size"), (config.model.dim,), mesh
+        )
     else:
         raise ConfigError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
     sharding.check_divisible(task.batch_size or data.num_train, mesh)

@@ -45,8 +45,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
     The one optimizer of a run and of a sweep: `bn_smooth.sweep` gives each
     model its own learning rate through `opt_state.hyperparams`.
     """
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=config.lr,
-                                               momentum=config.get("momentum") or None)
+    return optax.inject_hyperparams(optax.sgd)(
+        learning_rate=config.lr, momentum=config.get("momentum") or None
+    )
 
 
 def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
@@ -56,9 +57,11 @@ def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
     dummy = jnp.zeros((1, *task.input_shape), jnp.float32)
     variables = task.model.init(state.stream("params"), dummy, train=False)
     params = variables["params"]
-    return task.replicate(state.replace(params=params,
-                                        batch_stats=variables.get("batch_stats", {}),
-                                        opt_state=tx.init(params)))
+    return task.replicate(
+        state.replace(
+            params=params, batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params)
+        )
+    )
 
 
 class Start(NamedTuple):
@@ -102,8 +105,9 @@ def apply_evaluation_mode(task, params, batch_stats, x, collections=()):
 
     Returns (outputs, the recorded `collections`, e.g. 'intermediates').
     """
-    return task.model.apply({"params": params, "batch_stats": batch_stats}, x, train=False,
-                            mutable=list(collections))
+    return task.model.apply(
+        {"params": params, "batch_stats": batch_stats}, x, train=False, mutable=list(collections)
+    )
 
 
 def apply_training_mode(task, params, batch_stats, x, noise_key, collections=("batch_stats",)):
@@ -112,8 +116,13 @@ def apply_training_mode(task, params, batch_stats, x, noise_key, collections=("b
     Returns (outputs, the mutated `collections`); the caller decides whether the
     updated running averages are kept (a training step) or dropped (a probe).
     """
-    return task.model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                            mutable=list(collections), rngs={"noise": noise_key})
+    return task.model.apply(
+        {"params": params, "batch_stats": batch_stats},
+        x,
+        train=True,
+        mutable=list(collections),
+        rngs={"noise": noise_key},
+    )
 
 
 def training_loss(task, params, batch_stats, batch, noise_key):
@@ -148,8 +157,14 @@ def apply_in_mode(task, state: TrainState, params, x, mode: str, collections=())
     check_mode(mode)
     if mode == "running":
         return apply_evaluation_mode(task, params, state.batch_stats, x, collections)
-    return apply_training_mode(task, params, state.batch_stats, x, state.noise_key(),
-                               collections=("batch_stats", *collections))
+    return apply_training_mode(
+        task,
+        params,
+        state.batch_stats,
+        x,
+        state.noise_key(),
+        collections=("batch_stats", *collections),
+    )
 
 
 def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
@@ -171,10 +186,15 @@ def train_step(task, tx, state: TrainState, data, perm=None):
     batch = task.batch(data, state.stream("data"), state.step, perm)
     grad_fn = jax.value_and_grad(training_loss, argnums=1, has_aux=True)
     (loss, (metrics, batch_stats)), grads = grad_fn(
-        task, state.params, state.batch_stats, batch, state.noise_key())
+        task, state.params, state.batch_stats, batch, state.noise_key()
+    )
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_state = state.replace(params=optax.apply_updates(state.params, updates),
-                              batch_stats=batch_stats, opt_state=opt_state, step=state.step + 1)
+    new_state = state.replace(
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+        step=state.step + 1,
+    )
     return new_state, {"loss": loss, **metrics}
 
 
@@ -273,8 +293,9 @@ def evaluate(task, state: TrainState, data, batch_size: int = 1000) -> dict:
     n = data.num_test
     totals = None
     for start in range(0, n, batch_size):
-        sums = _eval_sums(task, state.params, state.batch_stats, data, start,
-                          min(batch_size, n - start))
+        sums = _eval_sums(
+            task, state.params, state.batch_stats, data, start, min(batch_size, n - start)
+        )
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return {**{k: float(v) / n for k, v in jax.device_get(totals).items()}, "num_examples": n}
 
@@ -287,10 +308,12 @@ class Checkpoints:
     """Orbax checkpoints of the train state under workdir/checkpoints."""
 
     def __init__(self, workdir, max_to_keep: int = 2):
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                               enable_async_checkpointing=False)
-        self.manager = ocp.CheckpointManager(Path(workdir).absolute() / "checkpoints",
-                                             options=options)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
+        )
+        self.manager = ocp.CheckpointManager(
+            Path(workdir).absolute() / "checkpoints", options=options
+        )
 
     def save(self, state: TrainState):
         step = int(state.step)

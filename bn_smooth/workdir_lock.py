@@ -36,7 +36,8 @@ def hold(workdir):
             holder = os.pread(fd, 32, 0).decode().strip() or "?"
             raise WorkdirBusy(
                 f"{workdir} is in use by process {holder}; wait for it to finish (or stop "
-                "it), or use another --workdir") from None
+                "it), or use another --workdir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield

@@ -52,8 +52,11 @@ from experiments.torch_reference import (
     torch_reference,
 )
 
-_QUICK = flags.DEFINE_bool("quick", False, "Widths 1/8 and 1/4, probes at 1/8 only, fewer "
-                           "repeats, no torch.compile (under 3 minutes).")
+_QUICK = flags.DEFINE_bool(
+    "quick",
+    False,
+    "Widths 1/8 and 1/4, probes at 1/8 only, fewer repeats, no torch.compile (under 3 minutes).",
+)
 _OUT = flags.DEFINE_string("json_out", "benchmark.json", "Where to write the results as JSON.")
 _COMPILE = flags.DEFINE_bool("torch_compile", True, "Also time torch.compile (not in --quick).")
 
@@ -88,8 +91,9 @@ class Ours:
     def __init__(self, kind, norm, width=1.0):
         if kind == "vgg":
             x, y = images()
-            data = Dataset(x, y, mean=np.full(3, 120.0, np.float32),
-                           std=np.full(3, 64.0, np.float32))
+            data = Dataset(
+                x, y, mean=np.full(3, 120.0, np.float32), std=np.full(3, 64.0, np.float32)
+            )
             model = models.VGG("vgg11", norms.get_norm(norm), width)
             self.task = tasks.Task("vgg", model, tasks.cross_entropy, BATCH, (32, 32, 3))
             self.lr, self.config = LR, probe_config(LR, 0.5, 4.0, "linear")
@@ -113,10 +117,13 @@ class Ours:
         loss_fn = train.step_loss_fn(self.task, self.state, self.data)
         ones = jax.tree.map(jnp.ones_like, self.state.params)
         hvp = jax.jit(lambda p: curvature.hvp(loss_fn, p, ones))
-        top = jax.jit(lambda p: curvature.top_eigenvalues(loss_fn, p, 1, LANCZOS_STEPS,
-                                                          jax.random.key(0)))
-        return (lambda: jax.block_until_ready(hvp(self.state.params)),
-                lambda: jax.block_until_ready(top(self.state.params)))
+        top = jax.jit(
+            lambda p: curvature.top_eigenvalues(loss_fn, p, 1, LANCZOS_STEPS, jax.random.key(0))
+        )
+        return (
+            lambda: jax.block_until_ready(hvp(self.state.params)),
+            lambda: jax.block_until_ready(top(self.state.params)),
+        )
 
     def probe(self, kind):
         """Time one compiled probe of the library, as the training loop runs it."""
@@ -159,13 +166,31 @@ def main(argv):
     use_compile = _COMPILE.value and not quick
     rows = []
 
-    def record(task, norm, width, what, flops, ours_fn, torch_fn, torch_compiled=None, n=repeats,
-               per_call=1):
+    def record(
+        task,
+        norm,
+        width,
+        what,
+        flops,
+        ours_fn,
+        torch_fn,
+        torch_compiled=None,
+        n=repeats,
+        per_call=1,
+    ):
         ours_s = median_time(ours_fn, n) / per_call
         torch_s = median_time(torch_fn, n) / per_call
-        row = {"task": task, "norm": norm, "width": width, "what": what, "ours_s": ours_s,
-               "torch_eager_s": torch_s, "ratio": torch_s / ours_s,
-               "ours_gflops": flops / ours_s / 1e9, "torch_gflops": flops / torch_s / 1e9}
+        row = {
+            "task": task,
+            "norm": norm,
+            "width": width,
+            "what": what,
+            "ours_s": ours_s,
+            "torch_eager_s": torch_s,
+            "ratio": torch_s / ours_s,
+            "ours_gflops": flops / ours_s / 1e9,
+            "torch_gflops": flops / torch_s / 1e9,
+        }
         if torch_compiled is not None:
             try:
                 compiled_s = median_time(torch_compiled, n, warmup=2) / per_call
@@ -180,26 +205,60 @@ def main(argv):
         fwd = vgg_forward_flops(width)
         for norm in ("none", "batch"):
             ours, ref = Ours("vgg", norm, width), torch_reference("vgg", norm, width)
-            compiled = (torch_reference("vgg", norm, width, compile_model=True)
-                        if use_compile else {})
-            record("vgg", norm, width, "(a) train step", 3 * fwd, ours.steps, ref["steps"],
-                   compiled.get("steps"), per_call=STEPS_PER_CALL)
+            compiled = (
+                torch_reference("vgg", norm, width, compile_model=True) if use_compile else {}
+            )
+            record(
+                "vgg",
+                norm,
+                width,
+                "(a) train step",
+                3 * fwd,
+                ours.steps,
+                ref["steps"],
+                compiled.get("steps"),
+                per_call=STEPS_PER_CALL,
+            )
             if norm == "batch" and (width == widths[0] or not quick):
-                record("vgg", norm, width, f"(b) line search x{NUM_ETAS}",
-                       3 * fwd * (NUM_ETAS + 1), ours.probe("landscape"), ref["line_search"],
-                       compiled.get("line_search"))
+                record(
+                    "vgg",
+                    norm,
+                    width,
+                    f"(b) line search x{NUM_ETAS}",
+                    3 * fwd * (NUM_ETAS + 1),
+                    ours.probe("landscape"),
+                    ref["line_search"],
+                    compiled.get("line_search"),
+                )
                 num_layers = len(models.layer_order(ours.state.params))
-                record("vgg", norm, width, "(c) ICS, all layers", 3 * fwd * (num_layers + 1),
-                       ours.probe("ics"), ref["ics"], compiled.get("ics"))
+                record(
+                    "vgg",
+                    norm,
+                    width,
+                    "(c) ICS, all layers",
+                    3 * fwd * (num_layers + 1),
+                    ours.probe("ics"),
+                    ref["ics"],
+                    compiled.get("ics"),
+                )
     # (f) the Hessian: one HVP, and Lanczos (torch.func forward-over-reverse there).
     width = widths[0]
-    ours, ref = Ours("vgg", "batch", width), torch_reference("vgg", "batch", width,
-                                                            with_hessian=True)
+    ours, ref = (
+        Ours("vgg", "batch", width),
+        torch_reference("vgg", "batch", width, with_hessian=True),
+    )
     ours_hvp, ours_lanczos = ours.hessian()
     hvp_flops = 4 * vgg_forward_flops(width)  # forward-over-reverse: about 4 forward passes
     record("vgg", "batch", width, "(f) HVP", hvp_flops, ours_hvp, ref["hvp"])
-    record("vgg", "batch", width, f"(f) Lanczos x{LANCZOS_STEPS}", LANCZOS_STEPS * hvp_flops,
-           ours_lanczos, ref["lanczos"])
+    record(
+        "vgg",
+        "batch",
+        width,
+        f"(f) Lanczos x{LANCZOS_STEPS}",
+        LANCZOS_STEPS * hvp_flops,
+        ours_lanczos,
+        ref["lanczos"],
+    )
     # (g) the curvature probe against the line search, both as the suite's VGG runs them.
     for norm in ("none", "batch"):
         ours = Ours("vgg", norm, width)
@@ -207,47 +266,89 @@ def main(argv):
         line_s = median_time(ours.probe("landscape"), repeats)
         curvature_s = median_time(ours.probe("curvature"), repeats)
         section = ours.config.probe.curvature
-        rows.append({"task": "vgg", "norm": norm, "width": width,
-                     "what": "(g) curvature probe / line search", "ours_s": curvature_s,
-                     "line_search_s": line_s, "cost_vs_line_search": curvature_s / line_s})
-        print(f"(g) curvature probe ({section.num_steps} Lanczos steps, k={section.k}), {norm}, "
-              f"width {width:g}: {curvature_s / line_s:.2f}x the line search's time")
+        rows.append(
+            {
+                "task": "vgg",
+                "norm": norm,
+                "width": width,
+                "what": "(g) curvature probe / line search",
+                "ours_s": curvature_s,
+                "line_search_s": line_s,
+                "cost_vs_line_search": curvature_s / line_s,
+            }
+        )
+        print(
+            f"(g) curvature probe ({section.num_steps} Lanczos steps, k={section.k}), {norm}, "
+            f"width {width:g}: {curvature_s / line_s:.2f}x the line search's time"
+        )
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
         compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}
-        record("dln", norm, None, "(d) DLN step", 3 * dln_forward_flops(), ours.steps,
-               ref["steps"], compiled.get("steps"), n=5 * repeats, per_call=STEPS_PER_CALL)
+        record(
+            "dln",
+            norm,
+            None,
+            "(d) DLN step",
+            3 * dln_forward_flops(),
+            ours.steps,
+            ref["steps"],
+            compiled.get("steps"),
+            n=5 * repeats,
+            per_call=STEPS_PER_CALL,
+        )
     # (e) N models in one program against N separate steps of the same model.
     width, n = 1 / 8, 4
     sweep_run = OursSweep("batch", width, n)
     sweep_s = median_time(sweep_run.sweep_step, repeats)
     single_s = median_time(sweep_run.single_step, repeats)
-    row = {"task": "vgg", "norm": "batch", "width": width, "what": f"(e) vmap sweep of {n}",
-           "ours_s": sweep_s, "separate_runs_s": n * single_s,
-           "cost_per_model_vs_separate": sweep_s / (n * single_s)}
+    row = {
+        "task": "vgg",
+        "norm": "batch",
+        "width": width,
+        "what": f"(e) vmap sweep of {n}",
+        "ours_s": sweep_s,
+        "separate_runs_s": n * single_s,
+        "cost_per_model_vs_separate": sweep_s / (n * single_s),
+    }
     rows.append(row)
-    print(f"(e) vmap sweep of {n} models, width {width:g}: {sweep_s:.3f} s per step for all "
-          f"of them, {n} separate steps {n * single_s:.3f} s: cost per model "
-          f"{row['cost_per_model_vs_separate']:.2f}x a separate run's")
-    meta = {"jax": jax.__version__, "torch": torch.__version__, "backend": jax.default_backend(),
-            "machine": platform.machine(), "threads": torch.get_num_threads(),
-            "batch": BATCH, "repeats": repeats, "quick": quick}
+    print(
+        f"(e) vmap sweep of {n} models, width {width:g}: {sweep_s:.3f} s per step for all "
+        f"of them, {n} separate steps {n * single_s:.3f} s: cost per model "
+        f"{row['cost_per_model_vs_separate']:.2f}x a separate run's"
+    )
+    meta = {
+        "jax": jax.__version__,
+        "torch": torch.__version__,
+        "backend": jax.default_backend(),
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "batch": BATCH,
+        "repeats": repeats,
+        "quick": quick,
+    }
     with open(_OUT.value, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     print(f"wrote {_OUT.value}")
 
 
-HEADER = (f"{'row':<24} {'norm':<6} {'width':>6} {'ours s':>8} {'torch s':>8} "
-          f"{'ours GF/s':>9} {'torch GF/s':>10} {'torch/ours':>10} {'compile/ours':>12}")
+HEADER = (
+    f"{'row':<24} {'norm':<6} {'width':>6} {'ours s':>8} {'torch s':>8} "
+    f"{'ours GF/s':>9} {'torch GF/s':>10} {'torch/ours':>10} {'compile/ours':>12}"
+)
 
 
 def format_row(r):
     width = "-" if r["width"] is None else f"{r['width']:g}"
-    compiled = f"{r['ratio_compile']:.2f}" if "ratio_compile" in r else (
-        "failed" if "torch_compile_error" in r else "-")
-    return (f"{r['what']:<24} {r['norm']:<6} {width:>6} {r['ours_s']:>8.4f} "
-            f"{r['torch_eager_s']:>8.4f} {r['ours_gflops']:>9.1f} {r['torch_gflops']:>10.1f} "
-            f"{r['ratio']:>10.2f} {compiled:>12}")
+    compiled = (
+        f"{r['ratio_compile']:.2f}"
+        if "ratio_compile" in r
+        else ("failed" if "torch_compile_error" in r else "-")
+    )
+    return (
+        f"{r['what']:<24} {r['norm']:<6} {width:>6} {r['ours_s']:>8.4f} "
+        f"{r['torch_eager_s']:>8.4f} {r['ours_gflops']:>9.1f} {r['torch_gflops']:>10.1f} "
+        f"{r['ratio']:>10.2f} {compiled:>12}"
+    )
 
 
 if __name__ == "__main__":

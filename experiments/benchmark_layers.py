@@ -27,11 +27,15 @@ from experiments.torch_reference import BATCH, STEPS_PER_CALL
 
 _WIDTHS = flags.DEFINE_list("widths", ["0.125", "0.25", "1"], "VGG-11 widths to time.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats per layer (median).")
-_FORMULATION = flags.DEFINE_enum("formulation", None, layers.FORMULATIONS,
-                                 "Time every convolution in this formulation (default: the "
-                                 "one each layer gets by default).")
-_OUT = flags.DEFINE_string("layers_json_out", "benchmark_layers.json",
-                           "Where to write the rows as JSON.")
+_FORMULATION = flags.DEFINE_enum(
+    "formulation",
+    None,
+    layers.FORMULATIONS,
+    "Time every convolution in this formulation (default: the one each layer gets by default).",
+)
+_OUT = flags.DEFINE_string(
+    "layers_json_out", "benchmark_layers.json", "Where to write the rows as JSON."
+)
 
 
 def as_training_runs(loss, params, *inputs):
@@ -45,7 +49,9 @@ def as_training_runs(loss, params, *inputs):
         def step(params, _):
             value, g = grad(params, *inputs)
             return jax.tree.map(lambda p, d: p - 1e-6 * d, params, g), value
+
         return jax.lax.scan(step, params, None, length=STEPS_PER_CALL)
+
     return lambda: jax.block_until_ready(window(params, inputs))
 
 
@@ -55,15 +61,16 @@ def ours_conv(size, c_in, c_out, first, formulation=None):
     k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
     r = jnp.asarray(rng.standard_normal((BATCH, size, size, c_out)), jnp.float32)
     if first:  # the images get no gradient
-        return as_training_runs(lambda k, x, r: jnp.sum(layers.conv3x3(x, k, formulation) * r),
-                                k, x, r)
-    return as_training_runs(lambda xk, r: jnp.sum(layers.conv3x3(*xk, formulation) * r),
-                            (x, k), r)
+        return as_training_runs(
+            lambda k, x, r: jnp.sum(layers.conv3x3(x, k, formulation) * r), k, x, r
+        )
+    return as_training_runs(lambda xk, r: jnp.sum(layers.conv3x3(*xk, formulation) * r), (x, k), r)
 
 
 def ours_pool(size, channels):
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((BATCH, size, size, channels)),
-                    jnp.float32)
+    x = jnp.asarray(
+        np.random.default_rng(0).standard_normal((BATCH, size, size, channels)), jnp.float32
+    )
     return as_training_runs(lambda x: jnp.sum(layers.max_pool2x2(x) ** 2), x)
 
 
@@ -78,6 +85,7 @@ def torch_conv(size, c_in, c_out, first):
     def run():
         for _ in range(STEPS_PER_CALL):
             (F.conv2d(x, w, padding=1) * r).sum().backward()
+
     return run
 
 
@@ -90,12 +98,16 @@ def torch_pool(size, channels):
     def run():
         for _ in range(STEPS_PER_CALL):
             (F.max_pool2d(x, 2) ** 2).sum().backward()
+
     return run
 
 
 def print_row(width, layer, formulation, ours_s, torch_s):
-    print(f"{width:>6g} {layer:<22} {formulation:<12} {ours_s * 1e3:>8.2f} "
-          f"{torch_s * 1e3:>9.2f} {torch_s / ours_s:>10.2f}", flush=True)
+    print(
+        f"{width:>6g} {layer:<22} {formulation:<12} {ours_s * 1e3:>8.2f} "
+        f"{torch_s * 1e3:>9.2f} {torch_s / ours_s:>10.2f}",
+        flush=True,
+    )
 
 
 def main(argv):
@@ -104,32 +116,70 @@ def main(argv):
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     rows = []
-    print(f"{'width':>6} {'layer':<22} {'formulation':<12} {'ours ms':>8} {'torch ms':>9} "
-          f"{'torch/ours':>10}")
+    print(
+        f"{'width':>6} {'layer':<22} {'formulation':<12} {'ours ms':>8} {'torch ms':>9} "
+        f"{'torch/ours':>10}"
+    )
     for width in map(float, _WIDTHS.value):
         for index, (size, c_in, c_out, pooled) in enumerate(models.vgg_conv_shapes("vgg11", width)):
-            ops = [("conv", f"{size}x{size} {c_in}->{c_out}",
+            ops = [
+                (
+                    "conv",
+                    f"{size}x{size} {c_in}->{c_out}",
                     _FORMULATION.value or layers.default_formulation((BATCH, size, size, c_in)),
                     ours_conv(size, c_in, c_out, index == 0, _FORMULATION.value),
-                    torch_conv(size, c_in, c_out, index == 0))]
+                    torch_conv(size, c_in, c_out, index == 0),
+                )
+            ]
             if pooled:
-                ops.append(("pool", f"{size}x{size} x{c_out}", layers.default_formulation(),
-                            ours_pool(size, c_out), torch_pool(size, c_out)))
+                ops.append(
+                    (
+                        "pool",
+                        f"{size}x{size} x{c_out}",
+                        layers.default_formulation(),
+                        ours_pool(size, c_out),
+                        torch_pool(size, c_out),
+                    )
+                )
             for kind, shape, formulation, ours, ref in ops:
                 ours_s = median_time(ours, _REPEATS.value) / STEPS_PER_CALL
                 torch_s = median_time(ref, _REPEATS.value) / STEPS_PER_CALL
-                rows.append({"width": width, "layer": f"{kind} {shape}", "kind": kind,
-                             "formulation": formulation, "ours_s": ours_s, "torch_s": torch_s,
-                             "ratio": torch_s / ours_s})
+                rows.append(
+                    {
+                        "width": width,
+                        "layer": f"{kind} {shape}",
+                        "kind": kind,
+                        "formulation": formulation,
+                        "ours_s": ours_s,
+                        "torch_s": torch_s,
+                        "ratio": torch_s / ours_s,
+                    }
+                )
                 print_row(width, rows[-1]["layer"], formulation, ours_s, torch_s)
         for kind in ("conv", "pool"):
             mine = [r for r in rows if r["width"] == width and r["kind"] == kind]
-            print_row(width, f"all {kind}s", "", sum(r["ours_s"] for r in mine),
-                      sum(r["torch_s"] for r in mine))
+            print_row(
+                width,
+                f"all {kind}s",
+                "",
+                sum(r["ours_s"] for r in mine),
+                sum(r["torch_s"] for r in mine),
+            )
     with open(_OUT.value, "w") as f:
-        json.dump({"meta": {"jax": jax.__version__, "torch": torch.__version__,
-                            "threads": torch.get_num_threads(), "batch": BATCH,
-                            "repeats": _REPEATS.value}, "rows": rows}, f, indent=1)
+        json.dump(
+            {
+                "meta": {
+                    "jax": jax.__version__,
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "batch": BATCH,
+                    "repeats": _REPEATS.value,
+                },
+                "rows": rows,
+            },
+            f,
+            indent=1,
+        )
     print(f"wrote {_OUT.value}")
 
 

@@ -21,8 +21,9 @@ from bn_smooth.paper import c4_report, study_plots
 from experiments import cli
 from experiments.suite import prepare_and_train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Study config file[:args].",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Study config file[:args].", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
 _FIGURES = flags.DEFINE_string("figures", "figures", "Where the table and figure go.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -30,10 +31,14 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def stamp(study, runs) -> str:
     """What the figure was made from."""
-    return (f"bn_smooth c4_study, scale={study.scale}: {len(runs)} runs of "
-            f"{study.num_steps:,} SGD steps; " + ", ".join(
-                f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
-                for s in study.settings))
+    return (
+        f"bn_smooth c4_study, scale={study.scale}: {len(runs)} runs of "
+        f"{study.num_steps:,} SGD steps; "
+        + ", ".join(
+            f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
+            for s in study.settings
+        )
+    )
 
 
 def main(argv):
@@ -50,9 +55,11 @@ def main(argv):
         figure = study_plots.c4_study(summary, study, runs, stamp(study, runs))
         figure.savefig(figures / "c4_study.png", dpi=110)
     diverged = [name for name, message in messages.items() if message.startswith("diverged")]
-    print(f"{len(messages)} runs ({len(diverged)} diverged: {', '.join(diverged) or 'none'}); "
-          f"wrote c4_study.md, c4_study.json and c4_study.png to {figures}/ "
-          f"({time.time() - start:.0f} s in this invocation)")
+    print(
+        f"{len(messages)} runs ({len(diverged)} diverged: {', '.join(diverged) or 'none'}); "
+        f"wrote c4_study.md, c4_study.json and c4_study.png to {figures}/ "
+        f"({time.time() - start:.0f} s in this invocation)"
+    )
 
 
 if __name__ == "__main__":

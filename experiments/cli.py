@@ -54,11 +54,16 @@ def parse_flags(argv):
     try:
         args = flags.FLAGS(argv)
         config = flags.FLAGS["config"] if "config" in flags.FLAGS else None
-        if config is not None and config.present and not isinstance(config.value,
-                                                                    ml_collections.ConfigDict):
+        if (
+            config is not None
+            and config.present
+            and not isinstance(config.value, ml_collections.ConfigDict)
+        ):
             path = config.config_filename
-            user_error(f"--config: cannot load {path} from {os.getcwd()}"
-                       + (": no such file" if not Path(path).exists() else ""))
+            user_error(
+                f"--config: cannot load {path} from {os.getcwd()}"
+                + (": no such file" if not Path(path).exists() else "")
+            )
         return args
     except (flags.Error, AttributeError, KeyError) as e:
         unknown = _unknown_field(argv)
@@ -94,8 +99,11 @@ def _unknown_field(argv) -> str | None:
                 # names spelled nearly alike.
                 deeper = [f for f in _fields(node) if f.endswith(f".{part}")]
                 near = deeper + difflib.get_close_matches(part, valid, n=3, cutoff=0.6)
-                hint = (f"did you mean {', '.join(prefix + k for k in near)}?" if near else
-                        f"valid fields are {', '.join(prefix + k for k in valid)}")
+                hint = (
+                    f"did you mean {', '.join(prefix + k for k in near)}?"
+                    if near
+                    else f"valid fields are {', '.join(prefix + k for k in valid)}"
+                )
                 return f"--config.{path}: {prefix}{part} does not exist; {hint}"
             node = node[part]
     return None
@@ -123,5 +131,7 @@ def user_errors(workdir):
     except (DataError, ConfigError) as e:  # anything else is a bug: its traceback shows
         user_error(str(e))
     except KeyboardInterrupt:
-        sys.exit(f"interrupted; checkpoints and metrics are kept in {workdir}. "
-                 "Re-run the same command to resume.")
+        sys.exit(
+            f"interrupted; checkpoints and metrics are kept in {workdir}. "
+            "Re-run the same command to resume."
+        )

@@ -8,8 +8,9 @@ from ml_collections import config_flags
 from bn_smooth import distributed, loop
 from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file[:args].",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file[:args].", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for metrics, checkpoints, status.")
 flags.mark_flags_as_required(["config", "workdir"])
 

@@ -24,11 +24,13 @@ from bn_smooth.paper import plots, report, theory_report
 from experiments import cli
 from experiments.suite import prepare_and_train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:args].",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Suite config file[:args].", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
 _FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
 flags.mark_flags_as_required(["config", "workdir"])
+
 
 def theory_rows(suite, workdir, figures, times) -> list[dict]:
     """The theory table (claim C6), computed once per workdir and instance count."""
@@ -37,20 +39,26 @@ def theory_rows(suite, workdir, figures, times) -> list[dict]:
     if cache.exists():
         rows = json.loads(cache.read_text())
     else:
-        logging.info("theory: every statement of section 4 and appendix C on %d random "
-                     "instances at batch sizes %s (on 2 CPU cores, about 2 minutes)",
-                     suite.theory_instances, ", ".join(map(str, sizes)))
+        logging.info(
+            "theory: every statement of section 4 and appendix C on %d random "
+            "instances at batch sizes %s (on 2 CPU cores, about 2 minutes)",
+            suite.theory_instances,
+            ", ".join(map(str, sizes)),
+        )
         start = time.time()
         with jax.enable_x64(True):
             rows = runlog.clean(theory.check_all(suite.theory_instances, suite.seed, sizes))
         seconds = time.time() - start
         times.add("theory", seconds)
         cache.write_text(json.dumps(rows))
-    command = (f"python -m experiments.reproduce (scale={suite.scale}): "
-               f"{suite.theory_instances} instances per statement, seed {suite.seed}, "
-               f"batch sizes {', '.join(map(str, sizes))}")
-    theory_report.write_markdown(rows, figures / "theory.md", command,
-                                 times.seconds.get("theory", 0))
+    command = (
+        f"python -m experiments.reproduce (scale={suite.scale}): "
+        f"{suite.theory_instances} instances per statement, seed {suite.seed}, "
+        f"batch sizes {', '.join(map(str, sizes))}"
+    )
+    theory_report.write_markdown(
+        rows, figures / "theory.md", command, times.seconds.get("theory", 0)
+    )
     return rows
 
 
@@ -64,8 +72,15 @@ def write_figures(suite, workdir, figures) -> tuple[list[Path], dict[str, list[s
 def write_report(suite, workdir, figures, theory_rows, times, command: str):
     """figures/REPORT.md from the runs' logs, the theory rows and the suite's timings."""
     runs = results.load_runs(workdir, [run.name for run in suite.runs])
-    report.write(figures / "REPORT.md", suite, runs, theory_rows, times.seconds,
-                 versions=versions(), command=command)
+    report.write(
+        figures / "REPORT.md",
+        suite,
+        runs,
+        theory_rows,
+        times.seconds,
+        versions=versions(),
+        command=command,
+    )
 
 
 def main(argv):
@@ -83,21 +98,35 @@ def main(argv):
         write_report(suite, workdir, figures, rows, times, command=" ".join(sys.argv[1:]))
     for name, message in messages.items():
         print(f"{name:>18}: {message}")
-    print(f"wrote {len(written)} figures and REPORT.md to {figures}/ "
-          f"({time.time() - start:.0f} s in this invocation)")
+    print(
+        f"wrote {len(written)} figures and REPORT.md to {figures}/ "
+        f"({time.time() - start:.0f} s in this invocation)"
+    )
     for name, lacking in skipped.items():
-        print(f"skipped {name}: " + (f"missing run(s) {', '.join(lacking)}" if lacking
-                                     else "its runs hold nothing it draws"))
+        print(
+            f"skipped {name}: "
+            + (
+                f"missing run(s) {', '.join(lacking)}"
+                if lacking
+                else "its runs hold nothing it draws"
+            )
+        )
 
 
 def versions() -> dict[str, str]:
     import flax
     import numpy
     import optax
-    return {"python": platform.python_version(), "jax": jax.__version__,
-            "flax": flax.__version__, "optax": optax.__version__, "numpy": numpy.__version__,
-            "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
-                       f"{platform.machine()})"}
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": numpy.__version__,
+        "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
+        f"{platform.machine()})",
+    }
 
 
 if __name__ == "__main__":

@@ -53,8 +53,10 @@ def run_config(suite, run):
             probes.turn_off(config, kind)
     off = sorted(set(run.probes) - set(probes.schedule(config)))
     if off:
-        raise ConfigError(f"run {run.name} lists probe(s) {', '.join(off)} that its config "
-                         "turns off; give their interval in the run's `every`")
+        raise ConfigError(
+            f"run {run.name} lists probe(s) {', '.join(off)} that its config "
+            "turns off; give their interval in the run's `every`"
+        )
     if run.num_steps:
         config.num_steps = run.num_steps
     if "data_dir" in config:
@@ -98,8 +100,15 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
 
     def starting(k):
         run = runs[todo[k]]
-        logging.info("[%d/%d] %s: %s %s%s", todo[k] + 1, len(runs), run.name, run.experiment,
-                     run.arg, _progress(runs, messages, times.seconds, workers))
+        logging.info(
+            "[%d/%d] %s: %s %s%s",
+            todo[k] + 1,
+            len(runs),
+            run.name,
+            run.experiment,
+            run.arg,
+            _progress(runs, messages, times.seconds, workers),
+        )
 
     start, run_seconds = time.time(), 0.0
     for k, (status, seconds) in _train_all(jobs, workers, starting):
@@ -142,8 +151,9 @@ def _train_all(jobs, workers: int, starting):
         return
     waiting, running = iter(enumerate(jobs)), {}
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                initializer=cli.setup) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=cli.setup
+    ) as pool:
         while True:
             for k, job in itertools.islice(waiting, workers - len(running)):
                 starting(k)

@@ -18,8 +18,10 @@ LANCZOS_STEPS = 20
 def images(seed=0):
     """The benchmark's dataset: random CIFAR-sized uint8 images and labels."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (DATASET, 32, 32, 3), dtype=np.uint8),
-            rng.integers(0, 10, DATASET).astype(np.int32))
+    return (
+        rng.integers(0, 256, (DATASET, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 10, DATASET).astype(np.int32),
+    )
 
 
 def gaussian_regression():
@@ -54,8 +56,7 @@ def vgg_network(norm: str, width: float) -> Network:
         conv, bn = nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c)
         layers += [conv, bn if norm == "batch" else nn.Identity(), nn.ReLU()]
         layers += [nn.MaxPool2d(2)] if pooled else []
-        groups.append(list(conv.parameters()) + (list(bn.parameters())
-                                                 if norm == "batch" else []))
+        groups.append(list(conv.parameters()) + (list(bn.parameters()) if norm == "batch" else []))
     head = nn.Linear(convs[-1][2], 10)
     groups.append(list(head.parameters()))
     x_all, y_all = images()
@@ -66,8 +67,14 @@ def vgg_network(norm: str, width: float) -> Network:
         idx = torch.randperm(DATASET)[:BATCH]
         return x_all[idx], y_all[idx]
 
-    return Network(nn.Sequential(*layers, nn.Flatten(), head), groups, batch, F.cross_entropy,
-                   LR, LR * np.linspace(0.5, 4.0, NUM_ETAS))
+    return Network(
+        nn.Sequential(*layers, nn.Flatten(), head),
+        groups,
+        batch,
+        F.cross_entropy,
+        LR,
+        LR * np.linspace(0.5, 4.0, NUM_ETAS),
+    )
 
 
 def dln_network(norm: str) -> Network:
@@ -83,13 +90,19 @@ def dln_network(norm: str) -> Network:
             layers.append(nn.BatchNorm1d(10, affine=False))
     x, targets = (torch.from_numpy(a) for a in gaussian_regression())
     lr = 1e-6
-    return Network(nn.Sequential(*layers), groups, lambda: (x, targets),
-                   lambda out, y: ((out - y) ** 2).sum(), lr,
-                   lr * np.geomspace(0.01, 30.0, NUM_ETAS))
+    return Network(
+        nn.Sequential(*layers),
+        groups,
+        lambda: (x, targets),
+        lambda out, y: ((out - y) ** 2).sum(),
+        lr,
+        lr * np.geomspace(0.01, 30.0, NUM_ETAS),
+    )
 
 
-def measurements(net: Network, compile_model: bool = False,
-                 with_hessian: bool = False) -> dict[str, Callable]:
+def measurements(
+    net: Network, compile_model: bool = False, with_hessian: bool = False
+) -> dict[str, Callable]:
     """{steps, line_search, ics, hvp, lanczos}: the benchmark's measurements on `net`
     (the Hessian's two only `with_hessian`: they make its BatchNorm stateless)."""
     import torch
@@ -182,7 +195,7 @@ def measurements(net: Network, compile_model: bool = False,
                 w = flat_hvp(basis[i])
                 alphas.append(float(basis[i] @ w))
                 for _ in range(2):  # full reorthogonalization, as ours
-                    w = w - basis[:i + 1].T @ (basis[:i + 1] @ w)
+                    w = w - basis[: i + 1].T @ (basis[: i + 1] @ w)
                 if i + 1 < num_steps:
                     basis[i + 1] = w / w.norm()
             return alphas
@@ -190,11 +203,21 @@ def measurements(net: Network, compile_model: bool = False,
         return one_hvp, lanczos
 
     one_hvp, lanczos = hessian_tools() if with_hessian else (None, None)
-    return {"steps": steps, "line_search": line_search, "ics": ics, "hvp": one_hvp,
-            "lanczos": lanczos}
+    return {
+        "steps": steps,
+        "line_search": line_search,
+        "ics": ics,
+        "hvp": one_hvp,
+        "lanczos": lanczos,
+    }
 
 
-def torch_reference(kind: str, norm: str, width: float = 1.0, compile_model: bool = False,
-                    with_hessian: bool = False):
+def torch_reference(
+    kind: str,
+    norm: str,
+    width: float = 1.0,
+    compile_model: bool = False,
+    with_hessian: bool = False,
+):
     net = vgg_network(norm, width) if kind == "vgg" else dln_network(norm)
     return measurements(net, compile_model, with_hessian)

@@ -33,22 +33,30 @@ def run(config, num_devices: int) -> dict:
     landscape = p.run("landscape", state, data)
     ics = p.run("ics", state, data)
     curvature = p.run("curvature", state, data)
-    return {"devices": len(jax.tree.leaves(state.params)[0].sharding.device_set),
-            "batch_shards": sorted({tuple(s.data.shape) for s in x.addressable_shards}),
-            "batch_devices": len(x.sharding.device_set),
-            "losses": losses,
-            "landscape": np.asarray(landscape["losses"]).tolist(),
-            "grad_dists": np.asarray(landscape["grad_dists"]).tolist(),
-            "ics_cosine": np.asarray(ics["cosine"]).tolist(),
-            "curvature": np.asarray([*curvature["eigenvalues"][:2], curvature["hg_norm"]])
-            .tolist(),
-            "batch_stats": [np.asarray(v).tolist() for v in jax.tree.leaves(state.batch_stats)]}
+    return {
+        "devices": len(jax.tree.leaves(state.params)[0].sharding.device_set),
+        "batch_shards": sorted({tuple(s.data.shape) for s in x.addressable_shards}),
+        "batch_devices": len(x.sharding.device_set),
+        "losses": losses,
+        "landscape": np.asarray(landscape["losses"]).tolist(),
+        "grad_dists": np.asarray(landscape["grad_dists"]).tolist(),
+        "ics_cosine": np.asarray(ics["cosine"]).tolist(),
+        "curvature": np.asarray([*curvature["eigenvalues"][:2], curvature["hg_norm"]]).tolist(),
+        "batch_stats": [np.asarray(v).tolist() for v in jax.tree.leaves(state.batch_stats)],
+    }
 
 
 if __name__ == "__main__":
     assert jax.device_count() == 2, "run with XLA_FLAGS=--xla_force_host_platform_device_count=2"
     from pathlib import Path
+
     vgg = tiny_vgg_config(Path(sys.argv[1]), norm="batch", num_steps=4)
     dln = dln_config(norm="batch", num_steps=3)
-    print(json.dumps({name: {n: run(config, n) for n in (1, 2)}
-                      for name, config in (("vgg", vgg), ("dln", dln))}))
+    print(
+        json.dumps(
+            {
+                name: {n: run(config, n) for n in (1, 2)}
+                for name, config in (("vgg", vgg), ("dln", dln))
+            }
+        )
+    )

@@ -25,15 +25,21 @@ PROBES = {"vgg": ("landscape", "curvature"), "dln": ("ics", "activations")}
 
 
 def suite_config(data_dir, vgg_steps: int, coordinator=None, process_id=None):
-    c = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=data_dir,
-                                       download=False))
+    c = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=data_dir, download=False))
     add_job_fields(c)
     if coordinator is not None:
         c.coordinator_address, c.num_processes, c.process_id = coordinator, 2, int(process_id)
-    c.runs = [run_spec(name, experiment, "norm=batch", PROBES[name],
-                       every=dict.fromkeys(PROBES[name], 5), num_steps=steps)
-              for name, experiment, steps in (("vgg", "vgg_cifar", vgg_steps),
-                                              ("dln", "dln", 12))]
+    c.runs = [
+        run_spec(
+            name,
+            experiment,
+            "norm=batch",
+            PROBES[name],
+            every=dict.fromkeys(PROBES[name], 5),
+            num_steps=steps,
+        )
+        for name, experiment, steps in (("vgg", "vgg_cifar", vgg_steps), ("dln", "dln", 12))
+    ]
     return c
 
 
@@ -45,9 +51,11 @@ def final_probes(suite, run, workdir: Path) -> dict:
     state = checkpoints.restore(state)
     checkpoints.close()
     measured = probes.Probes(task, tx, config, state.params)
-    return {"step": int(state.step),
-            "batch_stats": runlog.clean(jax.device_get(state.batch_stats)),
-            **{kind: runlog.clean(measured.run(kind, state, data)) for kind in PROBES[run.name]}}
+    return {
+        "step": int(state.step),
+        "batch_stats": runlog.clean(jax.device_get(state.batch_stats)),
+        **{kind: runlog.clean(measured.run(kind, state, data)) for kind in PROBES[run.name]},
+    }
 
 
 if __name__ == "__main__":
@@ -56,6 +64,13 @@ if __name__ == "__main__":
     cli.setup()
     with suite_lib.prepare_and_train(suite, workdir, workdir / "figures"):
         pass
-    print(json.dumps({"process": jax.process_index(), "processes": jax.process_count(),
-                      "devices": jax.device_count(),
-                      **{run.name: final_probes(suite, run, workdir) for run in suite.runs}}))
+    print(
+        json.dumps(
+            {
+                "process": jax.process_index(),
+                "processes": jax.process_count(),
+                "devices": jax.device_count(),
+                **{run.name: final_probes(suite, run, workdir) for run in suite.runs},
+            }
+        )
+    )

@@ -13,7 +13,8 @@ def test_vgg11_forward_flops_match_its_published_size():
     # Convolution cost scales with the square of the width (the first layer, with 3 inputs,
     # linearly), and linearly with the batch.
     assert benchmark.vgg_forward_flops(0.5, batch=2) == pytest.approx(
-        2 * benchmark.vgg_forward_flops(0.5, batch=1))
+        2 * benchmark.vgg_forward_flops(0.5, batch=1)
+    )
     assert benchmark.vgg_forward_flops(0.5, 1) < benchmark.vgg_forward_flops(1.0, 1) / 3.5
 
 
@@ -35,9 +36,11 @@ def test_layer_benchmark_runs_its_layers_in_scan_windows():
     Winograd one and a pooling, each a window of training steps, on small shapes."""
     from experiments import benchmark_layers
 
-    for run in (benchmark_layers.ours_conv(8, 3, 4, first=True),
-                benchmark_layers.ours_conv(4, 32, 8, first=False, formulation="winograd"),
-                benchmark_layers.ours_pool(4, 8)):
+    for run in (
+        benchmark_layers.ours_conv(8, 3, 4, first=True),
+        benchmark_layers.ours_conv(4, 32, 8, first=False, formulation="winograd"),
+        benchmark_layers.ours_pool(4, 8),
+    ):
         values = run()[1]
         assert values.shape == (benchmark_layers.STEPS_PER_CALL,)
         assert bool(jnp.all(jnp.isfinite(values)))

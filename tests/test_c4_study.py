@@ -25,9 +25,14 @@ def raw_series(workdir, key):
 
 def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     workdir, figures = tmp_path / "runs", tmp_path / "figures"
-    result = run_module("experiments.c4_study", "bn_smooth/configs/c4_study.py:scale=smoke",
-                        workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}",
-                        fast_compile=True)
+    result = run_module(
+        "experiments.c4_study",
+        "bn_smooth/configs/c4_study.py:scale=smoke",
+        workdir,
+        f"--config.data_dir={fake_cifar}",
+        f"--figures={figures}",
+        fast_compile=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     study = c4_study.get_config("scale=smoke")
     summary = json.loads((figures / c4_report.SUMMARY).read_text())
@@ -42,9 +47,13 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     # The plateau's end: the first step whose 10-step mean loss is 2% below step 0's.
     ends = []
     for seed in first["seeds"]:
-        loss = np.array([r["loss"] for r in runlog.read_metrics(
-            workdir / f"{name}_none_lr0.1_s{seed}", "train")])
-        mean = np.array([loss[max(0, t - 9):t + 1].mean() for t in range(len(loss))])
+        loss = np.array(
+            [
+                r["loss"]
+                for r in runlog.read_metrics(workdir / f"{name}_none_lr0.1_s{seed}", "train")
+            ]
+        )
+        mean = np.array([loss[max(0, t - 9) : t + 1].mean() for t in range(len(loss))])
         below = np.flatnonzero(mean < 0.98 * mean[0])
         ends.append(int(below[0]) if below.size else len(loss) - 1)
     assert start == max([1, *ends])
@@ -55,9 +64,11 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
         steps, rel = raw_series(workdir / f"{name}_batch_lr0.1_s{seed}", "relative")
         keep = (steps >= start) & (steps < until)
         assert member["early"]["gradient change / ||g||"][k] == pytest.approx(
-            np.median(rel[keep]), rel=1e-9)
+            np.median(rel[keep]), rel=1e-9
+        )
         assert member["step 0"]["gradient change"][k] == pytest.approx(
-            raw_series(workdir / f"{name}_batch_lr0.1_s{seed}", "grad_dist_max")[1][0])
+            raw_series(workdir / f"{name}_batch_lr0.1_s{seed}", "grad_dist_max")[1][0]
+        )
 
     # The per-step ratios standard / BatchNorm, pooled over both seeds.
     pooled = []
@@ -74,22 +85,31 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     assert len(summary["settings"]) == len(study.settings)
 
     # The verdict is the largest early median over every setting and comparison.
-    medians = [r["gradient change"]["early"]["median"] for s in summary["settings"]
-               for r in s["ratios"].values() if r["gradient change"]["early"]["count"]]
+    medians = [
+        r["gradient change"]["early"]["median"]
+        for s in summary["settings"]
+        for r in s["ratios"].values()
+        if r["gradient change"]["early"]["count"]
+    ]
     assert summary["verdict"]["median"] == pytest.approx(max(medians))
     assert f"{c4_report.fmt(summary['verdict']['median'])}x" in text
 
     # Again: every run is finished, nothing trains, the same table comes back.
-    again = run_module("experiments.c4_study", "bn_smooth/configs/c4_study.py:scale=smoke",
-                       workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}")
-    assert again.returncode == 0 and re.search(r"(\d+) of \1 runs are done already",
-                                               again.stderr)
+    again = run_module(
+        "experiments.c4_study",
+        "bn_smooth/configs/c4_study.py:scale=smoke",
+        workdir,
+        f"--config.data_dir={fake_cifar}",
+        f"--figures={figures}",
+    )
+    assert again.returncode == 0 and re.search(r"(\d+) of \1 runs are done already", again.stderr)
     assert json.loads((figures / c4_report.SUMMARY).read_text()) == summary
 
 
 def test_matched_ratio_pairs_equal_steps_only():
-    steps, r = results.matched_ratio([0, 10, 20, 30], [1.0, 4.0, 9.0, 16.0],
-                                     [10, 20, 40], [2.0, 3.0, 5.0])
+    steps, r = results.matched_ratio(
+        [0, 10, 20, 30], [1.0, 4.0, 9.0, 16.0], [10, 20, 40], [2.0, 3.0, 5.0]
+    )
     np.testing.assert_array_equal(steps, [10, 20])
     np.testing.assert_allclose(r, [2.0, 3.0])
 

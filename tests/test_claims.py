@@ -18,9 +18,21 @@ from bn_smooth.results import EARLY, Run
 STEPS = 100  # every hand-written run: 100 steps, so "early" is steps 1-19 (EARLY = 0.2)
 
 
-def make_run(name, norm, lr, task="vgg_cifar", *, accuracy=(0.5, 0.5), loss=None,
-             test_accuracy=0.5, landscape=None, ics=None, moments=None, curvature=None,
-             status="finished"):
+def make_run(
+    name,
+    norm,
+    lr,
+    task="vgg_cifar",
+    *,
+    accuracy=(0.5, 0.5),
+    loss=None,
+    test_accuracy=0.5,
+    landscape=None,
+    ics=None,
+    moments=None,
+    curvature=None,
+    status="finished",
+):
     """A run of STEPS steps: training accuracy `accuracy[0]` before step 50 and
     `accuracy[1]` from it on; `loss` a per-step list (default constant); `landscape`
     (loss range, gradient change, beta_eff) at every 10th step; `ics` per-layer (l2,
@@ -28,41 +40,89 @@ def make_run(name, norm, lr, task="vgg_cifar", *, accuracy=(0.5, 0.5), loss=None
     one unit per activation probe; `curvature` {step: (lambda_1 at t, at t + 1)}."""
     config = {"norm": norm, "lr": lr, "num_steps": STEPS, "task": task}
     loss = [1.0] * STEPS if loss is None else loss
-    rows = [{"step": t, "kind": "train", "loss": loss[t],
-             "accuracy": accuracy[0] if t < 50 else accuracy[1]} for t in range(STEPS)]
+    rows = [
+        {
+            "step": t,
+            "kind": "train",
+            "loss": loss[t],
+            "accuracy": accuracy[0] if t < 50 else accuracy[1],
+        }
+        for t in range(STEPS)
+    ]
     rows.append({"step": STEPS, "kind": "eval", "accuracy": test_accuracy, "loss": 1.0})
     probed = range(0, STEPS, 10)
     if landscape is not None:
         loss_range, change, beta = landscape
-        rows += [{"step": t, "kind": "landscape", "loss_min": 1.0, "loss_max": 1.0 + loss_range,
-                  "grad_dist_min": 0.0, "grad_dist_max": change, "beta_eff": beta,
-                  "loss0": 1.0, "grad_norm": 1.0, "losses": [1.0], "grad_dists": [change],
-                  "step_norms": [1.0], "step_sizes": [lr]} for t in probed]
+        rows += [
+            {
+                "step": t,
+                "kind": "landscape",
+                "loss_min": 1.0,
+                "loss_max": 1.0 + loss_range,
+                "grad_dist_min": 0.0,
+                "grad_dist_max": change,
+                "beta_eff": beta,
+                "loss0": 1.0,
+                "grad_norm": 1.0,
+                "losses": [1.0],
+                "grad_dists": [change],
+                "step_norms": [1.0],
+                "step_sizes": [lr],
+            }
+            for t in probed
+        ]
     if ics is not None:
         layers = [f"layer_{i:02d}" for i in range(len(ics) + 1)]
-        rows += [{"step": t, "kind": "ics", "layers": layers,
-                  "l2": [0.0, *(l2 for l2, _ in ics)], "cosine": [1.0, *(c for _, c in ics)]}
-                 for t in probed]
+        rows += [
+            {
+                "step": t,
+                "kind": "ics",
+                "layers": layers,
+                "l2": [0.0, *(l2 for l2, _ in ics)],
+                "cosine": [1.0, *(c for _, c in ics)],
+            }
+            for t in probed
+        ]
     if moments is not None:
         d_mean, d_var = moments
 
         def site(mean, var):
-            return {"layer_00": {"units": [0], "post_norm": {
-                "mean": [mean], "std": [math.sqrt(var)], "percentiles": [[0.0, 1.0]]}}}
+            return {
+                "layer_00": {
+                    "units": [0],
+                    "post_norm": {
+                        "mean": [mean],
+                        "std": [math.sqrt(var)],
+                        "percentiles": [[0.0, 1.0]],
+                    },
+                }
+            }
 
-        rows += [{"step": t, "kind": "activations", "layers": site(0.0, 1.0),
-                  "next": {"layers": site(d_mean, 1.0 + d_var)}} for t in probed]
+        rows += [
+            {
+                "step": t,
+                "kind": "activations",
+                "layers": site(0.0, 1.0),
+                "next": {"layers": site(d_mean, 1.0 + d_var)},
+            }
+            for t in probed
+        ]
     if curvature is not None:
-        def at(lam):
-            return {"eigenvalues": [lam, 0.0], "rayleigh": 1.0, "hg_norm": 1.0,
-                    "grad_norm": 1.0}
 
-        rows += [{"step": t, "kind": "curvature", **at(now), "two_over_lr": 2 / lr,
-                  "next": at(later)} for t, (now, later) in sorted(curvature.items())]
+        def at(lam):
+            return {"eigenvalues": [lam, 0.0], "rayleigh": 1.0, "hg_norm": 1.0, "grad_norm": 1.0}
+
+        rows += [
+            {"step": t, "kind": "curvature", **at(now), "two_over_lr": 2 / lr, "next": at(later)}
+            for t, (now, later) in sorted(curvature.items())
+        ]
     rows.sort(key=lambda r: r["step"])
     run = Run.from_rows(name, config, rows)
-    run.status = {"status": status, "step": STEPS if status == "finished" else 60,
-                  "message": status}
+    run.status = {
+        "status": status,
+        "step": STEPS if status == "finished" else 60,
+        "message": status,
+    }
     return run
 
 
@@ -97,7 +157,8 @@ def test_verdict_is_confirmed_only_when_every_part_holds():
 
 def test_checklist_prints_each_part_and_whether_it_held():
     assert checklist([("a > b", True), ("c < d", False)]) == (
-        "\n- holds: a > b\n- **fails**: c < d\n")
+        "\n- holds: a > b\n- **fails**: c < d\n"
+    )
     assert parts_of(checklist([("x", False), ("y", True)])) == [("x", False), ("y", True)]
 
 
@@ -116,11 +177,16 @@ def test_comparisons_rank_a_diverged_run_last_and_a_tie_as_no_lead():
 def c1_runs(**changes):
     """BatchNorm ahead at step 20 and at the end, at both learning rates; `changes`
     {run name: make_run keyword arguments} override."""
-    spec = {"vgg_none": ("none", 0.1, (0.3, 0.6)), "vgg_batch": ("batch", 0.1, (0.4, 0.7)),
-            "vgg_none_lr0.5": ("none", 0.5, (0.3, 0.6)),
-            "vgg_batch_lr0.5": ("batch", 0.5, (0.4, 0.7))}
-    return {name: make_run(name, norm, lr, **{"accuracy": acc, **changes.get(name, {})})
-            for name, (norm, lr, acc) in spec.items()}
+    spec = {
+        "vgg_none": ("none", 0.1, (0.3, 0.6)),
+        "vgg_batch": ("batch", 0.1, (0.4, 0.7)),
+        "vgg_none_lr0.5": ("none", 0.5, (0.3, 0.6)),
+        "vgg_batch_lr0.5": ("batch", 0.5, (0.4, 0.7)),
+    }
+    return {
+        name: make_run(name, norm, lr, **{"accuracy": acc, **changes.get(name, {})})
+        for name, (norm, lr, acc) in spec.items()
+    }
 
 
 def test_c1_confirmed_when_batchnorm_leads_early_and_late_at_both_learning_rates():
@@ -129,12 +195,16 @@ def test_c1_confirmed_when_batchnorm_leads_early_and_late_at_both_learning_rates
     assert len(parts_of(result[2])) == 4
 
 
-@pytest.mark.parametrize("name, accuracy, part", [
-    ("vgg_batch", (0.3, 0.7), "BatchNorm ahead at step 20, lr 0.1"),  # a tie early
-    ("vgg_batch", (0.4, 0.59), "BatchNorm ahead at the end, lr 0.1"),
-    ("vgg_none_lr0.5", (0.45, 0.6), "BatchNorm ahead at step 20, lr 0.5"),
-    ("vgg_none_lr0.5", (0.3, 0.71), "BatchNorm ahead at the end, lr 0.5"),
-], ids=["early-0.1", "end-0.1", "early-0.5", "end-0.5"])
+@pytest.mark.parametrize(
+    "name, accuracy, part",
+    [
+        ("vgg_batch", (0.3, 0.7), "BatchNorm ahead at step 20, lr 0.1"),  # a tie early
+        ("vgg_batch", (0.4, 0.59), "BatchNorm ahead at the end, lr 0.1"),
+        ("vgg_none_lr0.5", (0.45, 0.6), "BatchNorm ahead at step 20, lr 0.5"),
+        ("vgg_none_lr0.5", (0.3, 0.71), "BatchNorm ahead at the end, lr 0.5"),
+    ],
+    ids=["early-0.1", "end-0.1", "early-0.5", "end-0.5"],
+)
 def test_c1_each_lead_decides_its_own_part(name, accuracy, part):
     check_one_part_fails(claims.claim_1(c1_runs(**{name: {"accuracy": accuracy}})), part)
 
@@ -151,12 +221,19 @@ def test_c1_a_diverged_batchnorm_run_leads_nowhere():
 
 
 def c2_runs(noisy_accuracy=0.66, noisy_moments=(0.3, 0.3), none_accuracy=0.6):
-    return {"vgg_none": make_run("vgg_none", "none", 0.1, accuracy=(0.5, none_accuracy),
-                                 moments=(0.1, 0.1)),
-            "vgg_batch": make_run("vgg_batch", "batch", 0.1, accuracy=(0.5, 0.7),
-                                  moments=(0.05, 0.05)),
-            "vgg_noisy_batch": make_run("vgg_noisy_batch", "noisy_batch", 0.1,
-                                        accuracy=(0.5, noisy_accuracy), moments=noisy_moments)}
+    return {
+        "vgg_none": make_run(
+            "vgg_none", "none", 0.1, accuracy=(0.5, none_accuracy), moments=(0.1, 0.1)
+        ),
+        "vgg_batch": make_run("vgg_batch", "batch", 0.1, accuracy=(0.5, 0.7), moments=(0.05, 0.05)),
+        "vgg_noisy_batch": make_run(
+            "vgg_noisy_batch",
+            "noisy_batch",
+            0.1,
+            accuracy=(0.5, noisy_accuracy),
+            moments=noisy_moments,
+        ),
+    }
 
 
 def test_c2_rule_on_both_sides_of_its_thresholds():
@@ -166,8 +243,9 @@ def test_c2_rule_on_both_sides_of_its_thresholds():
     # 0.06 behind BatchNorm (0.70) is not "about as well"; neither is a tie with the
     # standard network.
     check_one_part_fails(claims.claim_2(c2_runs(noisy_accuracy=0.64)), "noisy BatchNorm within")
-    check_one_part_fails(claims.claim_2(c2_runs(noisy_accuracy=0.66, none_accuracy=0.66)),
-                         "noisy BatchNorm within")
+    check_one_part_fails(
+        claims.claim_2(c2_runs(noisy_accuracy=0.66, none_accuracy=0.66)), "noisy BatchNorm within"
+    )
     # Its moments must move more than the standard network's (0.1), in mean and variance.
     for moments in ((0.1, 0.3), (0.3, 0.1), (0.05, 0.3)):
         check_one_part_fails(claims.claim_2(c2_runs(noisy_moments=moments)), "its mean and")
@@ -178,20 +256,27 @@ def test_c2_rule_on_both_sides_of_its_thresholds():
 # C3: BatchNorm does not reduce ICS; the standard DLN has almost none
 
 
-def c3_runs(vgg_batch=(1.0, 0.5), dln_batch=(1.0, 0.5), dln_none_cosines=(0.95, 0.9),
-            slow=True):
+def c3_runs(vgg_batch=(1.0, 0.5), dln_batch=(1.0, 0.5), dln_none_cosines=(0.95, 0.9), slow=True):
     """Per-layer (l2, cosine) of each run; the standard networks have l2 1.0 and cosine 0.5
     (VGG) or `dln_none_cosines` (DLN) in every layer after the first."""
+
     def runs_of(names, task, standard, batch, lr):
-        return {names[0]: make_run(names[0], "none", lr, task, ics=standard),
-                names[1]: make_run(names[1], "batch", lr, task, ics=[batch, batch])}
+        return {
+            names[0]: make_run(names[0], "none", lr, task, ics=standard),
+            names[1]: make_run(names[1], "batch", lr, task, ics=[batch, batch]),
+        }
 
     dln_standard = [(1.0, c) for c in dln_none_cosines]
-    runs = {**runs_of(("vgg_none", "vgg_batch"), "vgg_cifar", [(1.0, 0.5)] * 2, vgg_batch, 0.1),
-            **runs_of(("dln_none", "dln_batch"), "dln", dln_standard, dln_batch, 1e-6)}
+    runs = {
+        **runs_of(("vgg_none", "vgg_batch"), "vgg_cifar", [(1.0, 0.5)] * 2, vgg_batch, 0.1),
+        **runs_of(("dln_none", "dln_batch"), "dln", dln_standard, dln_batch, 1e-6),
+    }
     if slow:
-        runs.update(runs_of(("dln_none_lr1e-7", "dln_batch_lr1e-7"), "dln",
-                            [(1.0, 0.99)] * 2, (1.0, 0.99), 1e-7))
+        runs.update(
+            runs_of(
+                ("dln_none_lr1e-7", "dln_batch_lr1e-7"), "dln", [(1.0, 0.99)] * 2, (1.0, 0.99), 1e-7
+            )
+        )
     return runs
 
 
@@ -203,8 +288,10 @@ def test_c3_rule_on_both_sides_of_its_thresholds():
     check_one_part_fails(claims.claim_3(c3_runs(vgg_batch=(1.0, 0.51))), "VGG: BatchNorm")
     check_one_part_fails(claims.claim_3(c3_runs(dln_batch=(0.99, 0.5))), "DLN: BatchNorm")
     # "Almost none": every layer of the standard DLN at a median cosine of at least 0.9.
-    check_one_part_fails(claims.claim_3(c3_runs(dln_none_cosines=(0.95, 0.89))),
-                         "DLN: every layer of the standard DLN keeps")
+    check_one_part_fails(
+        claims.claim_3(c3_runs(dln_none_cosines=(0.95, 0.89))),
+        "DLN: every layer of the standard DLN keeps",
+    )
     # Without the lr-1e-7 runs, the claim has three parts.
     assert len(parts_of(claims.claim_3(c3_runs(slow=False))[2])) == 3
 
@@ -216,7 +303,8 @@ def test_c3_medians_are_over_steps_then_layers_without_the_first_layer():
     runs["vgg_none"] = run  # medians 3.0 and 0.4 against BatchNorm's 1.0 and 0.5
     assert failing(claims.claim_3(runs)) == [
         "VGG: BatchNorm improves neither the l2 difference (standard / BatchNorm 3) nor the "
-        "cosine (0.4 -> 0.5)"]
+        "cosine (0.4 -> 0.5)"
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -226,10 +314,12 @@ def test_c3_medians_are_over_steps_then_layers_without_the_first_layer():
 def c4_runs(vgg_batch=(1.0, 1.0, 1.0), dln_batch=(1.0, 1.0, 1.0)):
     """The standard networks' (loss range, gradient change, beta_eff) are (2, 30, 2):
     against BatchNorm's default, every ratio above 1 and the gradient change 30x."""
-    return {"vgg_none": make_run("vgg_none", "none", 0.1, landscape=(2.0, 30.0, 2.0)),
-            "vgg_batch": make_run("vgg_batch", "batch", 0.1, landscape=vgg_batch),
-            "dln_none": make_run("dln_none", "none", 1e-6, "dln", landscape=(2.0, 30.0, 2.0)),
-            "dln_batch": make_run("dln_batch", "batch", 1e-6, "dln", landscape=dln_batch)}
+    return {
+        "vgg_none": make_run("vgg_none", "none", 0.1, landscape=(2.0, 30.0, 2.0)),
+        "vgg_batch": make_run("vgg_batch", "batch", 0.1, landscape=vgg_batch),
+        "dln_none": make_run("dln_none", "none", 1e-6, "dln", landscape=(2.0, 30.0, 2.0)),
+        "dln_batch": make_run("dln_batch", "batch", 1e-6, "dln", landscape=dln_batch),
+    }
 
 
 def test_c4_rule_on_both_sides_of_its_thresholds():
@@ -238,16 +328,22 @@ def test_c4_rule_on_both_sides_of_its_thresholds():
     assert result[1] == "confirmed" and not failing(result), failing(result)
     assert len(parts_of(result[2])) == 6
     # Gradient change 30 / 1.01 < 30x: smoother, but not by "two orders of magnitude".
-    check_one_part_fails(claims.claim_4(c4_runs(vgg_batch=(1.0, 1.01, 1.0))),
-                         "VGG, first 20% of steps, after 0: gradient change at least 30x")
-    check_one_part_fails(claims.claim_4(c4_runs(dln_batch=(1.0, 1.01, 1.0))),
-                         "DLN, first 20% of steps, after 0: gradient change at least 30x")
+    check_one_part_fails(
+        claims.claim_4(c4_runs(vgg_batch=(1.0, 1.01, 1.0))),
+        "VGG, first 20% of steps, after 0: gradient change at least 30x",
+    )
+    check_one_part_fails(
+        claims.claim_4(c4_runs(dln_batch=(1.0, 1.01, 1.0))),
+        "DLN, first 20% of steps, after 0: gradient change at least 30x",
+    )
     # A ratio of exactly 1 in any one measure is not "smaller with BatchNorm", early and late.
     for batch in ((2.0, 1.0, 1.0), (1.0, 1.0, 2.0)):
         result = claims.claim_4(c4_runs(vgg_batch=batch))
         assert result[1] == "partly"
         assert [f.split(":")[0] for f in failing(result)] == [
-            "VGG, first 20% of steps, after 0", "VGG, whole run"]
+            "VGG, first 20% of steps, after 0",
+            "VGG, whole run",
+        ]
     result = claims.claim_4(c4_runs((3.0, 40.0, 3.0), (3.0, 40.0, 3.0)))
     assert result[1] == "not confirmed"
 
@@ -268,9 +364,17 @@ def test_c4_early_window_leaves_out_step_0_and_the_late_steps():
 def study_summary(*early):
     """A C4 study summary with one setting per (median, max) of the early per-step ratio
     of the gradient change."""
-    settings = [{"name": f"s{i}", "label": f"setting {i}", "width": 0.125, "ratios": {
-        "batch_lr0.1": {"gradient change": {"early": {"median": median, "max": top}}}}}
-        for i, (median, top) in enumerate(early)]
+    settings = [
+        {
+            "name": f"s{i}",
+            "label": f"setting {i}",
+            "width": 0.125,
+            "ratios": {
+                "batch_lr0.1": {"gradient change": {"early": {"median": median, "max": top}}}
+            },
+        }
+        for i, (median, top) in enumerate(early)
+    ]
     return {"settings": settings}
 
 
@@ -289,8 +393,9 @@ def test_c4_counts_the_study_as_one_more_part(monkeypatch):
         monkeypatch.setattr(c4_report, name, lambda *args, **kwargs: "")
     study = {"scale": "cpu", "num_steps": 10}
     for median, reaches in ((29.0, False), (31.0, True)):
-        result = claims.claim_4(c4_runs(), {**study, "verdict": {
-            "median": median, "reaches_two_orders": reaches}})
+        result = claims.claim_4(
+            c4_runs(), {**study, "verdict": {"median": median, "reaches_two_orders": reaches}}
+        )
         parts = parts_of(result[2])
         assert [holds for _, holds in parts] == [True] * 6 + [reaches]
         assert result[1] == ("confirmed" if reaches else "partly")
@@ -305,20 +410,32 @@ LP = ("l1", "l2", "linf")
 def c5_runs(vgg_acc=None, dln_loss=None, smooth=None):
     """VGG final accuracies, DLN final losses per seed (3 seeds) and (gradient change,
     beta_eff) of every network; the defaults make every part hold."""
-    vgg_acc = {"none": 0.6, "batch": 0.7, "l1": 0.68, "l2": 0.66, "linf": 0.67,
-               **(vgg_acc or {})}
-    dln_loss = {"none": (10.0,) * 3, "batch": (4.0,) * 3, "l1": (3.0, 3.0, 9.0),
-                "l2": (5.0,) * 3, "linf": (8.0,) * 3, **(dln_loss or {})}
+    vgg_acc = {"none": 0.6, "batch": 0.7, "l1": 0.68, "l2": 0.66, "linf": 0.67, **(vgg_acc or {})}
+    dln_loss = {
+        "none": (10.0,) * 3,
+        "batch": (4.0,) * 3,
+        "l1": (3.0, 3.0, 9.0),
+        "l2": (5.0,) * 3,
+        "linf": (8.0,) * 3,
+        **(dln_loss or {}),
+    }
     smooth = {n: (2.0, 2.0) if n == "none" else (1.0, 1.0) for n in vgg_acc} | (smooth or {})
     runs = {}
     for n in vgg_acc:
         grad, beta = smooth[n]
-        runs[f"vgg_{n}"] = make_run(f"vgg_{n}", n, 0.1, accuracy=(0.5, vgg_acc[n]),
-                                    landscape=(1.0, grad, beta))
+        runs[f"vgg_{n}"] = make_run(
+            f"vgg_{n}", n, 0.1, accuracy=(0.5, vgg_acc[n]), landscape=(1.0, grad, beta)
+        )
         for k, final in enumerate(dln_loss[n]):
             name = f"dln_{n}" + (f"_s{k}" if k else "")
-            runs[name] = make_run(name, n, 1e-6, "dln", loss=[final] * STEPS,
-                                  landscape=(1.0, grad, beta) if not k else None)
+            runs[name] = make_run(
+                name,
+                n,
+                1e-6,
+                "dln",
+                loss=[final] * STEPS,
+                landscape=(1.0, grad, beta) if not k else None,
+            )
     return runs
 
 
@@ -326,26 +443,34 @@ def test_c5_rule_on_both_sides_of_its_thresholds():
     result = claims.claim_5(c5_runs())
     assert result[1] == "confirmed" and not failing(result), failing(result)
     check_one_part_fails(claims.claim_5(c5_runs(vgg_acc={"l2": 0.64})), "every lp norm trains")
-    check_one_part_fails(claims.claim_5(c5_runs(vgg_acc={"none": 0.66})),
-                         "every lp norm trains")
+    check_one_part_fails(claims.claim_5(c5_runs(vgg_acc={"none": 0.66})), "every lp norm trains")
     # DLN: below the standard network and within 2x of BatchNorm (4.0), medians over seeds.
-    check_one_part_fails(claims.claim_5(c5_runs(dln_loss={"linf": (8.1,) * 3})),
-                         "every lp norm ends the DLN")
-    check_one_part_fails(claims.claim_5(c5_runs(dln_loss={"none": (8.0,) * 3})),
-                         "every lp norm ends the DLN")
+    check_one_part_fails(
+        claims.claim_5(c5_runs(dln_loss={"linf": (8.1,) * 3})), "every lp norm ends the DLN"
+    )
+    check_one_part_fails(
+        claims.claim_5(c5_runs(dln_loss={"none": (8.0,) * 3})), "every lp norm ends the DLN"
+    )
     assert claims.claim_5(c5_runs(dln_loss={"linf": (8.0, 8.0, 100.0)}))[1] == "confirmed"
     # l1 lowest on most seeds: 2 of 3 is most, 1 of 3 is not (a tie counts as lowest).
     result = claims.claim_5(c5_runs(dln_loss={"l1": (3.0, 4.0, 9.0), "batch": (4.0, 3.5, 4.0)}))
     assert failing(result) == ["l1 reaches the lowest DLN loss on most seeds (1 of 3)"]
     assert claims.claim_5(c5_runs(dln_loss={"l1": (3.0, 4.0, 9.0)}))[1] == "confirmed"
-    two_seeds = {"none": (10.0,) * 2, "batch": (4.0, 3.5), "l1": (3.0, 4.0), "l2": (5.0,) * 2,
-                 "linf": (7.0,) * 2}  # l1 lowest on 1 of 2 seeds: not most
+    two_seeds = {
+        "none": (10.0,) * 2,
+        "batch": (4.0, 3.5),
+        "l1": (3.0, 4.0),
+        "l2": (5.0,) * 2,
+        "linf": (7.0,) * 2,
+    }  # l1 lowest on 1 of 2 seeds: not most
     assert failing(claims.claim_5(c5_runs(dln_loss=two_seeds))) == [
-        "l1 reaches the lowest DLN loss on most seeds (1 of 2)"]
+        "l1 reaches the lowest DLN loss on most seeds (1 of 2)"
+    ]
     # Smoother: every normalized network's gradient change and beta_eff below the standard's.
     for smooth in ({"l1": (2.0, 1.0)}, {"batch": (1.0, 2.0)}):
-        check_one_part_fails(claims.claim_5(c5_runs(smooth=smooth)),
-                             "every normalized network is smoother")
+        check_one_part_fails(
+            claims.claim_5(c5_runs(smooth=smooth)), "every normalized network is smoother"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -378,20 +503,33 @@ def c7_runs(late=None, early=0.5, dln=None):
     """lambda_1 lr/2 of each run after the first 20% (`late`, at steps 50 and 51) and before
     it (step 0); the standard DLNs' loss falls until step 50 and oscillates from there on
     (`dln`: {name: (sharpness at 0, at 50)} override)."""
-    lr = {"vgg_none": 0.1, "vgg_batch": 0.1, "vgg_none_lr0.5": 0.5, "vgg_batch_lr0.5": 0.5,
-          "dln_none": 1e-6, "dln_batch": 1e-6, "dln_none_lr1e-7": 1e-7}
+    lr = {
+        "vgg_none": 0.1,
+        "vgg_batch": 0.1,
+        "vgg_none_lr0.5": 0.5,
+        "vgg_batch_lr0.5": 0.5,
+        "dln_none": 1e-6,
+        "dln_batch": 1e-6,
+        "dln_none_lr1e-7": 1e-7,
+    }
     late = {name: 1.0 for name in lr} | (late or {})
-    dln = {"dln_none": (early, late["dln_none"]),
-           "dln_none_lr1e-7": (early, late["dln_none_lr1e-7"])} | (dln or {})
+    dln = {
+        "dln_none": (early, late["dln_none"]),
+        "dln_none_lr1e-7": (early, late["dln_none_lr1e-7"]),
+    } | (dln or {})
     oscillating = [100.0 - t if t < 50 else 50.0 + t % 2 for t in range(STEPS)]
     runs = {}
     for name, rate in lr.items():
         at0, at50 = dln.get(name, (early, late[name]))
         curvature = {0: (at0 * 2 / rate,) * 2, 50: (at50 * 2 / rate,) * 2}
-        runs[name] = make_run(name, "batch" if "batch" in name else "none", rate,
-                              "dln" if name.startswith("dln") else "vgg_cifar",
-                              curvature=curvature,
-                              loss=oscillating if name.startswith("dln_none") else None)
+        runs[name] = make_run(
+            name,
+            "batch" if "batch" in name else "none",
+            rate,
+            "dln" if name.startswith("dln") else "vgg_cifar",
+            curvature=curvature,
+            loss=oscillating if name.startswith("dln_none") else None,
+        )
     return runs
 
 
@@ -401,8 +539,11 @@ def test_c7_rule_on_both_sides_of_its_thresholds():
     result = sharpness_claim.claim_7(c7_runs())
     # At the edge but not lowered by BatchNorm: the three pairs fail, the rest holds.
     assert result[1] == "partly"
-    assert [f.split(":")[0] for f in failing(result)] == ["VGG, lr 0.1", "VGG, lr 0.5",
-                                                          "DLN, lr 1e-6"]
+    assert [f.split(":")[0] for f in failing(result)] == [
+        "VGG, lr 0.1",
+        "VGG, lr 0.5",
+        "DLN, lr 1e-6",
+    ]
     # "Lowers": the standard network's late lambda_1 at least 2x BatchNorm's.
     lowered = sharpness_claim.claim_7(c7_runs(late={"vgg_none": 2.0}))
     assert not any(f.startswith("VGG, lr 0.1") for f in failing(lowered))

@@ -30,8 +30,10 @@ def quadratic(a):
         return 0.5 * w @ jnp.asarray(a) @ w
 
     rng = np.random.default_rng(1)
-    return loss_fn, {"a": jnp.asarray(rng.normal(size=3)),
-                     "b": jnp.asarray(rng.normal(size=(n - 3) // 2 * 2).reshape(-1, 2))}
+    return loss_fn, {
+        "a": jnp.asarray(rng.normal(size=3)),
+        "b": jnp.asarray(rng.normal(size=(n - 3) // 2 * 2).reshape(-1, 2)),
+    }
 
 
 SPECTRUM = np.array([7.0, 3.5, 3.0, 1.0, 0.2, 0.0, -0.5, -2.0, -4.0, 6.0, -9.0])
@@ -43,17 +45,18 @@ def test_hvp_is_the_hessian_times_a_vector():
     v = jax.tree.map(lambda x: jnp.arange(x.size, dtype=x.dtype).reshape(x.shape) - 2.0, params)
     flat_v = np.concatenate([np.asarray(v["a"]), np.asarray(v["b"]).ravel()])
     hv = curvature.hvp(loss_fn, params, v)
-    np.testing.assert_allclose(np.concatenate([hv["a"], hv["b"].ravel()]), a @ flat_v,
-                               rtol=1e-12)
-    np.testing.assert_allclose(curvature.hessian_matrix(loss_fn, params, batch_size=4), a,
-                               atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([hv["a"], hv["b"].ravel()]), a @ flat_v, rtol=1e-12)
+    np.testing.assert_allclose(
+        curvature.hessian_matrix(loss_fn, params, batch_size=4), a, atol=1e-12
+    )
 
 
 def test_top_eigenvalues_of_a_quadratic_with_negative_eigenvalues():
     a = symmetric(SPECTRUM)
     loss_fn, params = quadratic(a)
-    top = jax.jit(lambda p: curvature.top_eigenvalues(loss_fn, p, k=4, num_steps=11,
-                                                      key=jax.random.key(0)))(params)
+    top = jax.jit(
+        lambda p: curvature.top_eigenvalues(loss_fn, p, k=4, num_steps=11, key=jax.random.key(0))
+    )(params)
     expected = np.sort(np.linalg.eigvalsh(a))[::-1][:4]  # 7, 6, 3.5, 3
     np.testing.assert_allclose(top.eigenvalues, expected, rtol=1e-6)
     for i, value in enumerate(expected):  # the Ritz vectors are unit eigenvectors
@@ -77,8 +80,15 @@ def test_lanczos_restarts_when_the_krylov_space_is_exhausted():
 def test_spectral_density_puts_its_mass_on_the_eigenvalues():
     a = symmetric(SPECTRUM)
     loss_fn, params = quadratic(a)
-    d = curvature.spectral_density(loss_fn, params, jax.random.key(0), num_steps=11,
-                                   num_vectors=64, num_points=2048, sigma=0.02)
+    d = curvature.spectral_density(
+        loss_fn,
+        params,
+        jax.random.key(0),
+        num_steps=11,
+        num_vectors=64,
+        num_points=2048,
+        sigma=0.02,
+    )
     np.testing.assert_allclose(np.asarray(d.weights).sum(-1), 1.0, rtol=1e-9)
     heavy = np.asarray(d.nodes)[np.asarray(d.weights) > 1e-9]
     assert np.abs(heavy[:, None] - SPECTRUM).min(-1).max() < 1e-8
@@ -91,18 +101,21 @@ def test_spectral_density_puts_its_mass_on_the_eigenvalues():
 
 
 def dln_loss(norm_name, depth=25, dim=10, samples=200, seed=0):
-    norm = norms.get_norm(norm_name, use_scale=False, use_bias=False) if norm_name != "none" \
+    norm = (
+        norms.get_norm(norm_name, use_scale=False, use_bias=False)
+        if norm_name != "none"
         else norms.get_norm("none")
+    )
     model = models.DeepLinearNet(depth, dim, norm)
     key_x, key_a, key_p = jax.random.split(jax.random.key(seed), 3)
     x = jax.random.normal(key_x, (samples, dim), jnp.float64)
     y = x @ jax.random.normal(key_a, (dim, dim), jnp.float64)
-    variables = jax.tree.map(lambda v: v.astype(jnp.float64),
-                             model.init(key_p, x, train=False))
+    variables = jax.tree.map(lambda v: v.astype(jnp.float64), model.init(key_p, x, train=False))
 
     def loss_fn(params):  # training mode: batch statistics
-        out, _ = model.apply({**variables, "params": params}, x, train=True,
-                             mutable=["batch_stats"])
+        out, _ = model.apply(
+            {**variables, "params": params}, x, train=True, mutable=["batch_stats"]
+        )
         return jnp.sum((out - y) ** 2)
 
     return loss_fn, variables["params"]
@@ -114,15 +127,15 @@ def test_dln_top_eigenvalues_match_the_whole_hessian(norm):
     hessian = np.asarray(curvature.hessian_matrix(loss_fn, params))
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-8 * np.abs(hessian).max())
     exact = np.sort(np.linalg.eigvalsh(hessian))[::-1][:5]
-    top = jax.jit(lambda p: curvature.top_eigenvalues(loss_fn, p, k=5, num_steps=120,
-                                                      key=jax.random.key(1)))(params)
+    top = jax.jit(
+        lambda p: curvature.top_eigenvalues(loss_fn, p, k=5, num_steps=120, key=jax.random.key(1))
+    )(params)
     np.testing.assert_allclose(top.eigenvalues, exact, rtol=1e-6)
 
     exact_trace = np.trace(hessian)
     plain = curvature.hessian_trace(loss_fn, params, jax.random.key(2), num_samples=128)
     assert abs(float(plain.estimate) - exact_trace) < 3 * float(plain.stderr)
-    hutchpp = curvature.hessian_trace(loss_fn, params, jax.random.key(2), num_samples=64,
-                                      sketch=32)
+    hutchpp = curvature.hessian_trace(loss_fn, params, jax.random.key(2), num_samples=64, sketch=32)
     assert abs(float(hutchpp.estimate) - exact_trace) < 3 * float(hutchpp.stderr)
     # For the same 128 HVPs, Hutch++ has the smaller error: large eigenvalues dominate.
     assert float(hutchpp.stderr) < float(plain.stderr) / 1.5

@@ -22,8 +22,9 @@ def test_loads_official_format_folder(fake_cifar):
     assert raw["test_images"].shape == (40, 32, 32, 3)
     assert raw["train_labels"].dtype == np.int32
     # Rows are R, G, B planes: the first 1024 bytes of a row are the red channel.
-    row = data_lib.pickle.loads((fake_cifar / "data_batch_1").read_bytes(),
-                                encoding="bytes")[b"data"][0]
+    row = data_lib.pickle.loads((fake_cifar / "data_batch_1").read_bytes(), encoding="bytes")[
+        b"data"
+    ][0]
     np.testing.assert_array_equal(raw["train_images"][0, :, :, 0].ravel(), row[:1024])
     np.testing.assert_array_equal(raw["train_images"][0, :, :, 2].ravel(), row[2048:])
     # The folder holding cifar-10-batches-py works as well as the folder itself.
@@ -43,8 +44,9 @@ def test_loads_archive_and_env_var(fake_cifar, tmp_path, monkeypatch):
     from_archive = data_lib.load_cifar10(archive)
     np.testing.assert_array_equal(from_archive["train_images"], from_folder["train_images"])
     monkeypatch.setenv(data_lib.ENV_VAR, str(tmp_path))  # a folder holding the archive
-    np.testing.assert_array_equal(data_lib.load_cifar10()["test_labels"],
-                                  from_folder["test_labels"])
+    np.testing.assert_array_equal(
+        data_lib.load_cifar10()["test_labels"], from_folder["test_labels"]
+    )
 
 
 def test_any_number_of_images_per_batch_file(tmp_path):
@@ -112,8 +114,9 @@ def test_download_verifies_md5_then_loads(fake_cifar, tmp_path, file_server, cap
     archive = make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     dest = tmp_path / "cache"
-    raw = data_lib.load_cifar10(dest, download_if_missing=True,
-                                url=f"{base}/{data_lib.ARCHIVE_NAME}", md5=md5)
+    raw = data_lib.load_cifar10(
+        dest, download_if_missing=True, url=f"{base}/{data_lib.ARCHIVE_NAME}", md5=md5
+    )
     assert len(raw["train_images"]) == 5 * 64
     assert (dest / data_lib.ARCHIVE_NAME).is_file()
     assert "downloading CIFAR-10" in capsys.readouterr().err  # the progress bar
@@ -121,8 +124,9 @@ def test_download_verifies_md5_then_loads(fake_cifar, tmp_path, file_server, cap
     data_lib.load_cifar10(dest, download_if_missing=True, url=f"{base}/absent", md5=md5)
 
 
-def test_the_main_command_downloads_cifar10_found_nowhere(fake_cifar, tmp_path, file_server,
-                                                         no_cifar_env, monkeypatch, caplog):
+def test_the_main_command_downloads_cifar10_found_nowhere(
+    fake_cifar, tmp_path, file_server, no_cifar_env, monkeypatch, caplog
+):
     """The main command's data step, with an empty cache and a local server standing in
     for the official host: the archive is fetched, checked and used with no extra flag."""
     from bn_smooth.configs import reproduce
@@ -134,9 +138,13 @@ def test_the_main_command_downloads_cifar10_found_nowhere(fake_cifar, tmp_path, 
     monkeypatch.setattr(data_lib, "CIFAR10_MD5", data_lib.md5sum(archive))
     suite = reproduce.get_config("scale=smoke")
     suite.runs = [run for run in suite.runs if run.name == "vgg_none"]  # one VGG run
-    with (caplog.at_level("INFO"),
-          suite_lib.prepare_and_train(suite, tmp_path / "runs", tmp_path / "figures") as (
-              _, messages)):
+    with (
+        caplog.at_level("INFO"),
+        suite_lib.prepare_and_train(suite, tmp_path / "runs", tmp_path / "figures") as (
+            _,
+            messages,
+        ),
+    ):
         pass
     cached = data_lib.DEFAULT_DIR / data_lib.ARCHIVE_NAME
     assert cached.read_bytes() == archive.read_bytes()  # fetched, checked, kept
@@ -145,8 +153,9 @@ def test_the_main_command_downloads_cifar10_found_nowhere(fake_cifar, tmp_path, 
 
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
-def test_with_downloads_off_a_missing_cifar10_is_one_line(tmp_path, no_cifar_env, how,
-                                                          monkeypatch, capsys):
+def test_with_downloads_off_a_missing_cifar10_is_one_line(
+    tmp_path, no_cifar_env, how, monkeypatch, capsys
+):
     from bn_smooth.configs import reproduce
     from experiments import suite as suite_lib
 
@@ -180,8 +189,9 @@ def test_download_with_wrong_md5_keeps_nothing(fake_cifar, tmp_path, file_server
     make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
     dest = tmp_path / "cache"
     with pytest.raises(data_lib.DataError, match="md5"):
-        data_lib.load_cifar10(dest, download_if_missing=True,
-                              url=f"{base}/{data_lib.ARCHIVE_NAME}")  # the official md5
+        data_lib.load_cifar10(
+            dest, download_if_missing=True, url=f"{base}/{data_lib.ARCHIVE_NAME}"
+        )  # the official md5
     assert list(dest.iterdir()) == []
 
 
@@ -222,8 +232,9 @@ def test_a_full_official_test_batch_of_10000_images_passes_the_same_check(tmp_pa
         (folder / name).symlink_to(shared_cifar_dir() / name)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8)
-    data_lib.write_cifar_batch(folder / data_lib.TEST_FILE, images, np.arange(10_000) % 10,
-                               "testing batch 1 of 1")
+    data_lib.write_cifar_batch(
+        folder / data_lib.TEST_FILE, images, np.arange(10_000) % 10, "testing batch 1 of 1"
+    )
     raw = data_lib.load_cifar10(folder)
     check_official_format(raw)
     assert len(raw["test_images"]) == 10_000
@@ -248,8 +259,9 @@ def test_batches_cover_each_epoch_once_and_repeat_per_seed():
 
     def epoch(e):
         perm = data_lib.epoch_permutation(key, e, n)
-        return np.concatenate([data_lib.batch_indices(t, n, bs, perm)
-                               for t in range(6 * e, 6 * e + 6)])
+        return np.concatenate(
+            [data_lib.batch_indices(t, n, bs, perm) for t in range(6 * e, 6 * e + 6)]
+        )
 
     epoch0, epoch1 = epoch(0), epoch(1)
     assert len(set(epoch0.tolist())) == 48
@@ -259,10 +271,12 @@ def test_batches_cover_each_epoch_once_and_repeat_per_seed():
     data = data_lib.Dataset(np.arange(n, dtype=np.float32)[:, None], np.arange(n))
     for t in (0, 7, 13):
         x, y = task.batch(data, key, t)
-        np.testing.assert_array_equal(y, np.concatenate([epoch0, epoch1, epoch(2)])[
-            8 * t:8 * t + 8])
-        np.testing.assert_array_equal(task.batch(data, key, t, task.epoch_order(data, key, t))[1],
-                                      y)
+        np.testing.assert_array_equal(
+            y, np.concatenate([epoch0, epoch1, epoch(2)])[8 * t : 8 * t + 8]
+        )
+        np.testing.assert_array_equal(
+            task.batch(data, key, t, task.epoch_order(data, key, t))[1], y
+        )
 
 
 def test_channel_stats_match_numpy():

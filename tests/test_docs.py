@@ -99,8 +99,9 @@ def commands(page: Path):
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line.split("#")[0].split("&&")[-1].strip().strip('"'))
             if words[:2] == ["python", "-m"]:
-                config = next((w.split("=", 1)[1] for w in words if w.startswith("--config=")),
-                              None)
+                config = next(
+                    (w.split("=", 1)[1] for w in words if w.startswith("--config=")), None
+                )
                 yield words[2], config
 
 
@@ -134,12 +135,21 @@ def test_the_readme_is_short_and_links_to_real_files():
 
 
 def test_the_site_builds_in_strict_mode(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d",
-                             str(tmp_path / "site")], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "index.html").read_text()
-    for name in ("gradient_line_search", "internal_covariate_shift", "top_eigenvalues",
-                 "get_norm", "train_and_evaluate"):
+    for name in (
+        "gradient_line_search",
+        "internal_covariate_shift",
+        "top_eigenvalues",
+        "get_norm",
+        "train_and_evaluate",
+    ):
         assert name in api, name

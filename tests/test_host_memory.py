@@ -28,6 +28,5 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 touch_once()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) < 1000  # untuned: 65,536 faults (256 MB of 4 kB pages)

@@ -47,7 +47,8 @@ def numpy_grads(x, y, a, b, c):
 def test_ics_matches_hand_computed_gradients(strategy):
     loss_fn, x, y, before, after, as_params = linear_net(0)
     out = jax.jit(lambda b, a: ics.internal_covariate_shift(loss_fn, b, a, LAYERS, strategy))(
-        as_params(before), as_params(after))
+        as_params(before), as_params(after)
+    )
     g = numpy_grads(x, y, *before)
     for i, name in enumerate(LAYERS):
         mix = after[:i] + before[i:]
@@ -65,17 +66,22 @@ def test_ics_leaves_other_keys_at_before_and_vmaps_over_parameter_sets():
     # Only the first two layers are "layers": the last stays at before in every mix.
     out = ics.internal_covariate_shift(loss_fn, as_params(before), as_params(after), LAYERS[:2])
     g_mixed = numpy_grads(x, y, after[0], before[1], before[2])[1]
-    np.testing.assert_allclose(out["layer_01"].l2,
-                               np.linalg.norm(numpy_grads(x, y, *before)[1] - g_mixed), rtol=1e-8)
+    np.testing.assert_allclose(
+        out["layer_01"].l2, np.linalg.norm(numpy_grads(x, y, *before)[1] - g_mixed), rtol=1e-8
+    )
 
-    stacked_before = jax.tree.map(lambda *a: jnp.stack(a), as_params(before),
-                                  as_params([2 * w for w in before]))
-    stacked_after = jax.tree.map(lambda *a: jnp.stack(a), as_params(after),
-                                 as_params([2 * w for w in after]))
+    stacked_before = jax.tree.map(
+        lambda *a: jnp.stack(a), as_params(before), as_params([2 * w for w in before])
+    )
+    stacked_after = jax.tree.map(
+        lambda *a: jnp.stack(a), as_params(after), as_params([2 * w for w in after])
+    )
     batched = jax.vmap(lambda b, a: ics.internal_covariate_shift(loss_fn, b, a, LAYERS))(
-        stacked_before, stacked_after)
-    single = ics.internal_covariate_shift(loss_fn, as_params([2 * w for w in before]),
-                                          as_params([2 * w for w in after]), LAYERS)
+        stacked_before, stacked_after
+    )
+    single = ics.internal_covariate_shift(
+        loss_fn, as_params([2 * w for w in before]), as_params([2 * w for w in after]), LAYERS
+    )
     for name in LAYERS:
         np.testing.assert_allclose(batched[name].l2[1], single[name].l2, rtol=1e-10)
 
@@ -93,8 +99,10 @@ def test_inner_products_ask_for_full_float32_precision():
 
         lowered = [
             jax.jit(lambda a, b: ics.internal_covariate_shift(loss_fn, a, b, LAYERS))
-            .lower(params, after).as_text(),
-            jax.jit(lambda a: gradient_line_search(loss_fn, a, [0.1, 0.2])).lower(params).as_text()]
+            .lower(params, after)
+            .as_text(),
+            jax.jit(lambda a: gradient_line_search(loss_fn, a, [0.1, 0.2])).lower(params).as_text(),
+        ]
     dots = [line for text in lowered for line in text.splitlines() if "dot_general" in line]
     assert len(dots) >= len(LAYERS)  # the cosines' inner products
     assert all("precision = [HIGHEST, HIGHEST]" in line for line in dots), dots

@@ -55,11 +55,11 @@ def test_line_search_along_a_given_direction():
     dv = np.asarray(flat(d))
     etas = np.array([0.1, 0.2])
     res = landscape.gradient_line_search(f, params, etas, direction=d)
-    np.testing.assert_allclose(res.losses, [0.5 * (w - e * dv) @ h @ (w - e * dv) for e in etas],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        res.losses, [0.5 * (w - e * dv) @ h @ (w - e * dv) for e in etas], rtol=1e-5
+    )
     np.testing.assert_allclose(res.grad_dists, etas * np.linalg.norm(h @ dv), rtol=1e-5)
-    np.testing.assert_allclose(res.beta_eff, np.linalg.norm(h @ dv) / np.linalg.norm(dv),
-                               rtol=1e-5)
+    np.testing.assert_allclose(res.beta_eff, np.linalg.norm(h @ dv) / np.linalg.norm(dv), rtol=1e-5)
 
 
 def test_line_search_vmaps_over_step_sizes_and_parameter_sets():
@@ -73,8 +73,9 @@ def test_line_search_vmaps_over_step_sizes_and_parameter_sets():
     stacked = jax.tree.map(lambda x: jnp.stack([x, 2 * x, -x]), params)
     batched = jax.vmap(lambda p: landscape.gradient_line_search(f, p, etas))(stacked)
     for i, scale in enumerate([1, 2, -1]):
-        single = landscape.gradient_line_search(f, jax.tree.map(lambda x, s=scale: s * x, params),
-                                                etas)
+        single = landscape.gradient_line_search(
+            f, jax.tree.map(lambda x, s=scale: s * x, params), etas
+        )
         np.testing.assert_allclose(batched.losses[i], single.losses, rtol=1e-12)
         np.testing.assert_allclose(batched.beta_eff[i], single.beta_eff, rtol=1e-12)
 
@@ -86,20 +87,27 @@ def test_loss_surface_on_a_quadratic():
     alphas, betas = np.array([-1.0, 0.0, 0.5]), np.array([0.0, 2.0])
     grid = landscape.loss_surface(f, params, d1, d2, alphas, betas)
     u, v = np.asarray(flat(d1)), np.asarray(flat(d2))
-    expected = [[0.5 * (w + a * u + b * v) @ h @ (w + a * u + b * v) for b in betas]
-                for a in alphas]
+    expected = [
+        [0.5 * (w + a * u + b * v) @ h @ (w + a * u + b * v) for b in betas] for a in alphas
+    ]
     np.testing.assert_allclose(grid, expected, rtol=1e-10)
 
 
 def test_filter_normalized_direction():
-    params = {"conv": {"kernel": jnp.arange(2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 3, 4) + 1,
-                       "bias": jnp.ones(4)}}
+    params = {
+        "conv": {
+            "kernel": jnp.arange(2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 3, 4) + 1,
+            "bias": jnp.ones(4),
+        }
+    }
     d = landscape.random_direction(jax.random.key(0), params, filter_normalize=True)
+
     def filter_norms(k):
         return np.sqrt((np.asarray(k) ** 2).sum(axis=(0, 1, 2)))
 
-    np.testing.assert_allclose(filter_norms(d["conv"]["kernel"]),
-                               filter_norms(params["conv"]["kernel"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        filter_norms(d["conv"]["kernel"]), filter_norms(params["conv"]["kernel"]), rtol=1e-6
+    )
     np.testing.assert_array_equal(d["conv"]["bias"], 0.0)
     plain = landscape.random_direction(jax.random.key(0), params)
     assert float(jnp.abs(plain["conv"]["bias"]).sum()) > 0

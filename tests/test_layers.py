@@ -23,17 +23,21 @@ def test_conv3x3_matches_flax_conv(formulation, shape):
     ref = nn.Conv(5, (3, 3), padding="SAME")
     params = ours.init(jax.random.key(1), x)
     # Same names and shapes as flax's: one set of parameters drives both.
-    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
-                                                           ref.init(jax.random.key(1), x))
-    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(2), p.shape),
-                          params)  # a non-zero bias
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+        jnp.shape, ref.init(jax.random.key(1), x)
+    )
+    params = jax.tree.map(
+        lambda p: p + 0.1 * jax.random.normal(jax.random.key(2), p.shape), params
+    )  # a non-zero bias
 
     def value_grads(module, p, x):
-        return module.apply(p, x), jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))),
-                                            argnums=(0, 1))(p, x)
+        return module.apply(p, x), jax.grad(
+            lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1)
+        )(p, x)
 
-    got, want = (run_compiled_fast(functools.partial(value_grads, m), params, x)
-                 for m in (ours, ref))
+    got, want = (
+        run_compiled_fast(functools.partial(value_grads, m), params, x) for m in (ours, ref)
+    )
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert rel_err(a, b) < 1e-5
 
@@ -65,9 +69,13 @@ def test_max_pool_routes_tied_gradients_to_the_first_maximum(formulation, shape)
             return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)
 
         ours = functools.partial(layers.max_pool2x2, formulation=formulation)
-        for f in (lambda pool: pool(x), lambda pool: jax.grad(loss, argnums=1)(pool, x),
-                  lambda pool: jax.jvp(lambda x: jax.grad(loss, argnums=1)(pool, x), (x,),
-                                       (jnp.cos(x),))[1]):
+        for f in (
+            lambda pool: pool(x),
+            lambda pool: jax.grad(loss, argnums=1)(pool, x),
+            lambda pool: jax.jvp(lambda x: jax.grad(loss, argnums=1)(pool, x), (x,), (jnp.cos(x),))[
+                1
+            ],
+        ):
             np.testing.assert_array_equal(f(ours), f(flax_max_pool))
         # By hand: one 2x2 window of ties sends all of its gradient to its top left.
         g = jax.grad(lambda x: ours(x).sum())(jnp.ones((1, 2, 2, 1)))
@@ -84,18 +92,23 @@ def test_vgg_formulations_agree():
     """The whole network: same parameters, same loss and gradients either way, and with
     the CPU's per-layer default (None: shifted views, then Winograd at 16x16 32->32)."""
     x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
-    vggs = {f: models.VGG((8, "M", 32, 32, "M"), norms.get_norm("batch"), formulation=f)
-            for f in (*layers.FORMULATIONS, None)}
+    vggs = {
+        f: models.VGG((8, "M", 32, 32, "M"), norms.get_norm("batch"), formulation=f)
+        for f in (*layers.FORMULATIONS, None)
+    }
     assert layers.default_formulation((4, 16, 16, 32)) == "winograd"
     variables = vggs["native"].init(jax.random.key(1), x, train=False)
 
     def loss(model, params):
-        out, _ = model.apply({**variables, "params": params}, x, train=True,
-                             mutable=["batch_stats"])
-        return jnp.sum(out ** 2)
+        out, _ = model.apply(
+            {**variables, "params": params}, x, train=True, mutable=["batch_stats"]
+        )
+        return jnp.sum(out**2)
 
-    values = {f: run_compiled_fast(jax.value_and_grad(functools.partial(loss, m)),
-                                   variables["params"]) for f, m in vggs.items()}
+    values = {
+        f: run_compiled_fast(jax.value_and_grad(functools.partial(loss, m)), variables["params"])
+        for f, m in vggs.items()
+    }
     l_n, g_n = values["native"]
     for f in ("shifted", "winograd", None):
         l_f, g_f = values[f]
@@ -109,6 +122,7 @@ def test_vgg_formulations_agree():
 def value_grads_hvp(conv, x, k, r, tangents):
     """conv(x, k); the gradients in x and k of sum(tanh(conv) * r); their derivative
     along `tangents` (a forward-over-reverse HVP)."""
+
     def loss(x, k):
         return jnp.sum(jnp.tanh(conv(x, k)) * r)
 
@@ -136,10 +150,12 @@ def test_conv_at_every_vgg11_shape_in_float64(width):
             r = jnp.asarray(rng.standard_normal((1, size, size, c_out)))
             tangents = tuple(jnp.asarray(rng.standard_normal(a.shape)) for a in (x, k))
             used.add(layers.default_formulation(x.shape))
-            got = run_compiled_fast(functools.partial(value_grads_hvp, layers.conv3x3),
-                                    x, k, r, tangents)
-            want = run_compiled_fast(functools.partial(value_grads_hvp, layers.conv3x3_native),
-                                     x, k, r, tangents)
+            got = run_compiled_fast(
+                functools.partial(value_grads_hvp, layers.conv3x3), x, k, r, tangents
+            )
+            want = run_compiled_fast(
+                functools.partial(value_grads_hvp, layers.conv3x3_native), x, k, r, tangents
+            )
             for a, b in zip(got, want, strict=True):
                 assert rel_err(a, b) < 1e-12, f"{size}x{size} {c_in}->{c_out}"
     # Winograd on the wider layers (none at 1/8 width), the shifted views on the first.
@@ -151,8 +167,9 @@ def test_max_pool_at_every_vgg11_shape_in_float64(width):
     """At every pooling shape of VGG-11 at `width`, with tied maxima in most windows (pixels
     from {0, 1, 2}, as after ReLU): values, gradients and a forward-over-reverse HVP equal
     nn.max_pool's, in float64."""
-    pooled = [(size, c_out) for size, _, c_out, pools in models.vgg_conv_shapes("vgg11", width)
-              if pools]
+    pooled = [
+        (size, c_out) for size, _, c_out, pools in models.vgg_conv_shapes("vgg11", width) if pools
+    ]
 
     def loss(pool, x, weights):
         return jnp.sum(jnp.sin(pool(x)) ** 2 * weights)
@@ -165,10 +182,10 @@ def test_max_pool_at_every_vgg11_shape_in_float64(width):
         for size, channels in pooled:
             x = np.random.default_rng(size).integers(0, 3, (2, size, size, channels))
             x, weights = jnp.asarray(x, jnp.float64), jnp.arange(1.0, 1.0 + channels)
-            got = run_compiled_fast(functools.partial(value_grad_hvp, layers.max_pool2x2),
-                                    x, weights)
-            want = run_compiled_fast(functools.partial(value_grad_hvp, flax_max_pool),
-                                     x, weights)
+            got = run_compiled_fast(
+                functools.partial(value_grad_hvp, layers.max_pool2x2), x, weights
+            )
+            want = run_compiled_fast(functools.partial(value_grad_hvp, flax_max_pool), x, weights)
             for a, b in zip(got, want, strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=f"{size}x{size}x{channels}")
 

@@ -27,13 +27,13 @@ def test_vgg_output_and_parameter_layout(cfg):
         kernel = params[name]["conv"]["kernel"]
         assert kernel[:2] == (3, 3)
         assert params[name]["norm"] == {"scale": (kernel[3],), "bias": (kernel[3],)}
-        assert variables["batch_stats"][name]["norm"] == {"mean": (kernel[3],),
-                                                          "var": (kernel[3],)}
+        assert variables["batch_stats"][name]["norm"] == {"mean": (kernel[3],), "var": (kernel[3],)}
         if i == 0:
             assert kernel[2] == 3
     assert params["head"]["kernel"] == (64, 10)  # 512/8 channels at 1x1 after 5 pools
-    out = jax.eval_shape(lambda: model.apply(model.init(jax.random.key(0), x, train=False), x,
-                                             train=False))
+    out = jax.eval_shape(
+        lambda: model.apply(model.init(jax.random.key(0), x, train=False), x, train=False)
+    )
     assert out.shape == (3, 10)
 
 
@@ -56,8 +56,15 @@ def test_vgg_conv_shapes_are_the_models(width):
     assert kernels == [(3, 3, c_in, c_out) for _, c_in, c_out, _ in conv_shapes]
     # Sizes halve after each pool; VGG-11 pools after convolutions 1, 2, 4, 6 and 8.
     assert [(size, pooled) for size, _, _, pooled in conv_shapes] == [
-        (32, True), (16, True), (8, False), (8, True), (4, False), (4, True), (2, False),
-        (2, True)]
+        (32, True),
+        (16, True),
+        (8, False),
+        (8, True),
+        (4, False),
+        (4, True),
+        (2, False),
+        (2, True),
+    ]
 
 
 def test_vgg_norm_precedes_relu():
@@ -82,23 +89,26 @@ def test_dln_without_norm_is_the_matrix_product():
     for name in models.layer_order(params):
         assert set(params[name]) == {"dense"} and set(params[name]["dense"]) == {"kernel"}
         product = product @ np.asarray(params[name]["dense"]["kernel"], np.float64)
-    np.testing.assert_allclose(model.apply(variables, x), np.asarray(x) @ product, rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model.apply(variables, x), np.asarray(x) @ product, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_dln_default_shape_and_norm_on_all_but_last_layer():
     model = models.DeepLinearNet(norm=norms.get_norm("batch", use_scale=False, use_bias=False))
     variables = shapes(model, jnp.zeros((5, 10)))
     assert len(variables["params"]) == 25
-    assert all(variables["params"][models.layer_name(i)]["dense"]["kernel"] == (10, 10)
-               for i in range(25))
+    assert all(
+        variables["params"][models.layer_name(i)]["dense"]["kernel"] == (10, 10) for i in range(25)
+    )
     assert sorted(variables["batch_stats"]) == [models.layer_name(i) for i in range(24)]
 
 
 def test_glorot_initialization():
     model = models.DeepLinearNet(depth=1, dim=400)
     kernel = model.init(jax.random.key(0), jnp.zeros((1, 400)))["params"]["layer_00"]["dense"][
-        "kernel"]
+        "kernel"
+    ]
     limit = np.sqrt(6 / (400 + 400))  # Glorot & Bengio's uniform
     assert np.abs(kernel).max() <= limit
     np.testing.assert_allclose(np.var(kernel), 2 / 800, rtol=0.02)

@@ -30,20 +30,30 @@ def free_port() -> int:
 
 
 def check_command(data_dir, workdir, vgg_steps, *job):
-    return [sys.executable, "tests/multihost_check.py", str(data_dir), str(workdir),
-            str(vgg_steps), *map(str, job)]
+    return [
+        sys.executable,
+        "tests/multihost_check.py",
+        str(data_dir),
+        str(workdir),
+        str(vgg_steps),
+        *map(str, job),
+    ]
 
 
 def env(devices: int) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT),
-            "XLA_FLAGS": xla_flags(devices)}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(devices)}
 
 
 def start(data_dir, workdir, vgg_steps, devices: int, *job) -> subprocess.Popen:
     # stderr (the training log) to a file: a full pipe would stop a process mid-run.
-    return subprocess.Popen(check_command(data_dir, workdir, vgg_steps, *job), cwd=ROOT,
-                            env=env(devices), stdout=subprocess.PIPE,
-                            stderr=tempfile.TemporaryFile(mode="w+"), text=True)
+    return subprocess.Popen(
+        check_command(data_dir, workdir, vgg_steps, *job),
+        cwd=ROOT,
+        env=env(devices),
+        stdout=subprocess.PIPE,
+        stderr=tempfile.TemporaryFile(mode="w+"),
+        text=True,
+    )
 
 
 def start_job(data_dir, workdir, vgg_steps) -> list[subprocess.Popen]:
@@ -73,8 +83,9 @@ def kill_after_checkpoint(processes, run_dir, step: int):
     """SIGKILL every process once `run_dir` has trained past `step` (a checkpoint step)."""
     deadline = time.time() + TIMEOUT
     while not any(r["step"] > step for r in runlog.read_metrics(run_dir, "train")):
-        assert time.time() < deadline and all(p.poll() is None for p in processes), \
+        assert time.time() < deadline and all(p.poll() is None for p in processes), (
             "the job ended before it could be killed"
+        )
         time.sleep(0.02)
     for p in processes:
         p.send_signal(signal.SIGKILL)
@@ -94,13 +105,22 @@ def runs(fake_cifar, tmp_path_factory):
     [alone] = finish([alone])
     # One process trains the job's VGG on from its last checkpoint (step 20).
     [continued] = finish([start_alone(fake_cifar, workdir, MORE_STEPS)])
-    return dict(alone=alone, alone_dir=alone_dir, workdir=workdir, killed=killed, job=job,
-                job_metrics=job_metrics, continued=continued)
+    return dict(
+        alone=alone,
+        alone_dir=alone_dir,
+        workdir=workdir,
+        killed=killed,
+        job=job,
+        job_metrics=job_metrics,
+        continued=continued,
+    )
 
 
 def test_the_job_spans_both_processes_and_the_reference_one(runs):
     assert [(o["process"], o["processes"], o["devices"]) for o in runs["job"]] == [
-        (0, 2, 2), (1, 2, 2)]
+        (0, 2, 2),
+        (1, 2, 2),
+    ]
     assert (runs["alone"]["processes"], runs["alone"]["devices"]) == (1, 2)
     # It was killed mid-run, as `running`: nothing told it to stop.
     assert runs["killed"]["status"] == "running" and runs["killed"]["step"] < VGG_STEPS
@@ -112,7 +132,8 @@ def test_one_writer_no_duplicated_rows(runs):
         keys = Counter((r["step"], r["kind"]) for r in rows)
         assert max(keys.values()) == 1, name
         assert sorted({r["step"] for r in rows if r["kind"] == "train"}) == list(
-            range(VGG_STEPS if name == "vgg" else 12))
+            range(VGG_STEPS if name == "vgg" else 12)
+        )
     assert sorted(p.name for p in workdir.rglob("metrics*")) == ["metrics.jsonl"] * 2
     assert not list(workdir.rglob("*.tmp"))
 
@@ -124,8 +145,9 @@ def test_losses_probes_and_running_averages_equal_one_process(runs, name):
     measure the same."""
     alone = runlog.read_metrics(runs["alone_dir"] / name)
     limit = VGG_STEPS if name == "vgg" else 12
-    expected = [r for r in alone if r["step"] < limit
-                or (r["step"] == limit and r["kind"] == "eval")]
+    expected = [
+        r for r in alone if r["step"] < limit or (r["step"] == limit and r["kind"] == "eval")
+    ]
     assert runs["job_metrics"][name] == expected  # bit for bit
     first, second = runs["job"]
     assert first[name] == second[name]  # every process, the same values
@@ -138,6 +160,7 @@ def test_losses_probes_and_running_averages_equal_one_process(runs, name):
 
 def test_one_process_resumes_the_jobs_checkpoint(runs):
     """The job's VGG, trained on from step 20 by one process, is the reference's run."""
-    assert (runlog.read_metrics(runs["workdir"] / "vgg")
-            == runlog.read_metrics(runs["alone_dir"] / "vgg"))
+    assert runlog.read_metrics(runs["workdir"] / "vgg") == runlog.read_metrics(
+        runs["alone_dir"] / "vgg"
+    )
     assert runs["continued"]["vgg"] == runs["alone"]["vgg"]

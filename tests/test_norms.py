@@ -35,7 +35,8 @@ def init_with_random_affine(module, x):
         c = x.shape[-1]
         variables["params"] = {
             "scale": jax.random.uniform(jax.random.key(2), (c,), minval=0.5, maxval=2.0),
-            "bias": jax.random.normal(jax.random.key(3), (c,))}
+            "bias": jax.random.normal(jax.random.key(3), (c,)),
+        }
     return variables
 
 
@@ -72,8 +73,9 @@ def test_center_norm_measures_after_centering(name):
     module = norms.get_norm(name, center_norm=True)()
     variables = module.init(jax.random.key(1), x, train=False)
     y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
-    np.testing.assert_allclose(y, numpy_norm(name, x, 1.0, 0.0, center_norm=True), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        y, numpy_norm(name, x, 1.0, 0.0, center_norm=True), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("name", ["l1", "l2", "linf"])
@@ -99,16 +101,20 @@ def test_running_averages_move_in_training_and_serve_evaluation(name, layout):
     spread_key = "var" if "batch" in name else "norm"
     init_stats = variables["batch_stats"]
     np.testing.assert_array_equal(init_stats["mean"], 0.0)  # init is not a training step
-    _, updates = module.apply(variables, x, train=True, mutable=["batch_stats"],
-                              rngs={"noise": jax.random.key(4)})
+    _, updates = module.apply(
+        variables, x, train=True, mutable=["batch_stats"], rngs={"noise": jax.random.key(4)}
+    )
     stats = updates["batch_stats"]
     axes = tuple(range(x.ndim - 1))
     xn = np.asarray(x, np.float64)
     batch_spread = {"var": xn.var(axes), "norm": None}[spread_key]
     if spread_key == "norm":
         mag = np.abs(xn)
-        batch_spread = {"l1": mag.mean(axes), "l2": np.sqrt((mag**2).mean(axes)),
-                        "linf": mag.max(axes)}[name]
+        batch_spread = {
+            "l1": mag.mean(axes),
+            "l2": np.sqrt((mag**2).mean(axes)),
+            "linf": mag.max(axes),
+        }[name]
     np.testing.assert_allclose(stats["mean"], 0.1 * xn.mean(axes), rtol=1e-4)
     np.testing.assert_allclose(stats[spread_key], 0.9 + 0.1 * batch_spread, rtol=1e-4)
 
@@ -126,8 +132,9 @@ def noisy_outputs(x, steps):
     @jax.jit
     def at_step(t):
         key = jax.random.fold_in(jax.random.key(7), t)
-        return module.apply(variables, x, train=True, mutable=["batch_stats"],
-                            rngs={"noise": key})[0]
+        return module.apply(variables, x, train=True, mutable=["batch_stats"], rngs={"noise": key})[
+            0
+        ]
 
     return np.stack([at_step(t) for t in range(steps)]), module, variables
 
@@ -168,14 +175,23 @@ def test_noisy_batch_is_algorithm_1_on_the_affine_output(layout):
     variables = module.init(jax.random.key(1), x, train=False)
     gamma = np.linspace(2.0, 3.0, 16)
     beta = np.linspace(-3.0, 3.0, 16)
-    variables["params"] = {"scale": jnp.asarray(gamma, jnp.float32),
-                           "bias": jnp.asarray(beta, jnp.float32)}
-    apply = jax.jit(lambda key: module.apply(variables, x, train=True, mutable=["batch_stats"],
-                                             rngs={"noise": key})[0])
+    variables["params"] = {
+        "scale": jnp.asarray(gamma, jnp.float32),
+        "bias": jnp.asarray(beta, jnp.float32),
+    }
+    apply = jax.jit(
+        lambda key: module.apply(
+            variables, x, train=True, mutable=["batch_stats"], rngs={"noise": key}
+        )[0]
+    )
     a = numpy_norm("batch", x, gamma, beta).reshape(-1, 16)
     # Least squares per step and unit: y = slope a + intercept + residual.
-    y = np.stack([np.asarray(apply(jax.random.fold_in(jax.random.key(5), t)), np.float64)
-                  .reshape(-1, 16) for t in range(25)])
+    y = np.stack(
+        [
+            np.asarray(apply(jax.random.fold_in(jax.random.key(5), t)), np.float64).reshape(-1, 16)
+            for t in range(25)
+        ]
+    )
     a_centered = a - a.mean(0)
     slopes = (a_centered * (y - y.mean(1, keepdims=True))).sum(1) / (a_centered**2).sum(0)
     intercepts = y.mean(1) - slopes * a.mean(0)
@@ -186,8 +202,9 @@ def test_noisy_batch_is_algorithm_1_on_the_affine_output(layout):
     assert -0.55 < intercepts.min() < -0.45 and 0.45 < intercepts.max() < 0.55
     assert slopes[:16].std() > 0.03  # each unit its own draw
     # The residual variance against a^2: r_sigma^2 = 0.01 and r_mu^2 / 3 = 0.0033.
-    r_sigma_sq, r_mu_sq_third = np.polyfit(np.broadcast_to(a**2, y.shape).reshape(-1),
-                                           residuals.reshape(-1) ** 2, 1)
+    r_sigma_sq, r_mu_sq_third = np.polyfit(
+        np.broadcast_to(a**2, y.shape).reshape(-1), residuals.reshape(-1) ** 2, 1
+    )
     np.testing.assert_allclose(r_sigma_sq, 0.1**2, rtol=0.05)
     np.testing.assert_allclose(r_mu_sq_third, 0.1**2 / 3, rtol=0.2)
 
@@ -208,8 +225,9 @@ def test_noisy_batch_constants_are_configurable():
     x = random_batch((4096, 3))
     module = norms.get_norm("noisy_batch", n_mu=0.0, n_sigma=1.0, r_mu=0.0, r_sigma=0.0)()
     variables = module.init(jax.random.key(1), x, train=False)
-    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"],
-                        rngs={"noise": jax.random.key(0)})
+    y, _ = module.apply(
+        variables, x, train=True, mutable=["batch_stats"], rngs={"noise": jax.random.key(0)}
+    )
     np.testing.assert_allclose(y, numpy_norm("batch", x, 1.0, 0.0), rtol=1e-4, atol=1e-4)
 
 
@@ -237,6 +255,7 @@ def test_batch_standardize_derivatives_match_autodiff(layout):
     """The written-out JVP of BatchNorm's standardization against autodiff of its formula:
     forward mode, reverse mode (with cotangents on the statistics too, as the running
     averages would carry) and a Hessian-vector product, forward over reverse."""
+
     def by_formula(x):
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axes)
@@ -249,9 +268,11 @@ def test_batch_standardize_derivatives_match_autodiff(layout):
     x = random_batch(LAYOUTS[layout])
     keys = jax.random.split(jax.random.key(4), 4)
     tangent = jax.random.normal(keys[0], x.shape)
-    cotangents = (jax.random.normal(keys[1], x.shape),
-                  jax.random.normal(keys[2], x.shape[-1:]),
-                  jax.random.normal(keys[3], x.shape[-1:]))
+    cotangents = (
+        jax.random.normal(keys[1], x.shape),
+        jax.random.normal(keys[2], x.shape[-1:]),
+        jax.random.normal(keys[3], x.shape[-1:]),
+    )
 
     def close(a, b):
         for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):

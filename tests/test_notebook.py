@@ -10,8 +10,9 @@ from nbclient import NotebookClient
 from bn_smooth import data as data_lib
 from tests.conftest import xla_flags
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "experiments" / "notebooks" / (
-    "landscape_sweeps.ipynb")
+NOTEBOOK = (
+    Path(__file__).resolve().parents[1] / "experiments" / "notebooks" / ("landscape_sweeps.ipynb")
+)
 
 
 def test_the_notebook_is_committed_without_outputs():
@@ -28,8 +29,12 @@ def test_the_notebook_runs_top_to_bottom(fake_cifar, tmp_path, monkeypatch):
     monkeypatch.setenv(data_lib.ENV_VAR, str(fake_cifar))
     monkeypatch.setenv("XLA_FLAGS", xla_flags())  # its outputs are checked, not its digits
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
@@ -40,7 +45,7 @@ def test_the_notebook_runs_top_to_bottom(fake_cifar, tmp_path, monkeypatch):
     # The two figures, and a finite ratio for each measure at each learning rate.
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 2
-    table = text[text.index("lr     gradient change"):].splitlines()[1:]
+    table = text[text.index("lr     gradient change") :].splitlines()[1:]
     assert [line.split()[0] for line in table] == ["0.05", "0.1", "0.2"]
     ratios = np.array([[float(v) for v in line.split()[1:]] for line in table])
     assert ratios.shape == (3, 3) and np.all(np.isfinite(ratios)) and np.all(ratios > 0)

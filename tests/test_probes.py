@@ -40,8 +40,9 @@ def test_probe_loss_at_eta_zero_is_the_training_loss_of_that_step(fake_cifar, no
     assert float(res.grad_dists[0]) == pytest.approx(0.0, abs=1e-6)
     # ... and not the evaluation-mode loss (running averages, no noise) on the same batch.
     x, y = task.batch(data, state.stream("data"), state.step)
-    eval_out = task.model.apply({"params": state.params, "batch_stats": state.batch_stats}, x,
-                                train=False)
+    eval_out = task.model.apply(
+        {"params": state.params, "batch_stats": state.batch_stats}, x, train=False
+    )
     eval_loss, _ = task.objective(eval_out, y)
     assert abs(float(eval_loss) - float(metrics["loss"])) > 1e-3
 
@@ -75,8 +76,9 @@ def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_pa
 def with_curvature(config, mode="batch"):
     every = config.probe.landscape.every
     config.probe.curvature.update(dict(every=every, num_steps=8, mode=mode))
-    config.probe.spectrum.update(dict(every=every, num_steps=4, num_vectors=2, num_points=32,
-                                      mode=mode))
+    config.probe.spectrum.update(
+        dict(every=every, num_steps=4, num_vectors=2, num_points=32, mode=mode)
+    )
     return config
 
 
@@ -100,10 +102,12 @@ def test_noisy_probes_repeat_within_a_step_and_differ_across_steps(fake_cifar):
         np.testing.assert_array_equal(first[key], second[key])
     np.testing.assert_array_equal(p.run("ics", state, data)["l2"], p.run("ics", state, data)["l2"])
     for key in ("eigenvalues", "hg_norm"):
-        np.testing.assert_array_equal(p.run("curvature", state, data)[key],
-                                      p.run("curvature", state, data)[key])
-    np.testing.assert_array_equal(p.run("spectrum", state, data)["nodes"],
-                                  p.run("spectrum", state, data)["nodes"])
+        np.testing.assert_array_equal(
+            p.run("curvature", state, data)[key], p.run("curvature", state, data)[key]
+        )
+    np.testing.assert_array_equal(
+        p.run("spectrum", state, data)["nodes"], p.run("spectrum", state, data)["nodes"]
+    )
     # The same parameters at the next step: another batch and another noise sample.
     later = state.replace(step=state.step + 1)
     assert not np.allclose(p.run("landscape", later, data)["losses"], first["losses"])
@@ -118,7 +122,8 @@ def test_probing_many_steps_compiles_once(fake_cifar):
     for kind in kinds:  # the probes as built, with a trace counter inside
         raw = probes.REGISTRY[kind](context, config.probe[kind])
         p.probes[kind] = dataclasses.replace(
-            raw, measure=jax.jit(chex.assert_max_traces(raw.measure, n=1)))
+            raw, measure=jax.jit(chex.assert_max_traces(raw.measure, n=1))
+        )
     for _ in range(4):
         for kind in kinds:
             p.run(kind, state, data)
@@ -135,8 +140,9 @@ def test_ics_uses_the_actual_update_of_the_step():
 
     layers = models.layer_order(state.params)
     assert measured["layers"] == layers
-    expected = ics_lib.internal_covariate_shift(train.step_loss_fn(task, state, data),
-                                                state.params, after.params, layers)
+    expected = ics_lib.internal_covariate_shift(
+        train.step_loss_fn(task, state, data), state.params, after.params, layers
+    )
     np.testing.assert_allclose(measured["l2"], [expected[k].l2 for k in layers], rtol=1e-5)
     assert measured["l2"][0] == 0.0 and measured["cosine"][0] == 1.0
 
@@ -145,8 +151,9 @@ def test_step_size_grids_follow_appendix_a():
     from bn_smooth.configs import dln, vgg_cifar
 
     vgg = vgg_cifar.get_config("lr=0.1")
-    np.testing.assert_allclose(probes.step_size_grid(vgg.probe.landscape, vgg.lr)[[0, -1]],
-                               [0.05, 0.4])
+    np.testing.assert_allclose(
+        probes.step_size_grid(vgg.probe.landscape, vgg.lr)[[0, -1]], [0.05, 0.4]
+    )
     d = dln.get_config("")
     grid = probes.step_size_grid(d.probe.landscape, d.lr)
     np.testing.assert_allclose(grid[[0, -1]], [1e-8, 3e-5])
@@ -161,8 +168,9 @@ def test_activation_summaries_match_numpy():
     flat = x.reshape(-1, 5)[:, units]
     np.testing.assert_allclose(s["mean"], flat.mean(0), rtol=1e-6)
     np.testing.assert_allclose(s["std"], flat.std(0), rtol=1e-6)
-    np.testing.assert_allclose(s["percentiles"], np.percentile(flat, [5, 50, 95], axis=0).T,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        s["percentiles"], np.percentile(flat, [5, 50, 95], axis=0).T, rtol=1e-6
+    )
 
 
 def test_units_are_fixed_by_the_seed_and_post_norm_is_normalized(fake_cifar):
@@ -180,14 +188,14 @@ def test_units_are_fixed_by_the_seed_and_post_norm_is_normalized(fake_cifar):
     assert np.abs(np.asarray(stats["layer_00"]["pre_norm"]["mean"])).max() > 1e-3
 
 
-def test_a_new_probe_kind_needs_only_its_function_entry_and_config_section(tmp_path,
-                                                                           monkeypatch):
+def test_a_new_probe_kind_needs_only_its_function_entry_and_config_section(tmp_path, monkeypatch):
     monkeypatch.setattr(probes, "REGISTRY", dict(probes.REGISTRY))  # registered for this test
 
     @probes.register("param_norm")  # the function and its registry entry ...
     def param_norm_probe(context, section):
         def measure(state, data):
             return {"norm": section.scale * optax.tree.norm(state.params)}
+
         return probes.Probe(measure)
 
     config = dln_config(norm="none")  # 40 steps, logged every 10
@@ -206,14 +214,17 @@ def test_a_new_probe_kind_needs_only_its_function_entry_and_config_section(tmp_p
 def test_an_unknown_probe_section_is_named():
     config = dln_config()
     config.probe.curvatur = ml_collections.ConfigDict(dict(every=10))
-    with pytest.raises(ValueError, match="unknown probe kind.*curvatur.*registered kinds: "
-                                         "landscape, ics, activations"):
+    with pytest.raises(
+        ValueError,
+        match="unknown probe kind.*curvatur.*registered kinds: landscape, ics, activations",
+    ):
         probes.schedule(config)
 
 
 @pytest.mark.parametrize("norm", ["none", "batch"])
 def test_running_mode_measures_the_evaluation_function_and_only_differs_with_batchnorm(
-        fake_cifar, norm):
+    fake_cifar, norm
+):
     config = with_curvature(tiny_vgg_config(fake_cifar, norm=norm))
     task, tx, data, state, _ = setup(config)  # running averages of two steps
     rows = {}
@@ -222,17 +233,26 @@ def test_running_mode_measures_the_evaluation_function_and_only_differs_with_bat
             config.probe[kind].mode = mode
         p = probes.Probes(task, tx, config, state.params)
         rows[mode] = {kind: p.run(kind, state, data) for kind in ("landscape", "curvature")}
-    eval_out = task.model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                                task.batch(data, state.stream("data"), state.step)[0],
-                                train=False)
+    eval_out = task.model.apply(
+        {"params": state.params, "batch_stats": state.batch_stats},
+        task.batch(data, state.stream("data"), state.step)[0],
+        train=False,
+    )
     eval_loss = task.objective(eval_out, task.batch(data, state.stream("data"), state.step)[1])
     np.testing.assert_allclose(rows["running"]["landscape"]["loss0"], eval_loss[0], rtol=1e-6)
-    same = {"loss0": np.allclose(rows["running"]["landscape"]["loss0"],
-                                 rows["batch"]["landscape"]["loss0"], rtol=1e-6),
-            "hg_norm": np.allclose(rows["running"]["curvature"]["hg_norm"],
-                                   rows["batch"]["curvature"]["hg_norm"], rtol=1e-4)}
-    assert same == ({"loss0": True, "hg_norm": True} if norm == "none"
-                    else {"loss0": False, "hg_norm": False})
+    same = {
+        "loss0": np.allclose(
+            rows["running"]["landscape"]["loss0"], rows["batch"]["landscape"]["loss0"], rtol=1e-6
+        ),
+        "hg_norm": np.allclose(
+            rows["running"]["curvature"]["hg_norm"],
+            rows["batch"]["curvature"]["hg_norm"],
+            rtol=1e-4,
+        ),
+    }
+    assert same == (
+        {"loss0": True, "hg_norm": True} if norm == "none" else {"loss0": False, "hg_norm": False}
+    )
 
 
 def test_dln_curvature_probe_against_the_whole_hessian_at_both_iterates():
@@ -242,8 +262,7 @@ def test_dln_curvature_probe_against_the_whole_hessian_at_both_iterates():
     task, tx, data, state, step_fn = setup(config, steps=3)
     row = probes.Probes(task, tx, config, state.params).run("curvature", state, data)
     for at in (row, row["next"]):
-        np.testing.assert_allclose(at["eigenvalues"][:2], at["exact_eigenvalues"][:2],
-                                   rtol=1e-3)
+        np.testing.assert_allclose(at["eigenvalues"][:2], at["exact_eigenvalues"][:2], rtol=1e-3)
         assert abs(at["rayleigh"]) <= at["hg_norm"] * (1 + 1e-5)
     assert row["two_over_lr"] == pytest.approx(2 / config.lr)
     # `next` is the same probe one GD update later.
@@ -269,8 +288,9 @@ def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
     assert row["nodes"].max() <= exact[-1] + 1e-4 * spread
     np.testing.assert_allclose(row["nodes"].max(axis=1), exact[-1], rtol=1e-3)
     np.testing.assert_allclose(row["weights"].sum(axis=1), 1.0, rtol=1e-5)
-    assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(1.0,
-                                                                                       rel=1e-2)
+    assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(
+        1.0, rel=1e-2
+    )
 
 
 def test_dense_early_probing_runs_at_exactly_the_scheduled_steps(tmp_path):
@@ -301,6 +321,10 @@ def test_activation_pair_is_the_next_step_on_its_own_batch_and_noise(fake_cifar)
     now, later = single.run("activations", state, data), single.run("activations", after, data)
     chex.assert_trees_all_close(row["layers"], now["layers"], rtol=1e-6)
     chex.assert_trees_all_close(row["next"]["layers"], later["layers"], rtol=1e-5, atol=1e-6)
-    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(
-        jax.tree.leaves(now["layers"]), jax.tree.leaves(later["layers"]), strict=True)]
+    moved = [
+        np.abs(np.asarray(a) - np.asarray(b)).max()
+        for a, b in zip(
+            jax.tree.leaves(now["layers"]), jax.tree.leaves(later["layers"]), strict=True
+        )
+    ]
     assert max(moved) > 1e-3  # a different batch, noise and parameters

@@ -45,15 +45,24 @@ def reference_vgg(params, x, cfg, batch_stats=None):
             h = h.reshape(n, height // 2, 2, width // 2, 2, c).max((2, 4))
             continue
         layer = params[f"layer_{index:02d}"]
-        h = jax.lax.conv_general_dilated(h, layer["conv"]["kernel"], (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                         precision="highest") + layer["conv"]["bias"]
+        h = (
+            jax.lax.conv_general_dilated(
+                h,
+                layer["conv"]["kernel"],
+                (1, 1),
+                "SAME",
+                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                precision="highest",
+            )
+            + layer["conv"]["bias"]
+        )
         stats = None
         if batch_stats is not None:
             s = batch_stats[f"layer_{index:02d}"]["norm"]
             stats = (s["mean"], s["var"])
-        h = jax.nn.relu(reference_batch_norm(h, layer["norm"]["scale"], layer["norm"]["bias"],
-                                             stats))
+        h = jax.nn.relu(
+            reference_batch_norm(h, layer["norm"]["scale"], layer["norm"]["bias"], stats)
+        )
         index += 1
     h = h.reshape(h.shape[0], -1)
     return jnp.dot(h, params["head"]["kernel"], precision="highest") + params["head"]["bias"]
@@ -65,8 +74,7 @@ def reference_cross_entropy(logits, labels):
     shifted = logits - logits.max(-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     labels = np.asarray(labels)
-    return (-log_probs[np.arange(len(labels)), labels].mean(),
-            (logits.argmax(-1) == labels).mean())
+    return (-log_probs[np.arange(len(labels)), labels].mean(), (logits.argmax(-1) == labels).mean())
 
 
 def reference_dln_loss(kernels, x, y, normalize):
@@ -86,9 +94,13 @@ def random_affine(params, seed=0):
     for i, name in enumerate(n for n in params if "norm" in params[n]):
         c = params[name]["norm"]["scale"].shape[0]
         keys = jax.random.split(jax.random.key(seed + i), 2)
-        out[name] = {**params[name], "norm": {
-            "scale": jax.random.uniform(keys[0], (c,), minval=0.5, maxval=2.0),
-            "bias": jax.random.normal(keys[1], (c,))}}
+        out[name] = {
+            **params[name],
+            "norm": {
+                "scale": jax.random.uniform(keys[0], (c,), minval=0.5, maxval=2.0),
+                "bias": jax.random.normal(keys[1], (c,)),
+            },
+        }
     return out
 
 
@@ -114,10 +126,12 @@ def test_vgg_training_loss_is_the_reference_forward_pass(fake_cifar):
 
     @jax.jit
     def library(params):
-        loss, (metrics, _) = train.training_loss(task, params, state.batch_stats, batch,
-                                                 state.noise_key())
-        logits, _ = train.apply_training_mode(task, params, state.batch_stats, batch[0],
-                                              state.noise_key())
+        loss, (metrics, _) = train.training_loss(
+            task, params, state.batch_stats, batch, state.noise_key()
+        )
+        logits, _ = train.apply_training_mode(
+            task, params, state.batch_stats, batch[0], state.noise_key()
+        )
         return loss, metrics["accuracy"], logits
 
     loss, accuracy, logits = library(params)
@@ -134,10 +148,8 @@ def test_dln_loss_is_the_summed_squared_error_of_the_matrix_product(norm):
     task, data, _, state = train.start(config)
     assert task.batch_size is None  # full-batch GD
     loss = train.step_loss_fn(task, state, data)(state.params)
-    kernels = [state.params[f"layer_{i:02d}"]["dense"]["kernel"]
-               for i in range(config.model.depth)]
-    expected = reference_dln_loss(kernels, data.train_inputs, data.train_targets,
-                                  norm == "batch")
+    kernels = [state.params[f"layer_{i:02d}"]["dense"]["kernel"] for i in range(config.model.depth)]
+    expected = reference_dln_loss(kernels, data.train_inputs, data.train_targets, norm == "batch")
     assert float(loss) == pytest.approx(expected, rel=1e-4)
 
 
@@ -183,8 +195,9 @@ def test_evaluation_is_the_test_split_on_the_running_averages(fake_cifar, norm):
     assert out["loss"] == pytest.approx(loss, rel=1e-4)
     assert out["accuracy"] == pytest.approx(accuracy)
     # The same computation on the training split gives another loss: the check has teeth.
-    train_logits = reference_vgg(state.params, data.prepare(data.train_inputs[:40]), CFG,
-                                 batch_stats=state.batch_stats)
+    train_logits = reference_vgg(
+        state.params, data.prepare(data.train_inputs[:40]), CFG, batch_stats=state.batch_stats
+    )
     assert abs(reference_cross_entropy(train_logits, data.train_targets[:40])[0] - loss) > 1e-3
 
 
@@ -207,8 +220,9 @@ def test_training_draws_fresh_noise_at_every_step(norm):
         # Each step's noise is that step's: fold_in(noise stream, t), as DESIGN.md fixes.
         for t in range(4):
             key = jax.random.fold_in(state.stream("noise"), t)
-            loss, _ = train.training_loss(task, state.params, state.batch_stats,
-                                          train.batch_at(task, data, state, t), key)
+            loss, _ = train.training_loss(
+                task, state.params, state.batch_stats, train.batch_at(task, data, state, t), key
+            )
             assert float(loss) == pytest.approx(losses[t], rel=1e-6)
 
 
@@ -256,8 +270,7 @@ def step_loss(task, state, data):
     batch = train.batch_at(task, data, state)
 
     def loss(params):
-        return train.training_loss(task, params, state.batch_stats, batch,
-                                   state.noise_key())[0]
+        return train.training_loss(task, params, state.batch_stats, batch, state.noise_key())[0]
 
     return loss
 
@@ -288,11 +301,9 @@ def test_landscape_row_is_a_line_search_of_its_steps_loss(probed_vgg):
     np.testing.assert_allclose(row["step_norms"], step_sizes * g_norm, rtol=1e-4)
     assert row["loss0"] == pytest.approx(float(loss(state.params)), rel=1e-5)
     assert row["grad_norm"] == pytest.approx(g_norm, rel=1e-4)
-    assert (row["loss_min"], row["loss_max"]) == pytest.approx((min(losses), max(losses)),
-                                                               rel=1e-4)
+    assert (row["loss_min"], row["loss_max"]) == pytest.approx((min(losses), max(losses)), rel=1e-4)
     assert row["grad_dist_max"] == pytest.approx(max(dists), rel=1e-3)
-    assert row["beta_eff"] == pytest.approx(max(np.array(dists) / (step_sizes * g_norm)),
-                                            rel=1e-3)
+    assert row["beta_eff"] == pytest.approx(max(np.array(dists) / (step_sizes * g_norm)), rel=1e-3)
 
 
 def test_curvature_row_is_the_whole_hessian_of_its_steps_loss(probed_dln):

@@ -29,14 +29,19 @@ def quiet(config, keep=()):
 
 def long_dln_flags():
     return [f"--config.{k}={v}" for k, v in LONG_DLN.items()] + [
-        f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")]
+        f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")
+    ]
 
 
 def start(module, config_arg, workdir, *flags) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_status(workdir, process, at_least_step: int) -> dict:
@@ -61,6 +66,7 @@ def test_second_process_is_refused_and_a_killed_run_resumes_to_identical_metrics
     status = wait_for_status(workdir, first, at_least_step=300)  # past a checkpoint
     assert status["pid"] == first.pid and status["message"] == f"running, at step {status['step']}"
     assert status["steps_per_second"] > 0 and status["eta_seconds"] >= 0
+
     # A second process on the same workdir is refused, naming the holder, and writes nothing.
     # (Not counting the `.tmp` files the running process writes and renames at each window.)
     def listing():
@@ -115,24 +121,35 @@ def bad_config(fake_cifar, change):
         node = node[part]
     with config.ignore_type():
         old = node[leaf]
-        node[leaf] = (value if isinstance(old, str | tuple) else
-                      int(value) if old is None else type(old)(value))
+        node[leaf] = (
+            value
+            if isinstance(old, str | tuple)
+            else int(value)
+            if old is None
+            else type(old)(value)
+        )
     return config
 
 
-@pytest.mark.parametrize("change, message", [
-    ("lr=-1", "lr must be a positive number, not -1.0"),
-    ("lr=0", "lr must be a positive number, not 0.0"),
-    ("num_steps=0", "num_steps must be a positive integer, not 0"),
-    ("batch_size=0", "batch_size must be a positive integer"),
-    ("vgg batch_size=4096", "batch_size 4096 is larger than the training set (96 examples)"),
-    ("vgg model.width=0", "model.width 0 leaves the 8-channel layers with no channels"),
-    ("vgg model.width=0.06", "model.width 0.06 leaves the 8-channel layers with 0 channels; "
-                             "use a width above 0.0625"),
-    ("vgg model.cfg=vgg12", "model.cfg 'vgg12' is not a VGG configuration"),
-    ("vgg norm=batchnorm", "unknown normalization 'batchnorm'"),
-    ("probe.ics.every=-5", "probe.ics.every must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("lr=-1", "lr must be a positive number, not -1.0"),
+        ("lr=0", "lr must be a positive number, not 0.0"),
+        ("num_steps=0", "num_steps must be a positive integer, not 0"),
+        ("batch_size=0", "batch_size must be a positive integer"),
+        ("vgg batch_size=4096", "batch_size 4096 is larger than the training set (96 examples)"),
+        ("vgg model.width=0", "model.width 0 leaves the 8-channel layers with no channels"),
+        (
+            "vgg model.width=0.06",
+            "model.width 0.06 leaves the 8-channel layers with 0 channels; "
+            "use a width above 0.0625",
+        ),
+        ("vgg model.cfg=vgg12", "model.cfg 'vgg12' is not a VGG configuration"),
+        ("vgg norm=batchnorm", "unknown normalization 'batchnorm'"),
+        ("probe.ics.every=-5", "probe.ics.every must be >= 0"),
+    ],
+)
 def test_a_bad_value_is_one_line_and_writes_nothing(fake_cifar, tmp_path, change, message):
     config = bad_config(fake_cifar, change)
     with pytest.raises(ValueError) as err:
@@ -141,11 +158,14 @@ def test_a_bad_value_is_one_line_and_writes_nothing(fake_cifar, tmp_path, change
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize("workdir, message", [
-    ("a_file", "is a file, not a folder"),
-    ("a_file/run", "is a file, not a folder"),
-    ("/proc/bn_smooth_run", "cannot write to /proc"),  # read-only, even for root
-])
+@pytest.mark.parametrize(
+    "workdir, message",
+    [
+        ("a_file", "is a file, not a folder"),
+        ("a_file/run", "is a file, not a folder"),
+        ("/proc/bn_smooth_run", "cannot write to /proc"),  # read-only, even for root
+    ],
+)
 def test_a_workdir_that_cannot_be_written_is_one_line(tmp_path, workdir, message):
     (tmp_path / "a_file").write_text("not a folder")
     with pytest.raises(checks.ConfigError, match=message):
@@ -160,17 +180,24 @@ def test_a_mistyped_norm_leaves_the_workdir_for_the_corrected_command(tmp_path):
     assert loop.train_and_evaluate(quiet(dln_config("batch")), tmp_path)["status"] == "finished"
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--config.nonexistent=1"],
-     "--config.nonexistent: config.nonexistent does not exist; valid fields are"),
-    (["--config.probe.landscap.every=1"],
-     "config.probe.landscap does not exist; did you mean config.probe.landscape?"),
-    (["--config.depth=3"], "config.depth does not exist; did you mean config.model.depth?"),
-    (["--config.lr=abc"], "could not convert string to float: 'abc'"),
-    (["--config=bn_smooth/configs/dln.py:lr=abc"], "could not convert string to float"),
-    (["--config=bn_smooth/configs/dln.py:lr=0.1,depht=3"], "bad config argument 'depht=3'"),
-    (["--config.lr=-1"], "error: lr must be a positive number, not -1.0"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--config.nonexistent=1"],
+            "--config.nonexistent: config.nonexistent does not exist; valid fields are",
+        ),
+        (
+            ["--config.probe.landscap.every=1"],
+            "config.probe.landscap does not exist; did you mean config.probe.landscape?",
+        ),
+        (["--config.depth=3"], "config.depth does not exist; did you mean config.model.depth?"),
+        (["--config.lr=abc"], "could not convert string to float: 'abc'"),
+        (["--config=bn_smooth/configs/dln.py:lr=abc"], "could not convert string to float"),
+        (["--config=bn_smooth/configs/dln.py:lr=0.1,depht=3"], "bad config argument 'depht=3'"),
+        (["--config.lr=-1"], "error: lr must be a positive number, not -1.0"),
+    ],
+)
 def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags, message):
     """In a subprocess: what a user at a shell sees."""
     config = next((f.split("=", 1)[1] for f in flags if f.startswith("--config=")), DLN)
@@ -182,8 +209,7 @@ def test_the_entrypoints_give_bad_flags_one_line_and_exit_code_2(tmp_path, flags
     assert not (tmp_path / "run").exists()
 
 
-def test_the_suite_holds_its_workdir_and_passes_the_download_setting(fake_cifar, tmp_path,
-                                                                     capsys):
+def test_the_suite_holds_its_workdir_and_passes_the_download_setting(fake_cifar, tmp_path, capsys):
     suite = reproduce.get_config("scale=smoke")
     suite.data_dir, suite.download = str(fake_cifar), False
     vgg = next(run for run in suite.runs if run.experiment == "vgg_cifar")
@@ -191,8 +217,10 @@ def test_the_suite_holds_its_workdir_and_passes_the_download_setting(fake_cifar,
     suite.download = True
     assert suite_lib.run_config(suite, vgg).download is True
     with workdir_lock.hold(tmp_path):
-        with pytest.raises(SystemExit) as exit_, suite_lib.prepare_and_train(
-                suite, tmp_path, tmp_path / "figures"):
+        with (
+            pytest.raises(SystemExit) as exit_,
+            suite_lib.prepare_and_train(suite, tmp_path, tmp_path / "figures"),
+        ):
             pytest.fail("the suite started although another process holds its workdir")
     assert exit_.value.code == 2
     assert f"in use by process {os.getpid()}" in capsys.readouterr().err
@@ -214,9 +242,17 @@ def test_the_lock_is_released_however_its_holder_ends(tmp_path):
 def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
     from bn_smooth.configs.common import run_spec
 
-    runs = [run_spec(name, experiment, "", ()) for name, experiment in [
-        ("v1", "vgg_cifar"), ("v2", "vgg_cifar"), ("d1", "dln"), ("v3", "vgg_cifar"),
-        ("d2", "dln"), ("x1", "other")]]
+    runs = [
+        run_spec(name, experiment, "", ())
+        for name, experiment in [
+            ("v1", "vgg_cifar"),
+            ("v2", "vgg_cifar"),
+            ("d1", "dln"),
+            ("v3", "vgg_cifar"),
+            ("d2", "dln"),
+            ("x1", "other"),
+        ]
+    ]
     seconds = {"v1": 200.0, "v2": 400.0, "d1": 60.0}
     assert suite_lib._progress(runs, set(), seconds) == ""  # none done yet: no guess
     done = {"v1", "v2", "d1"}

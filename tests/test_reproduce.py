@@ -30,9 +30,14 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     workdir, figures = tmp_path / "runs", tmp_path / "figures"
 
     def suite():
-        return run_module("experiments.reproduce", "bn_smooth/configs/reproduce.py:scale=smoke",
-                          workdir, f"--config.data_dir={fake_cifar}", f"--figures={figures}",
-                          fast_compile=True)
+        return run_module(
+            "experiments.reproduce",
+            "bn_smooth/configs/reproduce.py:scale=smoke",
+            workdir,
+            f"--config.data_dir={fake_cifar}",
+            f"--figures={figures}",
+            fast_compile=True,
+        )
 
     result = suite()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -54,10 +59,13 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert row[2] == fmt(train_rows[-1]["accuracy"])
 
     # ... and a second invocation skips the finished runs and reports what their files say.
-    forged = [{**r, "accuracy": 0.987654} if r["kind"] == "train" else r
-              for r in runlog.read_metrics(workdir / "vgg_batch")]
+    forged = [
+        {**r, "accuracy": 0.987654} if r["kind"] == "train" else r
+        for r in runlog.read_metrics(workdir / "vgg_batch")
+    ]
     (workdir / "vgg_batch" / runlog.METRICS).write_text(
-        "".join(json.dumps(r) + "\n" for r in forged))
+        "".join(json.dumps(r) + "\n" for r in forged)
+    )
     result = suite()
     assert result.returncode == 0, result.stderr[-3000:]
     row = report_row((figures / "REPORT.md").read_text(), "Standard + BatchNorm, LR=0.1")
@@ -74,20 +82,60 @@ def write_run(workdir, config, rows, status="finished", step=None):
 
 
 def test_report_numbers_on_a_hand_written_run(tmp_path):
-    config = {"norm": "batch", "lr": 0.1, "num_steps": 60, "task": "vgg_cifar",
-              "probe": {"activations": {"every": 10, "percentiles": [5, 50, 95]}}}
+    config = {
+        "norm": "batch",
+        "lr": 0.1,
+        "num_steps": 60,
+        "task": "vgg_cifar",
+        "probe": {"activations": {"every": 10, "percentiles": [5, 50, 95]}},
+    }
     accuracy = np.arange(60) / 100
     rows = [{"step": t, "kind": "train", "loss": 1.0, "accuracy": accuracy[t]} for t in range(60)]
-    rows += [{"step": t, "kind": "landscape", "loss_min": 1.0, "loss_max": 1.0 + t,
-              "grad_dist_min": 0.0, "grad_dist_max": 2.0 * t, "beta_eff": 3.0, "loss0": 1.0,
-              "grad_norm": 1.0, "losses": [1.0], "grad_dists": [0.0], "step_norms": [1.0],
-              "step_sizes": [0.1]} for t in (0, 10, 20, 30, 40, 50)]
-    rows += [{"step": t, "kind": "ics", "layers": ["layer_00", "layer_01", "head"],
-              "l2": [0.0, t, 2.0], "cosine": [1.0, 0.5, -0.5]} for t in (0, 30)]
-    rows += [{"step": t, "kind": "activations",
-              "layers": {"layer_00": {"units": [3, 7], "post_norm": {
-                  "mean": [t, 0.0], "std": [1.0, np.sqrt(t)], "percentiles": [[0, 1, 2]] * 2}}}}
-             for t in (0, 10, 30)]
+    rows += [
+        {
+            "step": t,
+            "kind": "landscape",
+            "loss_min": 1.0,
+            "loss_max": 1.0 + t,
+            "grad_dist_min": 0.0,
+            "grad_dist_max": 2.0 * t,
+            "beta_eff": 3.0,
+            "loss0": 1.0,
+            "grad_norm": 1.0,
+            "losses": [1.0],
+            "grad_dists": [0.0],
+            "step_norms": [1.0],
+            "step_sizes": [0.1],
+        }
+        for t in (0, 10, 20, 30, 40, 50)
+    ]
+    rows += [
+        {
+            "step": t,
+            "kind": "ics",
+            "layers": ["layer_00", "layer_01", "head"],
+            "l2": [0.0, t, 2.0],
+            "cosine": [1.0, 0.5, -0.5],
+        }
+        for t in (0, 30)
+    ]
+    rows += [
+        {
+            "step": t,
+            "kind": "activations",
+            "layers": {
+                "layer_00": {
+                    "units": [3, 7],
+                    "post_norm": {
+                        "mean": [t, 0.0],
+                        "std": [1.0, np.sqrt(t)],
+                        "percentiles": [[0, 1, 2]] * 2,
+                    },
+                }
+            },
+        }
+        for t in (0, 10, 30)
+    ]
     run = write_run(tmp_path / "run", config, rows)
     # Running mean over num_steps // 30 = 2 steps.
     assert run.window == 2
@@ -95,16 +143,24 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
     assert run.train_at("accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
     # Early: probes after step 0 and before step 0.2 * 60 = 12, i.e. step 10; step 0 apart.
     assert run.landscape_medians(early=True) == {
-        "loss range": 10.0, "gradient change": 20.0, "beta_eff": 3.0}
+        "loss range": 10.0,
+        "gradient change": 20.0,
+        "beta_eff": 3.0,
+    }
     assert run.landscape_medians(early=None) == {
-        "loss range": 0.0, "gradient change": 0.0, "beta_eff": 3.0}
+        "loss range": 0.0,
+        "gradient change": 0.0,
+        "beta_eff": 3.0,
+    }
     assert run.landscape_medians(early=False)["gradient change"] == 50.0
     smooth = run.smoothness()
     np.testing.assert_allclose(smooth["gradient change / ||g||"], 2.0 * smooth["steps"])
     np.testing.assert_allclose(smooth["beta_eff lr/2"], 0.15)
     assert run.plateau_end() == 59  # a constant loss never leaves its plateau
-    assert run.ics_medians() == {"l2": {"layer_01": 15.0, "head": 2.0},
-                                 "cosine": {"layer_01": 0.5, "head": -0.5}}
+    assert run.ics_medians() == {
+        "l2": {"layer_01": 15.0, "head": 2.0},
+        "cosine": {"layer_01": 0.5, "head": -0.5},
+    }
     # |change| in mean: unit 3 moves 10 then 20, unit 7 never; variance: unit 7 10 then 20.
     changes = run.moment_changes("layer_00", 0)
     np.testing.assert_array_equal(changes["steps"], [10, 30])
@@ -114,9 +170,26 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
     assert run.num_test_examples is None  # no eval rows
 
     # With the probe's `pair`, changes are from each probed step t to step t+1.
-    paired = [{**r, "next": {"layers": {"layer_00": {**r["layers"]["layer_00"], "post_norm": {
-        "mean": [r["step"] + 0.5, 0.0], "std": [1.0, np.sqrt(r["step"] + 2.0)],
-        "percentiles": [[0, 1, 2]] * 2}}}}} if r["kind"] == "activations" else r for r in rows]
+    paired = [
+        {
+            **r,
+            "next": {
+                "layers": {
+                    "layer_00": {
+                        **r["layers"]["layer_00"],
+                        "post_norm": {
+                            "mean": [r["step"] + 0.5, 0.0],
+                            "std": [1.0, np.sqrt(r["step"] + 2.0)],
+                            "percentiles": [[0, 1, 2]] * 2,
+                        },
+                    }
+                }
+            },
+        }
+        if r["kind"] == "activations"
+        else r
+        for r in rows
+    ]
     changes = write_run(tmp_path / "paired", config, paired).moment_changes("layer_00", 0)
     assert changes["between"] == "steps"
     np.testing.assert_array_equal(changes["steps"], [0, 10, 30])
@@ -130,15 +203,33 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
 
 
 def test_runs_from_before_the_probe_sections_still_read_back(tmp_path):
-    old = {"norm": "none", "lr": 0.1, "num_steps": 10, "task": "dln", "probe": {
-        "every": 5, "ics_every": 0, "activations_every": 5, "eta_min": 0.5, "eta_max": 4.0,
-        "num_etas": 8, "spacing": "linear", "num_units": 4, "activation_layers": [],
-        "percentiles": [5, 50, 95], "strategy": ""}}
+    old = {
+        "norm": "none",
+        "lr": 0.1,
+        "num_steps": 10,
+        "task": "dln",
+        "probe": {
+            "every": 5,
+            "ics_every": 0,
+            "activations_every": 5,
+            "eta_min": 0.5,
+            "eta_max": 4.0,
+            "num_etas": 8,
+            "spacing": "linear",
+            "num_units": 4,
+            "activation_layers": [],
+            "percentiles": [5, 50, 95],
+            "strategy": "",
+        },
+    }
     run = write_run(tmp_path / "old", old, [])
     assert run.percentiles() == (5, 50, 95)
     assert run.config["probe"]["landscape"]["eta_max"] == 4.0
     assert {k: v["every"] for k, v in run.config["probe"].items()} == {
-        "landscape": 5, "ics": 0, "activations": 5}
+        "landscape": 5,
+        "ics": 0,
+        "activations": 5,
+    }
 
 
 def test_suite_config_names_real_experiments_and_probes():
@@ -168,8 +259,10 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
     from bn_smooth.paper import panels
     from experiments.suite import run_config
 
-    pattern = re.compile(r"(vgg|dln)_(none|batch|noisy_batch|l1|l2|linf)"
-                         r"(?:_lr([0-9.e-]+))?(?:_s(\d+))?(_running)?$")
+    pattern = re.compile(
+        r"(vgg|dln)_(none|batch|noisy_batch|l1|l2|linf)"
+        r"(?:_lr([0-9.e-]+))?(?:_s(\d+))?(_running)?$"
+    )
     for scale in ("paper", "cpu", "smoke"):
         suite = suite_config.get_config(f"scale={scale},seed=3")
         configs = {run.name: run_config(suite, run) for run in suite.runs}
@@ -183,22 +276,34 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
             assert modes <= {"running" if running else "batch"}, name
         # Compared step by step: the same config but the norm. Compared by their final
         # numbers: the same training (their probes may differ).
-        same_run = [panels.VGG_MAIN, panels.DLN_MAIN, panels.DLN_SLOW,
-                    ("vgg_none_lr0.5", "vgg_batch_lr0.5")]
-        same_training = [panels.VGG_NOISY, panels.VGG_LP, panels.DLN_LP,
-                         *(tuple(n for n in configs if n.startswith("dln_")
-                                 and n.endswith(f"_s{k}")) for k in (1, 2))]
+        same_run = [
+            panels.VGG_MAIN,
+            panels.DLN_MAIN,
+            panels.DLN_SLOW,
+            ("vgg_none_lr0.5", "vgg_batch_lr0.5"),
+        ]
+        same_training = [
+            panels.VGG_NOISY,
+            panels.VGG_LP,
+            panels.DLN_LP,
+            *(
+                tuple(n for n in configs if n.startswith("dln_") and n.endswith(f"_s{k}"))
+                for k in (1, 2)
+            ),
+        ]
         for names, differ in [(n, {"norm"}) for n in same_run] + [
-                (n, {"norm", "probe"}) for n in same_training if n]:
-            plain = [{k: v for k, v in configs[n].to_dict().items() if k not in differ}
-                     for n in names]
+            (n, {"norm", "probe"}) for n in same_training if n
+        ]:
+            plain = [
+                {k: v for k, v in configs[n].to_dict().items() if k not in differ} for n in names
+            ]
             assert all(p == plain[0] for p in plain), names
         # The runs each claim reads are there, with the probes it reads.
         for name in ("vgg_none", "vgg_batch", "dln_none", "dln_batch"):
             assert {"landscape", "ics", "activations", "curvature"} <= set(
-                probes.schedule(configs[name])), name
-        assert {"ics", "landscape", "curvature"} <= set(probes.schedule(
-            configs["dln_none_lr1e-7"]))
+                probes.schedule(configs[name])
+            ), name
+        assert {"ics", "landscape", "curvature"} <= set(probes.schedule(configs["dln_none_lr1e-7"]))
         assert "activations" in probes.schedule(configs["vgg_noisy_batch"])
         lp = [f"{net}_{p}" for net in ("vgg", "dln") for p in ("l1", "l2", "linf")]
         assert all("landscape" in probes.schedule(configs[n]) for n in lp)
@@ -218,8 +323,12 @@ def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
     written, skipped = plots.make_all(runs, tmp_path)
     assert written == [] and set(skipped) == set(plots.FIGURES)
     assert skipped["figure_01"] == ["vgg_batch", "vgg_none_lr0.5", "vgg_batch_lr0.5"]
-    theory_row = {"statement": "Lemma 4.5", "form": "as printed", "instances": 1,
-                  "verdict": "holds"}
+    theory_row = {
+        "statement": "Lemma 4.5",
+        "form": "as printed",
+        "instances": 1,
+        "verdict": "holds",
+    }
     report.write(tmp_path / "REPORT.md", suite, {}, [theory_row], {}, {}, "")
     text = (tmp_path / "REPORT.md").read_text()
     assert "Missing run(s): vgg_none, vgg_batch, vgg_noisy_batch.\n" in text  # C2
@@ -229,10 +338,19 @@ def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
 def test_suite_reports_missing_data_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != data_lib.ENV_VAR}
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.reproduce",
-         "--config=bn_smooth/configs/reproduce.py:scale=smoke", f"--workdir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "experiments.reproduce",
+            "--config=bn_smooth/configs/reproduce.py:scale=smoke",
+            f"--workdir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode != 0
     assert "error:" in result.stderr and "CIFAR-10" in result.stderr
 
@@ -242,9 +360,17 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
     from experiments import suite as suite_lib
     from experiments.suite import OVERLAP, Times, run_config, train_runs
 
-    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
-        run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
-        run_spec("dln_trains", "dln", "norm=none", (), "")]))
+    suite = ml_collections.ConfigDict(
+        dict(
+            scale="smoke",
+            seed=0,
+            data_dir=None,
+            runs=[
+                run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
+                run_spec("dln_trains", "dln", "norm=none", (), ""),
+            ],
+        )
+    )
     start = time.time()
     messages = train_runs(suite, tmp_path, Times(tmp_path))
     wall = time.time() - start
@@ -262,16 +388,23 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
     # Trained side by side in worker processes, each is the run it would be alone.
     alone = loop.train_and_evaluate(run_config(suite, suite.runs[1]), tmp_path / "alone")
     assert alone["message"] == messages["dln_trains"]
-    assert (runlog.read_metrics(tmp_path / "alone")
-            == runlog.read_metrics(tmp_path / "dln_trains"))
+    assert runlog.read_metrics(tmp_path / "alone") == runlog.read_metrics(tmp_path / "dln_trains")
 
 
 def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_path):
     from bn_smooth.configs.common import run_spec
     from experiments.suite import _train_all, run_config
 
-    suite = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=[
-        run_spec(f"dln_s{seed}", "dln", f"norm=none,seed={seed}", ()) for seed in range(3)]))
+    suite = ml_collections.ConfigDict(
+        dict(
+            scale="smoke",
+            seed=0,
+            data_dir=None,
+            runs=[
+                run_spec(f"dln_s{seed}", "dln", f"norm=none,seed={seed}", ()) for seed in range(3)
+            ],
+        )
+    )
     jobs = [(run_config(suite, run), tmp_path / run.name) for run in suite.runs]
     events = []
     for k, (status, _) in _train_all(jobs, 2, lambda k: events.append(("start", k))):
@@ -285,8 +418,13 @@ def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_pa
 
 def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     # GD at lr 0.5 (2/lr = 4) for 40 steps, curvature probes at 0, 10, 20, 30 with `pair`.
-    config = {"norm": "none", "lr": 0.5, "num_steps": 40, "task": "dln",
-              "probe": {"curvature": {"every": 10, "pair": True}}}
+    config = {
+        "norm": "none",
+        "lr": 0.5,
+        "num_steps": 40,
+        "task": "dln",
+        "probe": {"curvature": {"every": 10, "pair": True}},
+    }
     # The loss falls, but alternates up and down from step 20 on.
     loss = [100.0 - t if t < 20 else 80.0 + (t % 2) for t in range(40)]
     rows = [{"step": t, "kind": "train", "loss": loss[t]} for t in range(40)]
@@ -295,8 +433,10 @@ def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     def at(value):
         return {"eigenvalues": [value, 1.0], "rayleigh": 1.0, "hg_norm": 2.0, "grad_norm": 3.0}
 
-    rows += [{"step": t, "kind": "curvature", **at(now), "two_over_lr": 4.0, "next": at(later)}
-             for t, (now, later) in lam.items()]
+    rows += [
+        {"step": t, "kind": "curvature", **at(now), "two_over_lr": 4.0, "next": at(later)}
+        for t, (now, later) in lam.items()
+    ]
     run = write_run(tmp_path / "gd", config, rows)
     steps, ratio = run.sharpness()
     np.testing.assert_array_equal(steps, [0, 10, 20, 30])
@@ -311,10 +451,17 @@ def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     assert run.rising_fraction(20, 40) == pytest.approx(10 / 20)  # odd steps rise
     # Per interval: rising fraction, and the sharper of the pair.
     assert sharpness_claim.oscillation_intervals(run) == [
-        (0, 0.0, pytest.approx(0.55)), (10, 0.0, pytest.approx(0.8)),
-        (20, 0.5, pytest.approx(1.5)), (30, 0.5, pytest.approx(1.25))]
+        (0, 0.0, pytest.approx(0.55)),
+        (10, 0.0, pytest.approx(0.8)),
+        (20, 0.5, pytest.approx(1.5)),
+        (30, 0.5, pytest.approx(1.25)),
+    ]
     # Without `pair`, the intervals read the probed step only.
-    single = write_run(tmp_path / "single", {**config, "probe": {"curvature": {"every": 10}}},
-                       [{k: v for k, v in r.items() if k != "next"} for r in rows])
+    single = write_run(
+        tmp_path / "single",
+        {**config, "probe": {"curvature": {"every": 10}}},
+        [{k: v for k, v in r.items() if k != "next"} for r in rows],
+    )
     assert [m for *_, m in sharpness_claim.oscillation_intervals(single)] == pytest.approx(
-        [0.5, 0.75, 0.975, 0.95])
+        [0.5, 0.75, 0.975, 0.95]
+    )

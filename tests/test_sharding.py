@@ -16,10 +16,15 @@ from tests.test_train import ROOT
 def two_device_runs(fake_cifar):
     # At the default compile level: at level 0 its one- and two-device runs part by 1e-3
     # within two steps (tests/conftest.py, FAST_COMPILE).
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "XLA_FLAGS": xla_flags(2, fast_compile=False)}
-    result = subprocess.run([sys.executable, "tests/data_parallel_check.py", str(fake_cifar)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": xla_flags(2, fast_compile=False)}
+    result = subprocess.run(
+        [sys.executable, "tests/data_parallel_check.py", str(fake_cifar)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -35,8 +40,7 @@ def test_two_devices_shard_the_batch_and_replicate_parameters(two_device_runs, t
 
 
 @pytest.mark.parametrize("task", ["vgg", "dln"])
-@pytest.mark.parametrize("key", ["losses", "landscape", "grad_dists", "ics_cosine",
-                                 "curvature"])
+@pytest.mark.parametrize("key", ["losses", "landscape", "grad_dists", "ics_cosine", "curvature"])
 def test_two_devices_give_the_same_losses_and_probes(two_device_runs, task, key):
     one, two = two_device_runs[task]["1"], two_device_runs[task]["2"]
     # Cosines are judged on their own scale, 1: near-orthogonal gradients (cosine ~0.02

@@ -36,8 +36,9 @@ def check_sweep(config, seeds, lrs, steps):
     for i, (seed, lr) in enumerate(zip(seeds, lrs, strict=True)):
         alone, alone_losses = separate_run(task, data, config, seed, lr, steps)
         np.testing.assert_allclose(losses[:, i], alone_losses, rtol=1e-5)
-        for a, b in zip(jax.tree.leaves(sweep.unstack(states, i)), jax.tree.leaves(alone),
-                        strict=True):
+        for a, b in zip(
+            jax.tree.leaves(sweep.unstack(states, i)), jax.tree.leaves(alone), strict=True
+        ):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     return losses
 

@@ -7,16 +7,24 @@ import pytest
 from bn_smooth import theory
 from bn_smooth.paper import theory_report
 
-TRUE = {("Fact C.1", "as printed"), ("Fact C.2", "as printed"),
-        ("Theorem 4.1", "as proved (eq. 9), under the proof's identical-gradient assumption "
-         "dL/dy = dL^/dz"),
-        ("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz"),
-        ("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu"),
-        ("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m"),
-        ("Theorem C.1", "as proved: at the proof's maximizer XX' = lambda^2 I, "
-         "gamma^4/sigma^4 on the standard maximum"),
-        ("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01"),
-        ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")}
+TRUE = {
+    ("Fact C.1", "as printed"),
+    ("Fact C.2", "as printed"),
+    (
+        "Theorem 4.1",
+        "as proved (eq. 9), under the proof's identical-gradient assumption dL/dy = dL^/dz",
+    ),
+    ("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz"),
+    ("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu"),
+    ("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m"),
+    (
+        "Theorem C.1",
+        "as proved: at the proof's maximizer XX' = lambda^2 I, "
+        "gamma^4/sigma^4 on the standard maximum",
+    ),
+    ("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01"),
+    ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +39,8 @@ def by_name(rows):
 
 def test_every_statement_is_in_the_table(rows):
     assert {(st.name, st.form) for st in theory.STATEMENTS} | {
-        ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")} == set(by_name(rows))
+        ("Lemma 4.5", "closest optimum on the ray {a W*}, <W0, W*> > 0")
+    } == set(by_name(rows))
     table = theory_report.markdown_table(rows)
     assert table.count("\n") == len(rows) + 2
 
@@ -43,8 +52,10 @@ def test_the_notes_state_the_verdicts_the_rows_give(rows):
     # A row that turns the other way turns its sentence with it.
     flipped = [{**r, "violated": 3} if r["statement"] == "Fact C.2" else r for r in rows]
     assert "**Facts C.1 and C.2** do **not** both hold" in theory_report.table_notes(flipped)
-    held = [{**r, "violated": 0} if r["form"].startswith("as printed, dL/dy of the standard")
-            else r for r in rows]
+    held = [
+        {**r, "violated": 0} if r["form"].startswith("as printed, dL/dy of the standard") else r
+        for r in rows
+    ]
     assert "the inequality held on every instance here." in theory_report.table_notes(held)
 
 
@@ -54,18 +65,23 @@ def test_true_statements_hold(rows, key):
     assert r["violated"] == 0 and r["max_violation"] < theory.TOLERANCE, r
 
 
-@pytest.mark.parametrize("key", [
-    ("Theorem 4.1", "as printed, dL/dy of the standard network"),
-    ("Theorem 4.2 (second)", "as printed, H = I (assumption exact)"),
-    ("Theorem 4.2 (second)", "as printed, MLP losses (assumption approximate)"),
-    ("Theorem 4.4", "as printed"),
-    ("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))"),
-    ("Theorem C.1", "as printed (max over ||X|| <= lambda, exact)"),
-    ("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)"),
-    ("Theorem C.1", "as printed, L linear in z (H = 0): no constant on the standard maximum "
-     "helps"),
-    ("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I"),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("Theorem 4.1", "as printed, dL/dy of the standard network"),
+        ("Theorem 4.2 (second)", "as printed, H = I (assumption exact)"),
+        ("Theorem 4.2 (second)", "as printed, MLP losses (assumption approximate)"),
+        ("Theorem 4.4", "as printed"),
+        ("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))"),
+        ("Theorem C.1", "as printed (max over ||X|| <= lambda, exact)"),
+        ("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)"),
+        (
+            "Theorem C.1",
+            "as printed, L linear in z (H = 0): no constant on the standard maximum helps",
+        ),
+        ("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I"),
+    ],
+)
 def test_false_printed_forms_keep_their_counterexample(rows, key):
     r = by_name(rows)[key]
     assert r["violated"] > 0 and r["max_violation"] > 1e-3, r
@@ -77,8 +93,10 @@ def test_batch_size_two_is_round_off_and_the_counterexample_is_genuine():
     round-off with round-off: no violation there; from m = 4 the counterexamples are real."""
     linear = [st for st in theory.STATEMENTS if st.losses == ("linear",)]
     with jax.enable_x64(True):
-        at_two, with_four = (theory.run_statements(linear, 16, seed=0, batch_sizes=sizes)[0]
-                             for sizes in ((2,), (2, 4)))
+        at_two, with_four = (
+            theory.run_statements(linear, 16, seed=0, batch_sizes=sizes)[0]
+            for sizes in ((2,), (2, 4))
+        )
     assert at_two["violated"] == 0, at_two
     worst = with_four["worst"]
     assert with_four["violated"] > 0 and worst["m"] == 4

@@ -25,13 +25,22 @@ def run_module(module, config_arg, workdir, *flags, fast_compile=False):
         env["XLA_FLAGS"] = xla_flags()
     return subprocess.run(
         [sys.executable, "-m", module, f"--config={config_arg}", f"--workdir={workdir}", *flags],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
-    result = run_module("experiments.vgg_cifar",
-                        "bn_smooth/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke", tmp_path,
-                        f"--config.data_dir={fake_cifar}", fast_compile=True)
+    result = run_module(
+        "experiments.vgg_cifar",
+        "bn_smooth/configs/vgg_cifar.py:norm=noisy_batch,scale=smoke",
+        tmp_path,
+        f"--config.data_dir={fake_cifar}",
+        fast_compile=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "finished 20 steps" in result.stdout
     assert "steps/s" in result.stderr and "ETA" in result.stderr  # progress lines
@@ -44,17 +53,23 @@ def test_vgg_entrypoint_smoke(fake_cifar, tmp_path):
 
 
 def test_dln_entrypoint_smoke(tmp_path):
-    result = run_module("experiments.dln", "bn_smooth/configs/dln.py:norm=batch,scale=smoke",
-                        tmp_path, fast_compile=True)
+    result = run_module(
+        "experiments.dln",
+        "bn_smooth/configs/dln.py:norm=batch,scale=smoke",
+        tmp_path,
+        fast_compile=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [r["loss"] for r in runlog.read_metrics(tmp_path, "train")]
     assert len(losses) == 40 and losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("env, expected", [
-    (None, "{tmp}/default"), ("{tmp}/mine", "{tmp}/mine"), ("", None)])
-def test_entrypoints_cache_compiled_programs_where_the_user_says(env, expected, tmp_path,
-                                                                monkeypatch):
+@pytest.mark.parametrize(
+    "env, expected", [(None, "{tmp}/default"), ("{tmp}/mine", "{tmp}/mine"), ("", None)]
+)
+def test_entrypoints_cache_compiled_programs_where_the_user_says(
+    env, expected, tmp_path, monkeypatch
+):
     """By default in ~/.cache/bn_smooth/jax; $JAX_COMPILATION_CACHE_DIR another folder, or
     none when empty."""
     before = jax.config.jax_compilation_cache_dir
@@ -73,12 +88,17 @@ def test_entrypoints_cache_compiled_programs_where_the_user_says(env, expected, 
 
 
 def test_entrypoint_reports_bad_input_clearly(tmp_path):
-    result = run_module("experiments.vgg_cifar",
-                        "bn_smooth/configs/vgg_cifar.py:norm=group,scale=smoke", tmp_path)
+    result = run_module(
+        "experiments.vgg_cifar", "bn_smooth/configs/vgg_cifar.py:norm=group,scale=smoke", tmp_path
+    )
     assert result.returncode != 0
     assert "unknown normalization 'group'" in result.stderr and "noisy_batch" in result.stderr
-    result = run_module("experiments.vgg_cifar", "bn_smooth/configs/vgg_cifar.py:scale=smoke",
-                        tmp_path / "run", f"--config.data_dir={tmp_path / 'absent'}")
+    result = run_module(
+        "experiments.vgg_cifar",
+        "bn_smooth/configs/vgg_cifar.py:scale=smoke",
+        tmp_path / "run",
+        f"--config.data_dir={tmp_path / 'absent'}",
+    )
     assert result.returncode != 0 and "CIFAR-10 not found" in result.stderr
 
 
@@ -115,10 +135,12 @@ def test_entrypoints_report_input_errors_in_one_line_and_let_bugs_through(tmp_pa
 
 
 @pytest.mark.parametrize("norm,train_loop", [("noisy_batch", "steps"), ("none", "scan")])
-def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path, monkeypatch,
-                                                           norm, train_loop):
-    config = tiny_vgg_config(fake_cifar, norm=norm, num_steps=14, checkpoint_every=8,
-                             train_loop=train_loop)
+def test_interrupted_and_resumed_run_matches_uninterrupted(
+    fake_cifar, tmp_path, monkeypatch, norm, train_loop
+):
+    config = tiny_vgg_config(
+        fake_cifar, norm=norm, num_steps=14, checkpoint_every=8, train_loop=train_loop
+    )
     whole = loop.train_and_evaluate(config, tmp_path / "whole")
     assert whole["status"] == "finished"
 
@@ -133,8 +155,7 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(fake_cifar, tmp_path,
     assert max(r["step"] for r in runlog.read_metrics(tmp_path / "resumed")) <= 8
 
     assert loop.train_and_evaluate(config, tmp_path / "resumed")["status"] == "finished"
-    assert (runlog.read_metrics(tmp_path / "resumed")
-            == runlog.read_metrics(tmp_path / "whole"))
+    assert runlog.read_metrics(tmp_path / "resumed") == runlog.read_metrics(tmp_path / "whole")
 
 
 def test_diverging_run_stops_cleanly_and_keeps_its_metrics(tmp_path):
@@ -185,8 +206,9 @@ def test_resume_refuses_a_different_config_but_can_train_longer(tmp_path):
     longer = loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)
     assert longer["status"] == "finished" and longer["step"] == 40
     assert [r["step"] for r in runlog.read_metrics(tmp_path, "train")] == list(range(40))
-    assert (runlog.read_metrics(tmp_path, "train")
-            == train_fresh_rows(tmp_path.parent / "fresh", num_steps=40))
+    assert runlog.read_metrics(tmp_path, "train") == train_fresh_rows(
+        tmp_path.parent / "fresh", num_steps=40
+    )
 
 
 def test_settings_of_a_probe_that_never_runs_do_not_block_resuming(tmp_path):
@@ -203,10 +225,19 @@ def test_settings_of_a_probe_that_never_runs_do_not_block_resuming(tmp_path):
 def test_a_workdir_from_before_the_probe_sections_refuses_to_resume(tmp_path):
     config = dln_config(num_steps=20)
     old = config.to_dict()
-    old["probe"] = {"every": 10, "ics_every": 10, "activations_every": 10, "eta_min": 0.01,
-                    "eta_max": 30.0, "num_etas": 12, "spacing": "log", "num_units": 4,
-                    "activation_layers": [], "percentiles": [5, 25, 50, 75, 95],
-                    "strategy": "map"}
+    old["probe"] = {
+        "every": 10,
+        "ics_every": 10,
+        "activations_every": 10,
+        "eta_min": 0.01,
+        "eta_max": 30.0,
+        "num_etas": 12,
+        "spacing": "log",
+        "num_units": 4,
+        "activation_layers": [],
+        "percentiles": [5, 25, 50, 75, 95],
+        "strategy": "map",
+    }
     runlog.write_config(tmp_path, old)
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(ValueError, match="differs in probe.*use a new --workdir"):
@@ -249,12 +280,16 @@ def test_start_and_batch_at_give_the_run_the_loop_trains(fake_cifar, tmp_path):
         batch = train.batch_at(task, data, initial, t)  # any state of the run will do
         np.testing.assert_array_equal(batch[0], train.batch_at(task, data, state)[0])
         (loss, (_, batch_stats)), grads = jax.value_and_grad(
-            train.training_loss, argnums=1, has_aux=True)(
-            task, state.params, state.batch_stats, batch, state.noise_key())
+            train.training_loss, argnums=1, has_aux=True
+        )(task, state.params, state.batch_stats, batch, state.noise_key())
         assert float(loss) == pytest.approx(logged[t], rel=1e-5)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        state = state.replace(params=jax.tree.map(lambda p, u: p + u, state.params, updates),
-                              batch_stats=batch_stats, opt_state=opt_state, step=state.step + 1)
+        state = state.replace(
+            params=jax.tree.map(lambda p, u: p + u, state.params, updates),
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+            step=state.step + 1,
+        )
     checkpoints = train.Checkpoints(tmp_path)
     final = checkpoints.restore(initial)
     checkpoints.close()
@@ -262,8 +297,9 @@ def test_start_and_batch_at_give_the_run_the_loop_trains(fake_cifar, tmp_path):
     for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     # Another step's batch differs: the check above could not pass by accident.
-    assert not np.array_equal(train.batch_at(task, data, initial, 0)[0],
-                              train.batch_at(task, data, initial, 1)[0])
+    assert not np.array_equal(
+        train.batch_at(task, data, initial, 0)[0], train.batch_at(task, data, initial, 1)[0]
+    )
     # The same run made in memory from its rows (as a notebook makes its sweeps) reads back
     # as the one loaded from its files.
     loaded = results.Run.load(tmp_path)

@@ -13,13 +13,16 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     for item in filter(None, (arg or "").split(",")):
         key, sep, raw = item.partition("=")
         if not sep or key not in defaults:
-            raise ConfigError(f"bad config argument {item!r}; expected key=value with key in "
-                             f"{', '.join(defaults)}")
+            raise ConfigError(
+                f"bad config argument {item!r}; expected key=value with key in "
+                f"{', '.join(defaults)}"
+            )
         kind = type(defaults[key])
         values[key] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
     if values.get("scale") not in SCALES:
-        raise ConfigError(f"unknown scale {values.get('scale')!r}; valid scales are "
-                         f"{', '.join(SCALES)}")
+        raise ConfigError(
+            f"unknown scale {values.get('scale')!r}; valid scales are {', '.join(SCALES)}"
+        )
     return ml_collections.ConfigDict(values)
 
 
@@ -36,8 +39,14 @@ def add_job_fields(c: ml_collections.ConfigDict):
     c.process_id = none_or(int)
 
 
-def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, spacing: str,
-                   strategy: str | None = None) -> ml_collections.ConfigDict:
+def probe_sections(
+    every: int,
+    eta_min: float,
+    eta_max: float,
+    num_etas: int,
+    spacing: str,
+    strategy: str | None = None,
+) -> ml_collections.ConfigDict:
     """config.probe: one section per probe kind of bn_smooth.probes, each with its `every`.
 
     landscape: the line search with eta in [eta_min, eta_max] x lr; ics: Definition 2.1
@@ -53,19 +62,41 @@ def probe_sections(every: int, eta_min: float, eta_max: float, num_etas: int, sp
     (bn_smooth.batching); `mode` is "batch" (the training objective) or "running"
     (the evaluation-mode function, for comparison).
     """
+
     def strategy_field():
         return ml_collections.FieldReference(strategy, field_type=str)
 
-    return ml_collections.ConfigDict(dict(
-        landscape=dict(every=every, eta_min=eta_min, eta_max=eta_max, num_etas=num_etas,
-                       spacing=spacing, strategy=strategy_field(), mode="batch"),
-        ics=dict(every=every, strategy=strategy_field(), mode="batch"),
-        activations=dict(every=every, num_units=4, layers=(), percentiles=(5, 25, 50, 75, 95),
-                         pair=False, mode="batch"),
-        curvature=dict(every=0, k=5, num_steps=20, exact=False, pair=False, mode="batch"),
-        spectrum=dict(every=0, num_steps=30, num_vectors=3, num_points=256, mode="batch",
-                      strategy=strategy_field()),
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            landscape=dict(
+                every=every,
+                eta_min=eta_min,
+                eta_max=eta_max,
+                num_etas=num_etas,
+                spacing=spacing,
+                strategy=strategy_field(),
+                mode="batch",
+            ),
+            ics=dict(every=every, strategy=strategy_field(), mode="batch"),
+            activations=dict(
+                every=every,
+                num_units=4,
+                layers=(),
+                percentiles=(5, 25, 50, 75, 95),
+                pair=False,
+                mode="batch",
+            ),
+            curvature=dict(every=0, k=5, num_steps=20, exact=False, pair=False, mode="batch"),
+            spectrum=dict(
+                every=0,
+                num_steps=30,
+                num_vectors=3,
+                num_points=256,
+                mode="batch",
+                strategy=strategy_field(),
+            ),
+        )
+    )
 
 
 def set_every(probe: ml_collections.ConfigDict, every: int, kinds=None):
@@ -75,13 +106,31 @@ def set_every(probe: ml_collections.ConfigDict, every: int, kinds=None):
         probe[kind].every = every
 
 
-def run_spec(name, experiment, arg, probes, figures="", every=None, num_steps=0,
-             early_every=None, early_until=0) -> ml_collections.ConfigDict:
+def run_spec(
+    name,
+    experiment,
+    arg,
+    probes,
+    figures="",
+    every=None,
+    num_steps=0,
+    early_every=None,
+    early_until=0,
+) -> ml_collections.ConfigDict:
     """One run of a suite (experiments.suite): `experiment`'s config with `arg`; `probes`
     the kinds it makes (the others off), `every` {kind: interval} overrides, `early_every`
     {kind: interval} before step `early_until` (dense early probing); `num_steps` if not 0;
     `figures` (space-separated) the figures it feeds."""
-    return ml_collections.ConfigDict(dict(
-        name=name, experiment=experiment, arg=arg, probes=tuple(probes),
-        figures=tuple(figures.split()), every=dict(every or {}), num_steps=num_steps,
-        early_every=dict(early_every or {}), early_until=early_until))
+    return ml_collections.ConfigDict(
+        dict(
+            name=name,
+            experiment=experiment,
+            arg=arg,
+            probes=tuple(probes),
+            figures=tuple(figures.split()),
+            every=dict(every or {}),
+            num_steps=num_steps,
+            early_every=dict(early_every or {}),
+            early_until=early_until,
+        )
+    )

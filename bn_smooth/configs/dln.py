@@ -34,8 +34,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Line search with eta in [0.01, 30] x lr (appendix A.2.2), ICS with the GD update.
     # lax.map: on CPU it compiles the 25-layer probes far faster than unrolled, at the
     # same run time (docs/speed.md).
-    c.probe = probe_sections(every=100, eta_min=0.01, eta_max=30.0, num_etas=12, spacing="log",
-                             strategy="map")
+    c.probe = probe_sections(
+        every=100, eta_min=0.01, eta_max=30.0, num_etas=12, spacing="log", strategy="map"
+    )
     # Curvature at both iterates of GD's two-step oscillation; 60 Lanczos steps give the
     # top eigenvalues of the whole Hessian to 4 digits. `exact=True` adds the whole
     # Hessian's (2,500 HVPs each: about 20x the cost of the probe).

@@ -65,41 +65,91 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     vgg_spectrum = {"paper": 12_500, "cpu": 2_500, "smoke": 10}[a.scale]
     spectrum_early = {"paper": (2_500, 3_000), "cpu": (500, 600), "smoke": (0, 0)}[a.scale]
     dln_curvature = {"paper": 500, "cpu": 500, "smoke": 10}[a.scale]
-    vgg_sharp = dict(every={"curvature": vgg_curvature, "spectrum": vgg_spectrum},
-                     early_every={"spectrum": spectrum_early[0]}, early_until=spectrum_early[1])
+    vgg_sharp = dict(
+        every={"curvature": vgg_curvature, "spectrum": vgg_spectrum},
+        early_every={"spectrum": spectrum_early[0]},
+        early_until=spectrum_early[1],
+    )
     dln_sharp = dict(every={"curvature": dln_curvature})
     vgg_none, vgg_batch = VGG_MAIN
     c.runs = [
         # VGG on CIFAR-10 (figures 1, 2, 3, 4, 6, 7, 10, 11, 13, 14).
-        _run(vgg_none, "vgg_cifar", "norm=none,lr=0.1", ALL_PROBES + SHARPNESS,
-             "1 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
-        _run(vgg_batch, "vgg_cifar", "norm=batch,lr=0.1", ALL_PROBES + SHARPNESS,
-             "1 2 3 4 6 7 10 11 13 14 sharpness spectrum", **vgg_sharp),
+        _run(
+            vgg_none,
+            "vgg_cifar",
+            "norm=none,lr=0.1",
+            ALL_PROBES + SHARPNESS,
+            "1 3 4 6 7 10 11 13 14 sharpness spectrum",
+            **vgg_sharp,
+        ),
+        _run(
+            vgg_batch,
+            "vgg_cifar",
+            "norm=batch,lr=0.1",
+            ALL_PROBES + SHARPNESS,
+            "1 2 3 4 6 7 10 11 13 14 sharpness spectrum",
+            **vgg_sharp,
+        ),
         # Not a paper figure: the same BatchNorm run measured as eval-mode tools do, on the
         # running averages (claim C7), over its first third; its probe schedule keeps its
         # trajectory vgg_batch's, bit for bit.
-        _run(VGG_RUNNING, "vgg_cifar", "norm=batch,lr=0.1,mode=running",
-             ("landscape", "curvature"), "", every={"curvature": vgg_curvature},
-             num_steps={"paper": 5_001, "cpu": 1_001, "smoke": 0}[a.scale]),
-        *[_run(name, "vgg_cifar", f"norm={norm},lr=0.5", ("curvature",), "1 sharpness",
-               **vgg_sharp) for name, norm in zip(VGG_HIGH_LR, ("none", "batch"), strict=True)],
+        _run(
+            VGG_RUNNING,
+            "vgg_cifar",
+            "norm=batch,lr=0.1,mode=running",
+            ("landscape", "curvature"),
+            "",
+            every={"curvature": vgg_curvature},
+            num_steps={"paper": 5_001, "cpu": 1_001, "smoke": 0}[a.scale],
+        ),
+        *[
+            _run(
+                name, "vgg_cifar", f"norm={norm},lr=0.5", ("curvature",), "1 sharpness", **vgg_sharp
+            )
+            for name, norm in zip(VGG_HIGH_LR, ("none", "batch"), strict=True)
+        ],
         _run(VGG_NOISY, "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
-        *[_run(name, "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"),
-               "11 13 14") for name, p in zip(VGG_LP, LP, strict=True)],
+        *[
+            _run(name, "vgg_cifar", f"norm={p},lr=0.1", ("landscape", "activations"), "11 13 14")
+            for name, p in zip(VGG_LP, LP, strict=True)
+        ],
         # The 25-layer deep linear network (figures 3, 6, 8, 9, 10, 12, 13).
-        *[_run(name, "dln", f"norm={p}", ALL_PROBES + ("curvature",),
-               "3 6 8 9 10 12 13 sharpness", **dln_sharp)
-          for name, p in zip(DLN_MAIN, ("none", "batch"), strict=True)],
-        *[_run(name, "dln", f"norm={p}", ("landscape", "curvature"), "12 13 sharpness",
-               **dln_sharp) for name, p in zip(DLN_LP, LP, strict=True)],
+        *[
+            _run(
+                name,
+                "dln",
+                f"norm={p}",
+                ALL_PROBES + ("curvature",),
+                "3 6 8 9 10 12 13 sharpness",
+                **dln_sharp,
+            )
+            for name, p in zip(DLN_MAIN, ("none", "batch"), strict=True)
+        ],
+        *[
+            _run(
+                name, "dln", f"norm={p}", ("landscape", "curvature"), "12 13 sharpness", **dln_sharp
+            )
+            for name, p in zip(DLN_LP, LP, strict=True)
+        ],
         # Not a paper figure: both DLNs at a 10x smaller step, where the standard network's
         # full-batch GD does not oscillate, beside the paper's lr (figures 3, 6, 9; claims
         # C3 and C7).
-        *[_run(name, "dln", f"norm={p},lr=1e-7", ("ics", "landscape", "curvature"),
-               "3 6 9 sharpness", **dln_sharp)
-          for name, p in zip(DLN_SLOW, ("none", "batch"), strict=True)],
+        *[
+            _run(
+                name,
+                "dln",
+                f"norm={p},lr=1e-7",
+                ("ics", "landscape", "curvature"),
+                "3 6 9 sharpness",
+                **dln_sharp,
+            )
+            for name, p in zip(DLN_SLOW, ("none", "batch"), strict=True)
+        ],
         # Claim C5 on two more seeds (one at the smoke scale): the final losses only.
-        *[_run(dln_seed(p, k), "dln", f"norm={p},seed={a.seed + k}", (), "")
-          for k in dln_extra_seeds(a.scale) for p in ("none", "batch", *LP)],
+        *[
+            _run(dln_seed(p, k), "dln", f"norm={p},seed={a.seed + k}", (), "")
+            for k in dln_extra_seeds(a.scale)
+            for p in ("none", "batch", *LP)
+        ],
     ]
     return c

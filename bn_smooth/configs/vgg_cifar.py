@@ -19,8 +19,7 @@ from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_s
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    a = parse_arg(arg, norm="batch", lr=0.1, mode="batch", scale="cpu", seed=0, cfg="",
-                  width=0.0)
+    a = parse_arg(arg, norm="batch", lr=0.1, mode="batch", scale="cpu", seed=0, cfg="", width=0.0)
     c = ml_collections.ConfigDict()
     c.task = "vgg_cifar"
     c.scale, c.seed, c.norm, c.lr = a.scale, a.seed, a.norm, a.lr
@@ -70,8 +69,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.probe.spectrum.update(num_steps=4, num_vectors=2, num_points=64)
     if a.cfg:
         with c.ignore_type():
-            c.model.cfg = a.cfg if "-" not in a.cfg else tuple(
-                v if v == "M" else int(v) for v in a.cfg.split("-"))
+            c.model.cfg = (
+                a.cfg
+                if "-" not in a.cfg
+                else tuple(v if v == "M" else int(v) for v in a.cfg.split("-"))
+            )
     if a.width:
         c.model.width = a.width
     return c

@@ -11,8 +11,14 @@ from matplotlib.figure import Figure
 from bn_smooth.configs import reproduce as suite
 from bn_smooth.results import Run, matched_ratio
 
-COLORS = {"none": "tab:blue", "batch": "tab:orange", "noisy_batch": "tab:green",
-          "l1": "tab:red", "l2": "tab:purple", "linf": "tab:brown"}
+COLORS = {
+    "none": "tab:blue",
+    "batch": "tab:orange",
+    "noisy_batch": "tab:green",
+    "l1": "tab:red",
+    "l2": "tab:purple",
+    "linf": "tab:brown",
+}
 SITE = "post_norm"
 
 # Runs of the suite (named in bn_smooth/configs/reproduce.py) that figures draw together.
@@ -26,6 +32,7 @@ DLN_LP = (*suite.DLN_MAIN, *suite.DLN_LP)
 def reads(*names):
     """Declare the suite's runs that a figure or claim reads (`fn.runs`): it is made only
     when all of them exist (`missing`). Runs it uses where present are not listed."""
+
     def declare(fn):
         fn.runs = tuple(dict.fromkeys(names))  # in order, once each
         return fn
@@ -74,8 +81,7 @@ def train_panel(ax, runs, key, ylabel, log=False, base_lr=None):
 def eval_panel(ax, runs, key, ylabel, base_lr=None):
     for run in runs:
         steps, values = run.eval_curve(key)
-        ax.plot(steps, values, marker="o", ms=3, label=label(run), lw=1.3,
-                **style(run, base_lr))
+        ax.plot(steps, values, marker="o", ms=3, label=label(run), lw=1.3, **style(run, base_lr))
     ax.set(xlabel="step", ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -99,8 +105,15 @@ def activation_panel(ax, run: Run, layer: str, site: str = SITE):
     color = COLORS.get(run.norm, "black")
     for lo, alpha in ((0, 0.2), (1, 0.45)):
         if len(q) > 2 * lo + 1:
-            ax.fill_between(a["steps"], p[:, lo], p[:, -1 - lo], color=color, alpha=alpha, lw=0,
-                            label=f"{q[lo]:g}-{q[-1 - lo]:g}th percentile")
+            ax.fill_between(
+                a["steps"],
+                p[:, lo],
+                p[:, -1 - lo],
+                color=color,
+                alpha=alpha,
+                lw=0,
+                label=f"{q[lo]:g}-{q[-1 - lo]:g}th percentile",
+            )
     ax.plot(a["steps"], p[:, len(q) // 2], color=color, lw=1.2, label="median")
     ax.set_title(f"{label(run)}\n{display(layer)}, unit {a['unit']}", fontsize=8)
     ax.set(xlabel="step", ylabel="activation" if site == SITE else f"activation ({site})")
@@ -127,14 +140,25 @@ def landscape_panels(axes, runs, log, eta_note):
         ls = run.landscape()
         color = COLORS.get(run.norm, "black")
         name = label(run)
-        ax_loss.fill_between(ls["steps"], ls["loss_min"], ls["loss_max"], color=color,
-                             alpha=0.35, lw=0, label=name)
-        ax_grad.fill_between(ls["steps"], ls["grad_dist_min"], ls["grad_dist_max"],
-                             color=color, alpha=0.35, lw=0, label=name)
+        ax_loss.fill_between(
+            ls["steps"], ls["loss_min"], ls["loss_max"], color=color, alpha=0.35, lw=0, label=name
+        )
+        ax_grad.fill_between(
+            ls["steps"],
+            ls["grad_dist_min"],
+            ls["grad_dist_max"],
+            color=color,
+            alpha=0.35,
+            lw=0,
+            label=name,
+        )
         ax_beta.plot(ls["steps"], ls["beta_eff"], color=color, lw=1.3, label=name)
     titles = (f"loss landscape ({eta_note})", "gradient predictiveness", '"effective" β-smoothness')
-    ylabels = ("loss along the gradient", "ℓ2 change of the gradient",
-               "max ℓ2 gradient change / distance")
+    ylabels = (
+        "loss along the gradient",
+        "ℓ2 change of the gradient",
+        "max ℓ2 gradient change / distance",
+    )
     for ax, title, ylabel in zip(axes, titles, ylabels, strict=True):
         ax.set(title=title, xlabel="step", ylabel=ylabel, yscale="log" if log else "linear")
         ax.grid(alpha=0.3)
@@ -145,13 +169,20 @@ def step_ratio_panel(ax, standard: Run, normalized: Run):
     """Per probed step, standard / normalized of the largest gradient change, of it over
     ||g||, and of beta_eff, on a log axis (above 1: the normalized network is smoother)."""
     a, b = standard.smoothness(), normalized.smoothness()
-    for key, color in (("gradient change", "black"), ("gradient change / ||g||", "tab:green"),
-                       ("beta_eff", "tab:purple")):
+    for key, color in (
+        ("gradient change", "black"),
+        ("gradient change / ||g||", "tab:green"),
+        ("beta_eff", "tab:purple"),
+    ):
         steps, r = matched_ratio(a["steps"], a[key], b["steps"], b[key])
         ax.plot(steps, r, color=color, lw=1.0, label=key)
     ax.axhline(1, color="0.3", lw=0.8)
-    ax.set(title=f"per-step ratio, {standard.label} / {normalized.label.split('+ ')[-1]}",
-           xlabel="step", ylabel="ratio (above 1: smoother with the norm)", yscale="log")
+    ax.set(
+        title=f"per-step ratio, {standard.label} / {normalized.label.split('+ ')[-1]}",
+        xlabel="step",
+        ylabel="ratio (above 1: smoother with the norm)",
+        yscale="log",
+    )
     ax.title.set_fontsize(8)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
@@ -168,10 +199,18 @@ def ics_panels(ax_l2, ax_cos, runs, layer, log_l2):
         line = {"color": COLORS.get(run.norm, "black"), "lw": 1.2, "label": label(run)}
         ax_l2.plot(steps, l2, **line)
         ax_cos.plot(steps, cosine, **line)
-    ax_l2.set(title=f"{display(layer)}: ℓ2 difference", xlabel="step",
-              ylabel="||G - G'||", yscale="log" if log_l2 else "linear")
-    ax_cos.set(title=f"{display(layer)}: cosine angle", xlabel="step", ylabel="cos(G, G')",
-               ylim=(-1.05, 1.05))
+    ax_l2.set(
+        title=f"{display(layer)}: ℓ2 difference",
+        xlabel="step",
+        ylabel="||G - G'||",
+        yscale="log" if log_l2 else "linear",
+    )
+    ax_cos.set(
+        title=f"{display(layer)}: cosine angle",
+        xlabel="step",
+        ylabel="cos(G, G')",
+        ylim=(-1.05, 1.05),
+    )
     for ax in (ax_l2, ax_cos):
         ax.grid(alpha=0.3)
     ax_cos.axhline(1.0, color="0.5", lw=0.6, ls=":")

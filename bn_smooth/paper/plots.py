@@ -30,8 +30,9 @@ from bn_smooth.results import Run, task_descriptions
 
 def stamp(suite, runs: dict[str, Run]) -> str:
     """What a figure was made from: scale, seed, and what each task trained."""
-    return " | ".join([f"bn_smooth, scale={suite.scale}, seed {suite.seed}",
-                       *task_descriptions(runs)])
+    return " | ".join(
+        [f"bn_smooth, scale={suite.scale}, seed {suite.seed}", *task_descriptions(runs)]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -47,20 +48,25 @@ def figure_1(runs, stamp_text):
     layers = panels.pick_layers(main[0].activation_layers(), 2)
     fig = panels.new(3, 4, width=3.3)
     grid = fig.add_gridspec(3, 4)
-    panels.train_panel(fig.add_subplot(grid[0, :2]), curves, "accuracy", "training accuracy",
-                 base_lr=0.1)
+    panels.train_panel(
+        fig.add_subplot(grid[0, :2]), curves, "accuracy", "training accuracy", base_lr=0.1
+    )
     fig.axes[-1].set_title("(a) training accuracy (running mean)")
-    panels.eval_panel(fig.add_subplot(grid[0, 2:]), curves, "accuracy", "test accuracy",
-                      base_lr=0.1)
+    panels.eval_panel(
+        fig.add_subplot(grid[0, 2:]), curves, "accuracy", "test accuracy", base_lr=0.1
+    )
     fig.axes[-1].set_title("(b) test accuracy")
     for i, layer in enumerate(layers):
         for j, run in enumerate(main):
-            ax = fig.add_subplot(grid[1 + i, 2 * j:2 * j + 2])
+            ax = fig.add_subplot(grid[1 + i, 2 * j : 2 * j + 2])
             panels.activation_panel(ax, run, layer)
             ax.set_title("(c) " + ax.get_title(), fontsize=8)
     fig.axes[2].legend(fontsize=6, loc="upper left")
-    return panels.finish(fig, "Figure 1: VGG with and without BatchNorm; (c) activation "
-                   "distributions over training", stamp_text)
+    return panels.finish(
+        fig,
+        "Figure 1: VGG with and without BatchNorm; (c) activation distributions over training",
+        stamp_text,
+    )
 
 
 @reads(*VGG_NOISY)
@@ -73,15 +79,18 @@ def figure_2(runs, stamp_text):
     panels.train_panel(fig.add_subplot(grid[0, :]), trio, "accuracy", "training accuracy")
     fig.axes[-1].set_title("training accuracy (running mean)")
     panels.activation_grid(fig, grid, trio, layers, first_row=1)
-    return panels.finish(fig, 'Figure 2: distributional stability and BatchNorm: "noisy" '
-                   "BatchNorm adds time-varying noise after every BatchNorm layer", stamp_text)
+    return panels.finish(
+        fig,
+        'Figure 2: distributional stability and BatchNorm: "noisy" '
+        "BatchNorm adds time-varying noise after every BatchNorm layer",
+        stamp_text,
+    )
 
 
 def _ics_rows(runs):
     """(label, [standard, BatchNorm], log l2 axis) for VGG, the DLN, and the DLN at lr 1e-7
     where the suite has it."""
-    rows = [("VGG", [runs[n] for n in VGG_MAIN], False),
-            ("DLN", [runs[n] for n in DLN_MAIN], True)]
+    rows = [("VGG", [runs[n] for n in VGG_MAIN], False), ("DLN", [runs[n] for n in DLN_MAIN], True)]
     if all(name in runs for name in DLN_SLOW):
         rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True))
     return rows
@@ -96,10 +105,19 @@ def figure_3(runs, stamp_text):
     for row, (name, pair, log) in enumerate(rows):
         for k, layer in enumerate(panels.ics_layers(pair[0], 2)):
             panels.ics_panels(axes[row, 2 * k], axes[row, 2 * k + 1], pair, layer, log)
-        axes[row, 0].annotate(f"({'abc'[row]}) {name}", (0, 1.18), xycoords="axes fraction",
-                              fontsize=10, weight="bold")
-    return panels.finish(fig, "Figure 3: internal covariate shift (Definition 2.1): gradient "
-                   "change of a layer after the update of the layers before it", stamp_text)
+        axes[row, 0].annotate(
+            f"({'abc'[row]}) {name}",
+            (0, 1.18),
+            xycoords="axes fraction",
+            fontsize=10,
+            weight="bold",
+        )
+    return panels.finish(
+        fig,
+        "Figure 3: internal covariate shift (Definition 2.1): gradient "
+        "change of a layer after the update of the layers before it",
+        stamp_text,
+    )
 
 
 @reads(*VGG_MAIN, *DLN_MAIN)
@@ -116,8 +134,7 @@ def figure_6(runs, stamp_text):
         for j in range(len(layers), k):  # a network with fewer layers than columns
             axes[row, j].set_visible(False)
             axes[row + 1, j].set_visible(False)
-        axes[row, 0].annotate(name, (0, 1.2), xycoords="axes fraction", fontsize=10,
-                              weight="bold")
+        axes[row, 0].annotate(name, (0, 1.2), xycoords="axes fraction", fontsize=10, weight="bold")
     return panels.finish(fig, "Figure 6: internal covariate shift across layers", stamp_text)
 
 
@@ -131,8 +148,12 @@ def figure_4(runs, stamp_text):
     axes = fig.subplots(1, 4)
     panels.landscape_panels(axes[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
     panels.step_ratio_panel(axes[3], *pair)
-    return panels.finish(fig, "Figure 4: optimization landscape of VGG along the gradient "
-                         "(shaded: min to max over the line search)", stamp_text)
+    return panels.finish(
+        fig,
+        "Figure 4: optimization landscape of VGG along the gradient "
+        "(shaded: min to max over the line search)",
+        stamp_text,
+    )
 
 
 @reads(*DLN_MAIN)
@@ -146,27 +167,43 @@ def figure_9(runs, stamp_text):
     for row, pair in zip(axes, pairs, strict=True):
         panels.landscape_panels(row[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
         panels.step_ratio_panel(row[3], *pair)
-        row[0].annotate(f"LR={pair[0].lr:g}", (0, 1.15), xycoords="axes fraction", fontsize=10,
-                        weight="bold")
-    return panels.finish(fig, "Figure 9: optimization landscape of the deep linear network "
-                         "(shaded: min to max over the line search)", stamp_text)
+        row[0].annotate(
+            f"LR={pair[0].lr:g}", (0, 1.15), xycoords="axes fraction", fontsize=10, weight="bold"
+        )
+    return panels.finish(
+        fig,
+        "Figure 9: optimization landscape of the deep linear network "
+        "(shaded: min to max over the line search)",
+        stamp_text,
+    )
 
 
 @reads(*VGG_MAIN, *DLN_MAIN)
 def figure_10(runs, stamp_text):
     """Gradient predictiveness against the distance moved, at three probed steps."""
     fig = panels.new(1, 2, width=5.0, height=3.6)
-    for ax, names, title in zip(fig.subplots(1, 2), (VGG_MAIN, DLN_MAIN), ("VGG", "DLN"),
-                                strict=True):
+    for ax, names, title in zip(
+        fig.subplots(1, 2), (VGG_MAIN, DLN_MAIN), ("VGG", "DLN"), strict=True
+    ):
         for run in (runs[n] for n in names):
             ls = run.landscape()
             picks = sorted({0, len(ls["steps"]) // 2, len(ls["steps"]) - 1})
             for style, i in zip(("-", "--", ":"), picks, strict=False):
-                ax.plot(ls["step_norms"][i], ls["grad_dists"][i], ls=style, marker=".",
-                        color=COLORS[run.norm],
-                        label=f"{panels.label(run)}, step {ls['steps'][i]:,}")
-        ax.set(title=title, xlabel="distance moved along the gradient, η ||g||",
-               ylabel="||∇L(w - ηg) - g||", xscale="log", yscale="log")
+                ax.plot(
+                    ls["step_norms"][i],
+                    ls["grad_dists"][i],
+                    ls=style,
+                    marker=".",
+                    color=COLORS[run.norm],
+                    label=f"{panels.label(run)}, step {ls['steps'][i]:,}",
+                )
+        ax.set(
+            title=title,
+            xlabel="distance moved along the gradient, η ||g||",
+            ylabel="||∇L(w - ηg) - g||",
+            xscale="log",
+            yscale="log",
+        )
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6)
     return panels.finish(fig, "Figure 10: gradient predictiveness against distance", stamp_text)
@@ -184,17 +221,26 @@ def figure_7(runs, stamp_text):
             ax = axes[i, j]
             for run in trio:
                 changes = run.moment_changes(layer, 0, SITE)
-                ax.plot(changes["steps"], changes[moment], color=COLORS[run.norm],
-                        lw=1.2, label=panels.label(run))
+                ax.plot(
+                    changes["steps"],
+                    changes[moment],
+                    color=COLORS[run.norm],
+                    lw=1.2,
+                    label=panels.label(run),
+                )
             unit = trio[0].activation_units(layer)[0]
-            ax.set(title=f"{panels.display(layer)}, unit {unit}: change in {moment}",
-                   xlabel="step", ylabel=f"|Δ {moment}| between {changes['between']}",
-                   yscale="log")
+            ax.set(
+                title=f"{panels.display(layer)}, unit {unit}: change in {moment}",
+                xlabel="step",
+                ylabel=f"|Δ {moment}| between {changes['between']}",
+                yscale="log",
+            )
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     between = "step t and t+1" if changes["between"] == "steps" else "successive probes"
-    return panels.finish(fig, f"Figure 7: change of an activation's mean and variance between "
-                         f"{between}", stamp_text)
+    return panels.finish(
+        fig, f"Figure 7: change of an activation's mean and variance between {between}", stamp_text
+    )
 
 
 @reads(*DLN_MAIN)
@@ -205,10 +251,8 @@ def figure_8(runs, stamp_text):
     pair = [runs[n] for n in DLN_MAIN]
     layers = panels.pick_layers(pair[0].activation_layers(), 3)
     fig = panels.new(3, 2, width=4.0, height=2.6)
-    panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers, site="pre_norm",
-                           sharey=False)
-    return panels.finish(fig, "Figure 8: DLN activations before the normalization",
-                         stamp_text)
+    panels.activation_grid(fig, fig.add_gridspec(3, 2), pair, layers, site="pre_norm", sharey=False)
+    return panels.finish(fig, "Figure 8: DLN activations before the normalization", stamp_text)
 
 
 def _lp_figure(runs, names, key, ylabel, log):
@@ -256,20 +300,39 @@ def figure_14(runs, stamp_text):
     layers = panels.pick_layers(group[0].activation_layers(), 2)
     fig = panels.new(2, 5, width=3.0, height=2.8)
     panels.activation_grid(fig, fig.add_gridspec(2, 5), group, layers)
-    return panels.finish(fig, "Figure 14: VGG activation distributions under different "
-                         f"normalizations (this VGG has {len(group[0].activation_layers())} "
-                         "normalized layers; the paper's layer #11 needs a deeper one, such "
-                         "as the C4 study's VGG-16)", stamp_text)
+    return panels.finish(
+        fig,
+        "Figure 14: VGG activation distributions under different "
+        f"normalizations (this VGG has {len(group[0].activation_layers())} "
+        "normalized layers; the paper's layer #11 needs a deeper one, such "
+        "as the C4 study's VGG-16)",
+        stamp_text,
+    )
 
 
-FIGURES = {f"figure_{n:02d}": fn for n, fn in (
-    (1, figure_1), (2, figure_2), (3, figure_3), (4, figure_4), (6, figure_6), (7, figure_7),
-    (8, figure_8), (9, figure_9), (10, figure_10), (11, figure_11), (12, figure_12),
-    (13, figure_13), (14, figure_14))} | sharpness_plots.FIGURES
+FIGURES = {
+    f"figure_{n:02d}": fn
+    for n, fn in (
+        (1, figure_1),
+        (2, figure_2),
+        (3, figure_3),
+        (4, figure_4),
+        (6, figure_6),
+        (7, figure_7),
+        (8, figure_8),
+        (9, figure_9),
+        (10, figure_10),
+        (11, figure_11),
+        (12, figure_12),
+        (13, figure_13),
+        (14, figure_14),
+    )
+} | sharpness_plots.FIGURES
 
 
-def make_all(runs: dict[str, Run], out_dir,
-             stamp: str = "") -> tuple[list[Path], dict[str, list[str]]]:
+def make_all(
+    runs: dict[str, Run], out_dir, stamp: str = ""
+) -> tuple[list[Path], dict[str, list[str]]]:
     """Every figure whose runs exist, as out_dir/<name>.png: (the paths written, {figure:
     the runs it lacks} for the figures skipped; no runs: they hold nothing to draw)."""
     out_dir = Path(out_dir)

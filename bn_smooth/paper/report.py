@@ -17,8 +17,9 @@ from bn_smooth.paper.panels import missing
 from bn_smooth.results import Run, task_descriptions
 
 
-def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, versions: dict,
-          command: str):
+def write(
+    path, suite, runs: dict[str, Run], theory_rows, seconds: dict, versions: dict, command: str
+):
     """Write REPORT.md; a claim whose runs (as it declares them) are missing names them
     instead of a verdict."""
     path = Path(path)
@@ -36,13 +37,20 @@ def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, version
         summary_rows.append([cid, claim, paper, summary, f"**{result}**"])
         sections.append(f"## {cid}: {claim} ({figures})\n\n**Verdict: {result}.**\n\n{body}")
     total = sum(seconds.values())
-    run_rows = [[name, " ".join(run_figures(suite, name)), run.status["message"],
-                 fmt(run.final("loss")),
-                 fmt(run.final("accuracy")) if run.config["task"] == "vgg_cifar" else "",
-                 fmt(run.final_test()) if run.config["task"] == "vgg_cifar" else "",
-                 f"{seconds.get(name, 0) / 60:.1f}"] for name, run in runs.items()]
+    run_rows = [
+        [
+            name,
+            " ".join(run_figures(suite, name)),
+            run.status["message"],
+            fmt(run.final("loss")),
+            fmt(run.final("accuracy")) if run.config["task"] == "vgg_cifar" else "",
+            fmt(run.final_test()) if run.config["task"] == "vgg_cifar" else "",
+            f"{seconds.get(name, 0) / 60:.1f}",
+        ]
+        for name, run in runs.items()
+    ]
     text = [
-        "# Reproducing \"How Does Batch Normalization Help Optimization?\"\n",
+        '# Reproducing "How Does Batch Normalization Help Optimization?"\n',
         f"Made with `python -m experiments.reproduce {command}` from the code in this "
         f"repository, on {datetime.date.today().isoformat()}, at the **{suite.scale}** scale, "
         f"seed {suite.seed}: {'; '.join(task_descriptions(runs))}. "
@@ -57,10 +65,21 @@ def write(path, suite, runs: dict[str, Run], theory_rows, seconds: dict, version
         "## Runs\n",
         "Final values are running means over the last 1/30 of the steps; test accuracy "
         f"uses the running averages on {_test_images(runs)}.\n",
-        table(["run", "figures", "status", "final loss", "final train acc.", "test acc.",
-               "wall time (min)"], run_rows),
-        "\nOther parts: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()
-                                      if k not in runs) + ".\n",
+        table(
+            [
+                "run",
+                "figures",
+                "status",
+                "final loss",
+                "final train acc.",
+                "test acc.",
+                "wall time (min)",
+            ],
+            run_rows,
+        ),
+        "\nOther parts: "
+        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items() if k not in runs)
+        + ".\n",
     ]
     path.write_text("\n".join(text))
 

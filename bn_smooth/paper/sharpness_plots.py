@@ -31,8 +31,10 @@ def sharpness(runs, stamp_text):
     dln = [runs[n] for n in (*DLN_LP, DLN_SLOW[0]) if n in runs]
     fig = panels.new(2, 3, width=4.2, height=3.3)
     axes = fig.subplots(2, 3)
-    for ax, names, title in ((axes[0, 0], VGG_MAIN, "(a) VGG, LR=0.1"),
-                             (axes[0, 1], VGG_HIGH_LR, "(b) VGG, LR=0.5")):
+    for ax, names, title in (
+        (axes[0, 0], VGG_MAIN, "(a) VGG, LR=0.1"),
+        (axes[0, 1], VGG_HIGH_LR, "(b) VGG, LR=0.5"),
+    ):
         sharpness_panel(ax, [runs[n] for n in names])
         ax.set_title(f"{title}: λ1 from Lanczos", fontsize=9)
     sharpness_panel(axes[0, 2], dln)
@@ -43,8 +45,12 @@ def sharpness(runs, stamp_text):
     axes[1, 1].set_title("(e) deep linear network: along the gradient", fontsize=9)
     rising_panel(axes[1, 2], [r for r in dln if r.norm == "none"])
     axes[1, 2].set_title("(f) standard DLN: oscillation and sharpness", fontsize=9)
-    return panels.finish(fig, "Sharpness: the top Hessian eigenvalue of the training "
-                         "objective against the stability threshold 2/lr", stamp_text)
+    return panels.finish(
+        fig,
+        "Sharpness: the top Hessian eigenvalue of the training "
+        "objective against the stability threshold 2/lr",
+        stamp_text,
+    )
 
 
 @reads(*VGG_MAIN)
@@ -56,14 +62,21 @@ def spectrum(runs, stamp_text):
     if not steps:
         return None
     early = [s for s in steps if 0 < s < EARLY * pair[0].num_steps]
-    chosen = {"initialization": steps[0], "early": early[-1] if early else steps[0],
-              "late": steps[-1]}
+    chosen = {
+        "initialization": steps[0],
+        "early": early[-1] if early else steps[0],
+        "late": steps[-1],
+    }
     fig = panels.new(1, 3, width=4.2, height=3.3)
     for ax, (when, step) in zip(fig.subplots(1, 3), chosen.items(), strict=True):
         spectrum_panel(ax, pair, step)
         ax.set_title(f"{when}: step {step:,}", fontsize=9)
-    return panels.finish(fig, "Hessian spectral density of the training objective (stochastic "
-                         "Lanczos quadrature), VGG, LR=0.1", stamp_text)
+    return panels.finish(
+        fig,
+        "Hessian spectral density of the training objective (stochastic "
+        "Lanczos quadrature), VGG, LR=0.1",
+        stamp_text,
+    )
 
 
 FIGURES = {"sharpness": sharpness, "spectrum": spectrum}
@@ -96,11 +109,16 @@ def curvature_along_gradient_panel(ax, runs, log):
         ax.plot(c["steps"], c["hg_norm"], color=color, lw=1.3, label=f"{label(run)}: ||H ĝ||")
         ls = run.landscape()
         if ls["steps"].size:
-            ax.plot(ls["steps"], ls["beta_eff"], color=color, lw=1.0, ls=":",
-                    label=f"{label(run)}: β_eff")
+            ax.plot(
+                ls["steps"],
+                ls["beta_eff"],
+                color=color,
+                lw=1.0,
+                ls=":",
+                label=f"{label(run)}: β_eff",
+            )
     ax.axhline(2 / runs[0].lr, color="0.3", lw=0.8, ls="--", label=f"2/lr = {2 / runs[0].lr:g}")
-    ax.set(xlabel="step", ylabel="curvature along the gradient",
-           yscale="log" if log else "linear")
+    ax.set(xlabel="step", ylabel="curvature along the gradient", yscale="log" if log else "linear")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6)
 
@@ -110,8 +128,13 @@ def spectrum_panel(ax, runs, step):
     eigenvalues)."""
     for run in runs:
         grid, density = run.spectra()[step]
-        ax.plot(grid, np.maximum(density, 1e-12), color=COLORS.get(run.norm, "black"),
-                lw=1.2, label=label(run))
+        ax.plot(
+            grid,
+            np.maximum(density, 1e-12),
+            color=COLORS.get(run.norm, "black"),
+            lw=1.2,
+            label=label(run),
+        )
     ax.set(xlabel="Hessian eigenvalue", ylabel="density", yscale="log")
     ax.set_ylim(bottom=max(ax.get_ylim()[1] * 1e-8, 1e-12))
     ax.grid(alpha=0.3)
@@ -123,12 +146,30 @@ def rising_panel(ax, runs):
     probes (steps), beside lambda_1 * lr / 2 at the probed step t and at t+1 (markers)."""
     for run, color in zip(runs, ("tab:blue", "tab:cyan", "tab:gray"), strict=False):
         steps, rising = run.rising_between_probes()
-        ax.step(steps, rising, where="post", color=color, lw=1.3,
-                label=f"{label(run)}: fraction of rising steps")
-        ax.plot(*run.sharpness(), color=color, ls="none", marker="o", ms=3,
-                label="λ1 · lr / 2 at step t")
-        ax.plot(*run.sharpness(next_step=True), color=color, ls="none", marker="^", ms=3,
-                label="λ1 · lr / 2 at step t+1")
+        ax.step(
+            steps,
+            rising,
+            where="post",
+            color=color,
+            lw=1.3,
+            label=f"{label(run)}: fraction of rising steps",
+        )
+        ax.plot(
+            *run.sharpness(),
+            color=color,
+            ls="none",
+            marker="o",
+            ms=3,
+            label="λ1 · lr / 2 at step t",
+        )
+        ax.plot(
+            *run.sharpness(next_step=True),
+            color=color,
+            ls="none",
+            marker="^",
+            ms=3,
+            label="λ1 · lr / 2 at step t+1",
+        )
     ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
     ax.set(xlabel="step", ylabel="fraction, or λ1 · lr / 2")
     ax.grid(alpha=0.3)

@@ -33,12 +33,24 @@ def ratio_panel(ax, settings, runs, measure: str, member: str, early_until: int)
             if a is None or b is None:
                 continue
             steps, r = matched_ratio(*_measure(a, measure), *_measure(b, measure))
-            ax.plot(steps, r, color=color, lw=1.3 if k == 0 else 0.5,
-                    label=_name(setting) if k == 0 else None)
+            ax.plot(
+                steps,
+                r,
+                color=color,
+                lw=1.3 if k == 0 else 0.5,
+                label=_name(setting) if k == 0 else None,
+            )
     for level, text in ((1, "1"), (30, "30x")):
         ax.axhline(level, color="0.3", lw=0.8, ls="--" if level > 1 else "-")
-        ax.annotate(text, (1, level), xycoords=("axes fraction", "data"), fontsize=7,
-                    ha="right", va="bottom", color="0.3")
+        ax.annotate(
+            text,
+            (1, level),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            ha="right",
+            va="bottom",
+            color="0.3",
+        )
     ax.axvline(early_until, color="0.6", lw=0.6, ls=":")
     ax.set(xlabel="step", ylabel=f"standard / BatchNorm: {measure}", yscale="log")
     ax.grid(alpha=0.3, which="both")
@@ -60,8 +72,13 @@ def threshold_panel(ax, settings, runs, measure: str):
                 ax.plot(*_measure(run, measure), color=color, ls=ls, lw=1.0)
     for member, ls in MEMBER_STYLES.items():
         norm, lr = member.split("_lr")
-        ax.plot([], [], color="0.3", ls=ls,
-                label=f"{'Standard' if norm == 'none' else 'BatchNorm'}, LR={lr}")
+        ax.plot(
+            [],
+            [],
+            color="0.3",
+            ls=ls,
+            label=f"{'Standard' if norm == 'none' else 'BatchNorm'}, LR={lr}",
+        )
     ax.axhline(1, color="black", lw=0.8)
     ax.set(xlabel="step", ylabel=f"{measure} (1: stability threshold)", yscale="log")
     ax.grid(alpha=0.3, which="both")
@@ -78,9 +95,14 @@ def distribution_panel(ax, summary):
             if not s["count"]:
                 continue
             marker = "o" if key.endswith(f"lr{LR:g}") else "s"
-            ax.errorbar([i], [s["median"]], yerr=[[s["median"] - s["p10"]],
-                                                  [s["p90"] - s["median"]]],
-                        color=color, marker=marker, capsize=3)
+            ax.errorbar(
+                [i],
+                [s["median"]],
+                yerr=[[s["median"] - s["p10"]], [s["p90"] - s["median"]]],
+                color=color,
+                marker=marker,
+                capsize=3,
+            )
             ax.plot([i], [s["max"]], color=color, marker="^", ls="none")
             labels.append(f"{setting['label']} {setting['width']:g}\nBN lr {key.split('_lr')[1]}")
             i += 1
@@ -97,9 +119,11 @@ def c4_study(summary, study, runs, stamp_text: str):
     fig = panels.new(2, 3, width=4.4, height=3.4)
     axes = fig.subplots(2, 3)
     member = f"batch_lr{LR:g}"
-    for ax, measure, letter in ((axes[0, 0], "gradient change", "a"),
-                                (axes[0, 1], "gradient change / ||g||", "b"),
-                                (axes[0, 2], "beta_eff", "c")):
+    for ax, measure, letter in (
+        (axes[0, 0], "gradient change", "a"),
+        (axes[0, 1], "gradient change / ||g||", "b"),
+        (axes[0, 2], "beta_eff", "c"),
+    ):
         ratio_panel(ax, settings, runs, measure, member, study.early_until)
         ax.set_title(f"({letter}) {measure}, standard / BatchNorm (LR=0.1)", fontsize=9)
     axes[0, 0].legend(fontsize=6)
@@ -108,5 +132,9 @@ def c4_study(summary, study, runs, stamp_text: str):
     distribution_panel(axes[1, 1], summary)
     threshold_panel(axes[1, 2], settings, runs, "lambda_1 lr/2")
     axes[1, 2].set_title("(f) lambda_1 lr/2 (Lanczos), seed 0", fontsize=9)
-    return panels.finish(fig, "The C4 study: how much smoother BatchNorm makes VGG, by depth, "
-                         "width, seed and learning rate", stamp_text)
+    return panels.finish(
+        fig,
+        "The C4 study: how much smoother BatchNorm makes VGG, by depth, "
+        "width, seed and learning rate",
+        stamp_text,
+    )

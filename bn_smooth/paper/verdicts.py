@@ -24,5 +24,6 @@ def verdict(parts: list[tuple[str, bool]]) -> str:
 
 def checklist(parts: list[tuple[str, bool]]) -> str:
     """Each part of a claim and whether it held here: the reason behind the verdict."""
-    return "\n" + "".join(f"- {'holds' if holds else '**fails**'}: {text}\n"
-                           for text, holds in parts)
+    return "\n" + "".join(
+        f"- {'holds' if holds else '**fails**'}: {text}\n" for text, holds in parts
+    )

@@ -25,6 +25,18 @@ from bn_smooth.theory.runner import BATCH_SIZES, SCALE_FLOOR, TOLERANCE, check_a
 from bn_smooth.theory.statements import STATEMENTS, Statement, scale_invariance
 from bn_smooth.theory.trust_region import max_quadratic_on_ball
 
-__all__ = ["BATCH_SIZES", "SCALE_FLOOR", "STATEMENTS", "TOLERANCE", "Instance", "Statement",
-           "check_all", "max_quadratic_on_ball", "normalize", "quantities", "run_statements",
-           "sample", "scale_invariance"]
+__all__ = [
+    "BATCH_SIZES",
+    "SCALE_FLOOR",
+    "STATEMENTS",
+    "TOLERANCE",
+    "Instance",
+    "Statement",
+    "check_all",
+    "max_quadratic_on_ball",
+    "normalize",
+    "quantities",
+    "run_statements",
+    "sample",
+    "scale_invariance",
+]

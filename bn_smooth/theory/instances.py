@@ -32,16 +32,20 @@ class Instance:
         return self.x.shape[0]
 
 
-def sample(key, m: int, loss: str = "xent", d: int = 6, n: int = 4, hidden: int = 16,
-           outputs: int = 5) -> Instance:
+def sample(
+    key, m: int, loss: str = "xent", d: int = 6, n: int = 4, hidden: int = 16, outputs: int = 5
+) -> Instance:
     """Random X, W, gamma, beta and a downstream loss: 'xent', 'l2', 'quadratic' or 'linear'."""
     k = jax.random.split(key, 8)
     x = jax.random.normal(k[0], (m, d)) * jax.random.uniform(k[1], (), minval=0.2, maxval=3.0)
     w = jax.random.normal(k[2], (d, n))
     gamma = jax.random.uniform(k[3], (n,), minval=0.2, maxval=3.0)
     beta = jax.random.normal(k[4], (n,))
-    mlp = (jax.random.normal(k[5], (n, hidden)) / np.sqrt(n), jnp.zeros(hidden),
-           jax.random.normal(k[6], (hidden, outputs)) / np.sqrt(hidden))
+    mlp = (
+        jax.random.normal(k[5], (n, hidden)) / np.sqrt(n),
+        jnp.zeros(hidden),
+        jax.random.normal(k[6], (hidden, outputs)) / np.sqrt(hidden),
+    )
     if loss == "xent":
         targets = jax.random.randint(k[7], (m,), 0, outputs)
     elif loss in ("quadratic", "linear"):
@@ -97,7 +101,11 @@ def quantities(inst: Instance) -> dict:
     f_z = _column(lambda zz: downstream(inst, zz), z)
     f_y = _column(lambda yy: bn_loss(inst, yy), y)
     return {
-        "m": inst.m, "y": y[:, j], "yhat": yhat[:, j], "sigma": sigma[j], "mu": mu[j],
+        "m": inst.m,
+        "y": y[:, j],
+        "yhat": yhat[:, j],
+        "sigma": sigma[j],
+        "mu": mu[j],
         "gamma": inst.gamma[j],
         "g_hat": jax.grad(f_z)(z[:, j]),  # dL^/dz_j
         "grad_y": jax.grad(f_y)(y[:, j]),  # dL^/dy_j

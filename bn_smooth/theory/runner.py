@@ -56,17 +56,29 @@ def _summarize(st: Statement, outs: list[tuple[int, str, dict]]) -> dict:
                 extras.setdefault(key, []).append(np.asarray(out[key]))
         i = int(np.argmax(v))
         if worst is None or v[i] > worst["violation"]:
-            worst = {"violation": float(v[i]), "m": m, "loss": loss,
-                     "lhs": float(np.ravel(out[st.lhs][i])[0]),
-                     "rhs": float(np.ravel(out[st.rhs][i])[0])}
+            worst = {
+                "violation": float(v[i]),
+                "m": m,
+                "loss": loss,
+                "lhs": float(np.ravel(out[st.lhs][i])[0]),
+                "rhs": float(np.ravel(out[st.rhs][i])[0]),
+            }
     violations = np.concatenate(violations)
     if np.isnan(violations).any():
-        raise FloatingPointError(f"{st.name} ({st.form}): NaN on {np.isnan(violations).sum()} "
-                                 "instances; the check itself is broken there")
-    result = {"statement": st.name, "form": st.form, "relation": st.relation,
-              "instances": len(violations), "max_violation": float(violations.max()),
-              "min_slack": float(np.concatenate(slacks).min()) if slacks else None,
-              "violated": int((violations > TOLERANCE).sum()), "worst": worst}
+        raise FloatingPointError(
+            f"{st.name} ({st.form}): NaN on {np.isnan(violations).sum()} "
+            "instances; the check itself is broken there"
+        )
+    result = {
+        "statement": st.name,
+        "form": st.form,
+        "relation": st.relation,
+        "instances": len(violations),
+        "max_violation": float(violations.max()),
+        "min_slack": float(np.concatenate(slacks).min()) if slacks else None,
+        "violated": int((violations > TOLERANCE).sum()),
+        "worst": worst,
+    }
     for key, parts in extras.items():
         result[key] = float(np.concatenate(parts).mean())
     for key in ("grad_not_larger", "yhat_dot_ghat_positive"):  # violations where it holds
@@ -77,8 +89,9 @@ def _summarize(st: Statement, outs: list[tuple[int, str, dict]]) -> dict:
     return result
 
 
-def run_statements(statements, instances: int, seed: int = 0,
-                   batch_sizes=BATCH_SIZES) -> list[dict]:
+def run_statements(
+    statements, instances: int, seed: int = 0, batch_sizes=BATCH_SIZES
+) -> list[dict]:
     """Each statement on about `instances` instances spread over batch sizes and its losses."""
     outs = {st: [] for st in statements}
     losses = sorted({loss for st in statements for loss in st.losses})
@@ -99,14 +112,20 @@ def _verdict(r) -> str:
         verdict = "holds (equality)" if r["relation"] == "==" else "holds"
     else:
         w = r["worst"]
-        verdict = (f"false: {r['violated']}/{r['instances']} violated; e.g. m={w['m']}, "
-                   f"{w['loss']} loss: lhs {w['lhs']:.4g} > rhs {w['rhs']:.4g}")
+        verdict = (
+            f"false: {r['violated']}/{r['instances']} violated; e.g. m={w['m']}, "
+            f"{w['loss']} loss: lhs {w['lhs']:.4g} > rhs {w['rhs']:.4g}"
+        )
     if "violated_when_grad_not_larger" in r:
-        verdict += (f"; {r['violated_when_grad_not_larger']} violated where "
-                    f"norm(dL^/dy) <= norm(g_hat) ({r['grad_not_larger']:.0%} of instances)")
+        verdict += (
+            f"; {r['violated_when_grad_not_larger']} violated where "
+            f"norm(dL^/dy) <= norm(g_hat) ({r['grad_not_larger']:.0%} of instances)"
+        )
     if "hessian_psd" in r:
-        verdict += (f"; H PSD on {r['hessian_psd']:.0%}, <yhat, g_hat> > 0 on "
-                    f"{r['yhat_dot_ghat_positive']:.0%}")
+        verdict += (
+            f"; H PSD on {r['hessian_psd']:.0%}, <yhat, g_hat> > 0 on "
+            f"{r['yhat_dot_ghat_positive']:.0%}"
+        )
         if r["violated"]:
             verdict += f" ({r['violated_when_yhat_dot_ghat_positive']} violations among those)"
     return verdict
@@ -116,14 +135,22 @@ def lemma_4_5_rows(instances: int, seed: int = 0) -> dict:
     keys = jax.random.split(jax.random.key(seed), instances)
     out = jax.jit(jax.vmap(lemma_4_5))(keys)
     v, _ = _violations(out, "==", "lhs", "rhs")
-    r = {"statement": "Lemma 4.5", "form": "closest optimum on the ray {a W*}, <W0, W*> > 0",
-         "relation": "==", "instances": instances, "max_violation": float(v.max()),
-         "min_slack": None, "violated": int((v > TOLERANCE).sum()), "worst": None}
+    r = {
+        "statement": "Lemma 4.5",
+        "form": "closest optimum on the ray {a W*}, <W0, W*> > 0",
+        "relation": "==",
+        "instances": instances,
+        "max_violation": float(v.max()),
+        "min_slack": None,
+        "violated": int((v > TOLERANCE).sum()),
+        "worst": None,
+    }
     r["verdict"] = _verdict(r)
     return r
 
 
 def check_all(instances: int = 1000, seed: int = 0, batch_sizes=BATCH_SIZES) -> list[dict]:
     """Every statement on `instances` random instances each (call under enable_x64)."""
-    return (run_statements(STATEMENTS, instances, seed, batch_sizes)
-            + [lemma_4_5_rows(instances, seed)])
+    return run_statements(STATEMENTS, instances, seed, batch_sizes) + [
+        lemma_4_5_rows(instances, seed)
+    ]

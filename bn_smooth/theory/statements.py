@@ -20,8 +20,7 @@ from bn_smooth.theory.trust_region import max_quadratic_on_ball
 def _lipschitz_rhs(g, q):
     """gamma^2/sigma^2 (||g||^2 - <1,g>^2/m - <g,yhat>^2/m): the right side of Theorem 4.1."""
     m = q["m"]
-    return (q["gamma"] / q["sigma"]) ** 2 * (
-        g @ g - jnp.sum(g) ** 2 / m - (g @ q["yhat"]) ** 2 / m)
+    return (q["gamma"] / q["sigma"]) ** 2 * (g @ g - jnp.sum(g) ** 2 / m - (g @ q["yhat"]) ** 2 / m)
 
 
 def _lipschitz_scale(q, *grads):
@@ -37,8 +36,11 @@ def fact_c1(inst, q):
     """Fact C.1: dL^/dy_j = gamma/(m sigma) (m g - sum g - yhat <g, yhat>), g = dL^/dz_j."""
     g, m = q["g_hat"], q["m"]
     closed = q["gamma"] / (m * q["sigma"]) * (m * g - jnp.sum(g) - q["yhat"] * (g @ q["yhat"]))
-    return {"lhs": q["grad_y"], "rhs": closed,
-            "scale": q["gamma"] / q["sigma"] * jnp.linalg.norm(g)}
+    return {
+        "lhs": q["grad_y"],
+        "rhs": closed,
+        "scale": q["gamma"] / q["sigma"] * jnp.linalg.norm(g),
+    }
 
 
 def fact_c2(inst, q):
@@ -52,14 +54,20 @@ def fact_c2(inst, q):
 
 def theorem_4_1_identity(inst, q):
     """Theorem 4.1 as proved (eq. 9), with g = dL^/dz_j: an equality."""
-    return {"lhs": q["grad_y"] @ q["grad_y"], "rhs": _lipschitz_rhs(q["g_hat"], q),
-            "scale": _lipschitz_scale(q, q["g_hat"])}
+    return {
+        "lhs": q["grad_y"] @ q["grad_y"],
+        "rhs": _lipschitz_rhs(q["g_hat"], q),
+        "scale": _lipschitz_scale(q, q["g_hat"]),
+    }
 
 
 def theorem_4_1_printed(inst, q):
     """Theorem 4.1 as printed, with dL/dy_j of the standard network at its own y."""
-    return {"lhs": q["grad_y"] @ q["grad_y"], "rhs": _lipschitz_rhs(q["grad_std"], q),
-            "scale": _lipschitz_scale(q, q["g_hat"], q["grad_std"])}
+    return {
+        "lhs": q["grad_y"] @ q["grad_y"],
+        "rhs": _lipschitz_rhs(q["grad_std"], q),
+        "scale": _lipschitz_scale(q, q["g_hat"], q["grad_std"]),
+    }
 
 
 def _curvature_terms(q):
@@ -75,8 +83,10 @@ def _curvature_scale(q, g, scale, separation):
 
 
 def _conditions(q):
-    return {"hessian_psd": jnp.linalg.eigvalsh(q["H"]).min() >= -1e-10,
-            "yhat_dot_ghat_positive": q["g_hat"] @ q["yhat"] > 0}
+    return {
+        "hessian_psd": jnp.linalg.eigvalsh(q["H"]).min() >= -1e-10,
+        "yhat_dot_ghat_positive": q["g_hat"] @ q["yhat"] > 0,
+    }
 
 
 def theorem_4_2_first(inst, q):
@@ -85,8 +95,12 @@ def theorem_4_2_first(inst, q):
     g' H_y g <= gamma^2/sigma^2 g' H g - gamma/(m sigma^2) <g_hat, yhat> ||g||^2.
     """
     g, scale, separation = _curvature_terms(q)
-    return {"lhs": g @ q["H_y"] @ g, "rhs": scale * (g @ q["H"] @ g) - separation,
-            "scale": _curvature_scale(q, q["g_hat"], scale, separation), **_conditions(q)}
+    return {
+        "lhs": g @ q["H_y"] @ g,
+        "rhs": scale * (g @ q["H"] @ g) - separation,
+        "scale": _curvature_scale(q, q["g_hat"], scale, separation),
+        **_conditions(q),
+    }
 
 
 def theorem_4_2_second(inst, q):
@@ -100,10 +114,14 @@ def theorem_4_2_second(inst, q):
     g, scale, separation = _curvature_terms(q)
     gh = q["g_hat"]
     rayleigh = lambda v: v @ q["H"] @ v / (v @ v)  # noqa: E731
-    return {"lhs": g @ q["H_y"] @ g, "rhs": scale * (gh @ q["H"] @ gh) - separation,
-            "scale": _curvature_scale(q, gh, scale, separation),
-            "assumption_gap": jnp.abs(rayleigh(g) - rayleigh(gh)),
-            "grad_not_larger": g @ g <= gh @ gh, **_conditions(q)}
+    return {
+        "lhs": g @ q["H_y"] @ g,
+        "rhs": scale * (gh @ q["H"] @ gh) - separation,
+        "scale": _curvature_scale(q, gh, scale, separation),
+        "assumption_gap": jnp.abs(rayleigh(g) - rayleigh(gh)),
+        "grad_not_larger": g @ g <= gh @ gh,
+        **_conditions(q),
+    }
 
 
 def observation_4_3(inst, q, epsilon: float = 1e-5):
@@ -134,8 +152,14 @@ def theorem_4_4(inst, q, lam: float = 2.0):
     corrected = scale * (g_j - lam**2 * m * mu_g**2 - lam**2 * (g @ q["yhat"]) ** 2 / m)
     printed = scale * (g_j**2 - m * mu_g**2 - lam**2 * (g @ q["yhat"]) ** 2)
     eq17 = lam**2 * scale * (g @ g - jnp.sum(g) ** 2 / m - (g @ q["yhat"]) ** 2 / jnp.sqrt(m))
-    return {"lhs": g_hat_j, "corrected": corrected, "printed": printed, "eq17": eq17,
-            "scale": scale * jnp.maximum(g_j, g_j**2)}
+    return {
+        "lhs": g_hat_j,
+        "corrected": corrected,
+        "printed": printed,
+        "eq17": eq17,
+        "scale": scale * jnp.maximum(g_j, g_j**2),
+    }
+
 
 def theorem_c_1(inst, q):
     """Theorem C.1 (minimax smoothness), with activation-space quantities held fixed.
@@ -159,10 +183,19 @@ def theorem_c_1(inst, q):
     kappa = (gh @ q["yhat"]) * (g @ g) / (q["m"] * q["gamma"])
     scale = (q["gamma"] / q["sigma"]) ** 2
     size = scale * (gh @ gh) ** 2 * jnp.abs(jnp.linalg.eigvalsh(q["H"])).max() + jnp.abs(
-        scale * kappa)
-    return {"g": g, "H_y": q["H_y"], "g_hat": gh, "H": q["H"], "kappa": kappa,
-            "bn_scale": scale, "at_identity": g @ q["H_y"] @ g, "size": size,
-            **_conditions(q)}
+        scale * kappa
+    )
+    return {
+        "g": g,
+        "H_y": q["H_y"],
+        "g_hat": gh,
+        "H": q["H"],
+        "kappa": kappa,
+        "bn_scale": scale,
+        "at_identity": g @ q["H_y"] @ g,
+        "size": size,
+        **_conditions(q),
+    }
 
 
 def finish_c_1(out) -> dict:
@@ -171,11 +204,14 @@ def finish_c_1(out) -> dict:
     bn_max = max_quadratic_on_ball(out["H_y"], out["g"] / 2, norm(out["g"], axis=-1) / 2)
     std_max = max_quadratic_on_ball(out["H"], out["g_hat"] / 2, norm(out["g_hat"], axis=-1) / 2)
     scale = out["bn_scale"]
-    return {"lhs": bn_max, "printed": scale * (std_max - out["kappa"]),
-            "as_proved": scale * (scale * std_max - out["kappa"]),
-            "at_identity": out["at_identity"],
-            "scale": np.asarray(out["size"]) + np.abs(bn_max) + 1e-300,
-            **{k: out[k] for k in ("hessian_psd", "yhat_dot_ghat_positive")}}
+    return {
+        "lhs": bn_max,
+        "printed": scale * (std_max - out["kappa"]),
+        "as_proved": scale * (scale * std_max - out["kappa"]),
+        "at_identity": out["at_identity"],
+        "scale": np.asarray(out["size"]) + np.abs(bn_max) + 1e-300,
+        **{k: out[k] for k in ("hessian_psd", "yhat_dot_ghat_positive")},
+    }
 
 
 def lemma_4_5(key, dim: int = 12):
@@ -234,33 +270,92 @@ class Statement:
 STATEMENTS = (
     Statement("Fact C.1", "as printed", "==", fact_c1),
     Statement("Fact C.2", "as printed", "==", fact_c2),
-    Statement("Theorem 4.1", "as proved (eq. 9), under the proof's identical-gradient "
-              "assumption dL/dy = dL^/dz", "==", theorem_4_1_identity),
-    Statement("Theorem 4.1", "as printed, dL/dy of the standard network", "<=",
-              theorem_4_1_printed),
+    Statement(
+        "Theorem 4.1",
+        "as proved (eq. 9), under the proof's identical-gradient assumption dL/dy = dL^/dz",
+        "==",
+        theorem_4_1_identity,
+    ),
+    Statement(
+        "Theorem 4.1", "as printed, dL/dy of the standard network", "<=", theorem_4_1_printed
+    ),
     Statement("Theorem 4.2 (first)", "as printed, dL/dy = dL^/dz", "<=", theorem_4_2_first),
-    Statement("Theorem 4.2 (second)", "as printed, H = I (assumption exact)", "<=",
-              theorem_4_2_second, losses=("quadratic",)),
-    Statement("Theorem 4.2 (second)", "as printed, MLP losses (assumption approximate)", "<=",
-              theorem_4_2_second),
-    Statement("Observation 4.3", "library BatchNorm, gamma = sqrt(var + eps), beta = mu", "==",
-              observation_4_3),
-    Statement("Theorem 4.4", "corrected: squared norms, lambda^2 on every term, 1/m", "<=",
-              theorem_4_4, rhs="corrected"),
+    Statement(
+        "Theorem 4.2 (second)",
+        "as printed, H = I (assumption exact)",
+        "<=",
+        theorem_4_2_second,
+        losses=("quadratic",),
+    ),
+    Statement(
+        "Theorem 4.2 (second)",
+        "as printed, MLP losses (assumption approximate)",
+        "<=",
+        theorem_4_2_second,
+    ),
+    Statement(
+        "Observation 4.3",
+        "library BatchNorm, gamma = sqrt(var + eps), beta = mu",
+        "==",
+        observation_4_3,
+    ),
+    Statement(
+        "Theorem 4.4",
+        "corrected: squared norms, lambda^2 on every term, 1/m",
+        "<=",
+        theorem_4_4,
+        rhs="corrected",
+    ),
     Statement("Theorem 4.4", "as printed", "<=", theorem_4_4, rhs="printed"),
     Statement("Theorem 4.4, eq. 17", "as printed (1/sqrt(m))", "<=", theorem_4_4, rhs="eq17"),
-    Statement("Theorem C.1", "as printed (max over ||X|| <= lambda, exact)", "<=", theorem_c_1,
-              rhs="printed", host=finish_c_1),
-    Statement("Theorem C.1", "as printed, H = I (Theorem 4.2's assumption exact)", "<=",
-              theorem_c_1, rhs="printed", losses=("quadratic",), host=finish_c_1),
-    Statement("Theorem C.1", "as printed, L linear in z (H = 0): no constant on the standard "
-              "maximum helps", "<=", theorem_c_1, rhs="printed", losses=("linear",),
-              host=finish_c_1),
-    Statement("Theorem C.1", "as proved: at the proof's maximizer XX' = lambda^2 I, "
-              "gamma^4/sigma^4 on the standard maximum", "<=", theorem_c_1, lhs="at_identity",
-              rhs="as_proved", host=finish_c_1),
-    Statement("Theorem C.1, step (58)", "max over X equals the value at XX' = lambda^2 I",
-              "==", theorem_c_1, rhs="at_identity", host=finish_c_1),
-    Statement("Lemma 4.5 scale invariance", "library BatchNorm, eps = 1e-5, a = 0.01",
-              "==", lambda inst, q: scale_invariance(inst, q, 0.01)),
+    Statement(
+        "Theorem C.1",
+        "as printed (max over ||X|| <= lambda, exact)",
+        "<=",
+        theorem_c_1,
+        rhs="printed",
+        host=finish_c_1,
+    ),
+    Statement(
+        "Theorem C.1",
+        "as printed, H = I (Theorem 4.2's assumption exact)",
+        "<=",
+        theorem_c_1,
+        rhs="printed",
+        losses=("quadratic",),
+        host=finish_c_1,
+    ),
+    Statement(
+        "Theorem C.1",
+        "as printed, L linear in z (H = 0): no constant on the standard maximum helps",
+        "<=",
+        theorem_c_1,
+        rhs="printed",
+        losses=("linear",),
+        host=finish_c_1,
+    ),
+    Statement(
+        "Theorem C.1",
+        "as proved: at the proof's maximizer XX' = lambda^2 I, "
+        "gamma^4/sigma^4 on the standard maximum",
+        "<=",
+        theorem_c_1,
+        lhs="at_identity",
+        rhs="as_proved",
+        host=finish_c_1,
+    ),
+    Statement(
+        "Theorem C.1, step (58)",
+        "max over X equals the value at XX' = lambda^2 I",
+        "==",
+        theorem_c_1,
+        rhs="at_identity",
+        host=finish_c_1,
+    ),
+    Statement(
+        "Lemma 4.5 scale invariance",
+        "library BatchNorm, eps = 1e-5, a = 0.01",
+        "==",
+        lambda inst, q: scale_invariance(inst, q, 0.01),
+    ),
 )
