@@ -5,3 +5,7 @@ as one line with exit code 2, and let every other exception through with its tra
 class ConfigError(ValueError):
     """A config value, an argument or a workdir that a run cannot use; the message says
     which and why."""
+
+
+class DataError(RuntimeError):
+    """Missing, corrupt or malformed data; the message names the file and the fix."""

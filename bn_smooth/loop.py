@@ -5,7 +5,6 @@ it writes is described in bn_smooth.runlog.
 """
 
 import contextlib
-import json
 import os
 import signal
 import threading
@@ -17,50 +16,18 @@ import jax
 import numpy as np
 from absl import logging
 
-from bn_smooth import checks, distributed, probes, runlog, tasks, train, workdir_lock
+from bn_smooth import (
+    checkpoints,
+    checks,
+    probes,
+    progress,
+    resume,
+    runlog,
+    tasks,
+    train,
+    workdir_lock,
+)
 from bn_smooth.errors import ConfigError
-
-# Fields that may change when a run is resumed (to train it longer, or elsewhere, on
-# any number of devices and processes).
-RESUMABLE_CHANGES = {
-    "num_steps",
-    "log_every",
-    "data_dir",
-    "download",
-    "num_devices",
-    "train_loop",
-    *distributed.FIELDS,
-}
-
-
-def _without_off_probes(config_dict: dict) -> dict:
-    """The config without the sections of probe kinds that never run: their settings
-    change nothing a run writes, so they do not stop it from resuming."""
-    sections = config_dict.get("probe") or {}
-    on = {
-        k: v
-        for k, v in sections.items()
-        if not isinstance(v, dict) or v.get("every") or v.get("early_every")
-    }
-    return {**config_dict, "probe": on} if "probe" in config_dict else config_dict
-
-
-def _check_resumable(workdir, config_dict):
-    old = runlog.read_config(workdir)
-    if old is None:
-        return
-    old = _without_off_probes(old)
-    config_dict = _without_off_probes(json.loads(json.dumps(config_dict)))  # tuples -> lists
-    changed = sorted(
-        k
-        for k in set(old) | set(config_dict)
-        if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k)
-    )
-    if changed:
-        raise ConfigError(
-            f"{workdir} holds a run with a different config (differs in {', '.join(changed)}); "
-            "use a new --workdir, or delete that one to start over."
-        )
 
 
 def _next_stop(step: int, config) -> int:
@@ -74,15 +41,6 @@ def _next_stop(step: int, config) -> int:
             + [(step // k + 1) * k for k in every]
             + [s.next_after(step) for s in probes.schedule(config).values()]
         )
-    )
-
-
-def _already_done(status, config) -> bool:
-    """Diverged, or finished at least `num_steps` (a larger num_steps trains on)."""
-    if not status:
-        return False
-    return status["status"] == "diverged" or (
-        status["status"] == "finished" and status["step"] >= config.num_steps
     )
 
 
@@ -118,7 +76,7 @@ def train_and_evaluate(config, workdir) -> dict:
     workdir = Path(workdir)
     checks.check_config(config)
     checks.check_workdir(workdir)
-    done = done_status(config, workdir)
+    done = resume.done_status(config, workdir)
     if done is not None:  # skipped without loading the data
         logging.info("%s: already %s, nothing to do", workdir, done["message"])
         return done
@@ -127,8 +85,8 @@ def train_and_evaluate(config, workdir) -> dict:
     checks.check_batch_size(task.batch_size, data.num_train)
     workdir.mkdir(parents=True, exist_ok=True)
     with workdir_lock.hold(workdir):
-        status = _existing_status(workdir, config_dict)  # as of now that we hold the lock
-        if _already_done(status, config):
+        status = resume.existing_status(workdir, config_dict)  # as of now that we hold the lock
+        if resume.already_done(status, config):
             return status
         if status and status["status"] == "running":  # its process died without a word
             logging.warning(
@@ -140,19 +98,6 @@ def train_and_evaluate(config, workdir) -> dict:
             )
         runlog.write_config(workdir, config_dict)
         return _train_to_the_end(config, workdir, task, data)
-
-
-def done_status(config, workdir) -> dict | None:
-    """The final status of the run of `config` in `workdir` if it has nothing left to do
-    (finished, or diverged), else None; raises if that workdir holds another config."""
-    status = _existing_status(Path(workdir), config.to_dict())
-    return status if _already_done(status, config) else None
-
-
-def _existing_status(workdir, config_dict) -> dict | None:
-    """The status of the run in `workdir`, if any, after checking it may be resumed."""
-    _check_resumable(workdir, config_dict)
-    return runlog.read_status(workdir)
 
 
 def _train_to_the_end(config, workdir, task, data) -> dict:
@@ -184,7 +129,7 @@ class _Run:
         self.config, self.workdir = config, workdir
         self.task, self.data = task, data
         self.tx = train.make_optimizer(config)
-        self.checkpoints = train.Checkpoints(workdir)
+        self.checkpoints = checkpoints.Checkpoints(workdir)
         self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
         self.step = int(self.state.step)
         if self.step:
@@ -197,7 +142,7 @@ class _Run:
         self.probes = probes.Probes(self.task, self.tx, config, self.state.params)
         self.seconds = {"train_seconds": 0.0, "eval_seconds": 0.0, "probe_seconds": 0.0}
         self.start_time = time.time()
-        self.progress = _Progress(self.step, config.num_steps)
+        self.progress = progress.Progress(self.step, config.num_steps)
         self.compiled_probes = set()
 
     def train(self) -> dict:
@@ -325,44 +270,3 @@ def _window_runner(task, tx, data, state, train_loop: str | None):
         return state, {k: np.array([m[k] for m in window]) for k in window[0]}
 
     return run_steps
-
-
-class _Progress:
-    """Steps per second and the time left, measured from the end of the invocation's first
-    window: the compiling before it would make the first estimate many times too long."""
-
-    def __init__(self, step: int, num_steps: int):
-        self.num_steps = num_steps
-        self.origin = None  # (step, time) at the end of the first window
-        self.step = step
-
-    def update(self, step: int, metrics):
-        self.step = step
-        if self.origin is None:
-            self.origin = (step, time.time())
-        speed = self.estimate()
-        summary = "  ".join(f"{k} {np.mean(v):.4g}" for k, v in metrics.items())
-        logging.info(
-            "step %d/%d  %s  %s",
-            step,
-            self.num_steps,
-            summary,
-            f"{speed['steps_per_second']:.1f} steps/s  ETA {_clock(speed['eta_seconds'])}"
-            if speed
-            else "(speed and ETA from the next window on: this one compiled)",
-        )
-
-    def estimate(self) -> dict:
-        """{steps_per_second, eta_seconds} of the steps since the first window (all the
-        work: training, probes, evaluation, checkpoints), or {} before there are any."""
-        if self.origin is None or self.step <= self.origin[0]:
-            return {}
-        rate = (self.step - self.origin[0]) / max(time.time() - self.origin[1], 1e-9)
-        return {
-            "steps_per_second": round(rate, 3),
-            "eta_seconds": round((self.num_steps - self.step) / rate, 1),
-        }
-
-
-def _clock(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(seconds))

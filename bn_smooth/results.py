@@ -4,10 +4,10 @@
     steps, acc = run.train_curve("accuracy", window=100)
     band = run.landscape()          # arrays over probed steps
     steps, l2, cosine = run.ics("layer_03")
-    run.final("accuracy"), run.landscape_medians(early=True)   # REPORT.md's numbers
+    run.final("accuracy"), run.final_test()
 
-Everything comes from the files of bn_smooth.runlog; nothing is recomputed.
-Each summary number that the figures and REPORT.md show is defined here once.
+Everything comes from the files of bn_smooth.runlog; nothing is recomputed. The medians
+and fractions that REPORT.md's claims compare are bn_smooth.summaries'.
 """
 
 import dataclasses
@@ -26,9 +26,6 @@ NORM_LABELS = {
     "l2": "Standard + L2 Norm",
     "linf": "Standard + L∞ Norm",
 }
-
-
-EARLY = 0.2  # "early in training": the first 20% of the steps
 
 
 def _array(values):
@@ -246,15 +243,6 @@ class Run:
             return c["steps"], np.zeros(0)
         return c["steps"], top[:, 0] * self.lr / 2
 
-    def sharpness_median(self, early: bool) -> float:
-        """Median of lambda_1 * lr / 2 over the probed steps in the first EARLY of the run,
-        or over the rest; with the probe's `pair`, over both iterates of each pair."""
-        halves = [self.sharpness(), self.sharpness(next_step=True)]
-        steps = np.concatenate([h[0] for h in halves])
-        ratio = np.concatenate([h[1] for h in halves])
-        keep = steps < EARLY * self.num_steps
-        return float(np.nanmedian(ratio[keep if early else ~keep]))
-
     def spectra(self) -> dict:
         """{step: (grid, density)} of the spectrum probe."""
         return {
@@ -262,46 +250,10 @@ class Run:
             for r in self.rows.get("spectrum", [])
         }
 
-    def rising_between_probes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(curvature probe steps, the fraction of rising steps from each to the next probe,
-        or to the end of the run)."""
-        steps = self.curvature()["steps"]
-        bounds = [*steps, self.num_steps]
-        return steps, np.array(
-            [self.rising_fraction(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        )
-
-    def rising_fraction(self, start: int = 0, stop: int | None = None) -> float:
-        """The fraction of training steps in [start, stop) whose loss exceeds the previous
-        step's: for full-batch GD, how often it oscillates instead of descending."""
-        steps, loss = self.train_curve("loss")
-        keep = (steps[1:] >= start) & (steps[1:] < (stop or self.num_steps))
-        return float(np.mean(np.diff(loss)[keep] > 0))
-
     def percentiles(self) -> tuple:
         return tuple(self.config["probe"]["activations"]["percentiles"])
 
-    def moment_changes(self, layer: str, unit: int, site: str = "post_norm") -> dict:
-        """|change| of one chosen unit's mean and variance from step t to step t+1 at each
-        probed step t (figure 7), with the probe's `pair`; without it (older runs), between
-        successive probed steps: {steps, mean, variance, between ("steps" or "probes")}."""
-        a = self.activations(layer, site, unit)
-        later = self.activations(layer, site, unit, next_step=True)
-        if later["steps"].size:
-            return {
-                "steps": a["steps"],
-                "mean": np.abs(later["mean"] - a["mean"]),
-                "variance": np.abs(later["std"] ** 2 - a["std"] ** 2),
-                "between": "steps",
-            }
-        return {
-            "steps": a["steps"][1:],
-            "mean": np.abs(np.diff(a["mean"])),
-            "variance": np.abs(np.diff(a["std"] ** 2)),
-            "between": "probes",
-        }
-
-    # Summary numbers (REPORT.md)
+    # The run's own numbers at a step (REPORT.md's summaries: bn_smooth.summaries)
 
     def train_at(self, key: str, step: int) -> float:
         """Running mean of a training metric over the `window` steps before `step`
@@ -320,57 +272,6 @@ class Run:
         if self.diverged_at is not None or not steps.size:
             return math.nan
         return float(values[-1])
-
-    def landscape_medians(self, early: bool | None) -> dict:
-        """Medians over probed steps of the loss range, the largest gradient change and
-        beta_eff: over the first EARLY of the run after step 0 (`early`; with at least the
-        first probe after it), over the whole run, or at step 0 alone (`early=None`: the
-        initialization, where the standard network sits on a plateau with a tiny
-        gradient)."""
-        ls = self.landscape()
-        steps = ls["steps"]
-        # A run too short to probe inside its first EARLY still has an early probe: its first.
-        first = steps[steps > 0].min(initial=self.num_steps)
-        keep = (
-            steps == 0
-            if early is None
-            else (steps > 0) & ((steps < EARLY * self.num_steps) | (steps == first))
-            if early
-            else slice(None)
-        )
-        return {
-            "loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
-            "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
-            "beta_eff": float(np.nanmedian(ls["beta_eff"][keep])),
-        }
-
-    def ics_medians(self) -> dict:
-        """{l2, cosine: {layer: median over probed steps}}; the first layer (0 by
-        definition) left out."""
-        per_layer = {layer: self.ics(layer) for layer in self.ics_layers()[1:]}
-        return {
-            "l2": {k: float(np.nanmedian(v[1])) for k, v in per_layer.items()},
-            "cosine": {k: float(np.nanmedian(v[2])) for k, v in per_layer.items()},
-        }
-
-    def moment_instability(self, site: str = "post_norm") -> dict:
-        """Median over layers, units and successive probes of |change| in mean and variance."""
-        changes = [
-            self.moment_changes(layer, unit, site)
-            for layer in self.activation_layers()
-            for unit in range(len(self.activation_units(layer)))
-        ]
-        return {
-            k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
-            for k in ("mean", "variance")
-        }
-
-
-def matched_ratio(steps_a, a, steps_b, b) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, a / b) at the steps both series were measured (per-step ratios of two
-    runs, e.g. standard / BatchNorm)."""
-    common, ia, ib = np.intersect1d(steps_a, steps_b, return_indices=True)
-    return common, np.asarray(a)[ia] / np.asarray(b)[ib]
 
 
 def task_descriptions(runs: dict[str, Run]) -> list[str]:

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from bn_smooth import cifar10, models, norms, sharding
 from bn_smooth import data as data_lib
-from bn_smooth import models, norms, sharding
 from bn_smooth.errors import ConfigError
 
 
@@ -81,7 +81,7 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
     norm = make_norm(config)  # an unknown name fails here, before any data is loaded
     mesh = sharding.data_mesh(config.get("num_devices", 0))
     if config.task == "vgg_cifar":
-        raw = data_lib.load_cifar10(config.get("data_dir"), config.get("download", False))
+        raw = cifar10.load(config.get("data_dir"), config.get("download", False))
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
         train_images = raw["train_images"][:limit] if limit else raw["train_images"]
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]

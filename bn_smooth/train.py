@@ -1,4 +1,4 @@
-"""Training: explicit state, a jitted step, evaluation, checkpoints.
+"""Training: explicit state, a jitted step, evaluation.
 
 Randomness is a pure function of the seed and the step: the base key is split
 into named streams, the batch of step t is drawn from the data stream and the
@@ -8,13 +8,11 @@ step t was trained on (`step_loss_fn`).
 """
 
 import functools
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-import orbax.checkpoint as ocp
 from flax import struct
 
 from bn_smooth import data as data_lib
@@ -302,30 +300,3 @@ def evaluate(task, state: TrainState, data, batch_size: int = 1000) -> dict:
 
 # ---------------------------------------------------------------------------
 # Checkpoints
-
-
-class Checkpoints:
-    """Orbax checkpoints of the train state under workdir/checkpoints."""
-
-    def __init__(self, workdir, max_to_keep: int = 2):
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
-        )
-        self.manager = ocp.CheckpointManager(
-            Path(workdir).absolute() / "checkpoints", options=options
-        )
-
-    def save(self, state: TrainState):
-        step = int(state.step)
-        if self.manager.latest_step() != step:
-            self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
-
-    def restore(self, template: TrainState) -> TrainState:
-        """The latest checkpoint, or the template when there is none."""
-        step = self.manager.latest_step()
-        if step is None:
-            return template
-        return self.manager.restore(step, args=ocp.args.StandardRestore(template))
-
-    def close(self):
-        self.manager.close()

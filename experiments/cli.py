@@ -12,8 +12,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections.config_flags import config_flags
 
-from bn_smooth.data import DataError
-from bn_smooth.errors import ConfigError
+from bn_smooth.errors import ConfigError, DataError
 
 USER_ERROR = 2  # the exit code of a bad input (as argparse and absl use)
 

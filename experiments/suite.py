@@ -22,8 +22,7 @@ from pathlib import Path
 import jax
 from absl import logging
 
-from bn_smooth import checks, distributed, loop, probes, workdir_lock
-from bn_smooth import data as data_lib
+from bn_smooth import checks, cifar10, distributed, loop, probes, resume, workdir_lock
 from bn_smooth.errors import ConfigError
 from experiments import cli
 
@@ -89,7 +88,7 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
     runs, messages = suite.runs, {}
     configs = [run_config(suite, run) for run in runs]
     for run, config in zip(runs, configs, strict=True):  # no worker needed for these
-        status = loop.done_status(config, workdir / run.name)
+        status = resume.done_status(config, workdir / run.name)
         if status is not None:
             messages[run.name] = status["message"]
     if messages:
@@ -194,7 +193,7 @@ def prepare_and_train(suite, workdir: Path, figures: Path):
         for config in configs:
             checks.check_config(config)
         if any("data_dir" in config for config in configs):  # read once, kept for the runs
-            data_lib.load_cifar10(suite.data_dir, suite.download)
+            cifar10.load(suite.data_dir, suite.download)
         checks.check_workdir(workdir)
         checks.check_workdir(figures)
         workdir.mkdir(parents=True, exist_ok=True)

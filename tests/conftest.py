@@ -7,12 +7,12 @@ import jax
 import numpy as np
 import pytest
 
-from bn_smooth import data as data_lib
+from bn_smooth import cifar10
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
 # The tests never touch the network, in this process or in the commands they start: the
 # download tests lift this and point the loader at a local file server.
-os.environ[data_lib.OFFLINE_ENV] = "1"
+os.environ[cifar10.OFFLINE_ENV] = "1"
 
 # XLA's backend at optimization level 0: compiling is most of a smoke-scale command's
 # time, and this cuts the smoke suite's by a third. Values then differ from the default
@@ -37,13 +37,13 @@ def xla_flags(devices: int | None = None, fast_compile: bool = True) -> str:
 def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int = 0) -> Path:
     """Write random images in the official format; returns the batches folder."""
     rng = np.random.default_rng(seed)
-    folder = root / data_lib.FOLDER_NAME
+    folder = root / cifar10.FOLDER_NAME
     folder.mkdir(parents=True)
-    for i, name in enumerate((*data_lib.TRAIN_FILES, data_lib.TEST_FILE)):
-        n = test if name == data_lib.TEST_FILE else per_batch
+    for i, name in enumerate((*cifar10.TRAIN_FILES, cifar10.TEST_FILE)):
+        n = test if name == cifar10.TEST_FILE else per_batch
         images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
         labels = (np.arange(n) + i) % 10
-        data_lib.write_cifar_batch(folder / name, images, labels, name)
+        cifar10.write_batch(folder / name, images, labels, name)
     return folder
 
 
@@ -73,15 +73,15 @@ def fake_cifar(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_cifar_env(monkeypatch, tmp_path):
     """No CIFAR-10 anywhere the loader looks by default."""
-    monkeypatch.delenv(data_lib.ENV_VAR, raising=False)
-    monkeypatch.setattr(data_lib, "DEFAULT_DIR", tmp_path / "nowhere")
+    monkeypatch.delenv(cifar10.ENV_VAR, raising=False)
+    monkeypatch.setattr(cifar10, "DEFAULT_DIR", tmp_path / "nowhere")
 
 
 def shared_cifar_dir():
     """The real data beside the project (or $BN_SMOOTH_CIFAR10), if present."""
-    env = os.environ.get(data_lib.ENV_VAR)
+    env = os.environ.get(cifar10.ENV_VAR)
     for path in (Path(env) if env else None, SHARED_CIFAR):
-        if path is not None and (path / data_lib.TEST_FILE).exists():
+        if path is not None and (path / cifar10.TEST_FILE).exists():
             return path
     return None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from bn_smooth import probes, runlog, train
+from bn_smooth import checkpoints, probes, runlog, train
 from bn_smooth.configs.common import add_job_fields, run_spec
 from experiments import cli
 from experiments import suite as suite_lib
@@ -47,9 +47,9 @@ def final_probes(suite, run, workdir: Path) -> dict:
     """Every probe's values at the run's last checkpoint, and its running averages."""
     config = suite_lib.run_config(suite, run)
     task, data, tx, state = train.start(config)
-    checkpoints = train.Checkpoints(workdir / run.name)
-    state = checkpoints.restore(state)
-    checkpoints.close()
+    saved = checkpoints.Checkpoints(workdir / run.name)
+    state = saved.restore(state)
+    saved.close()
     measured = probes.Probes(task, tx, config, state.params)
     return {
         "step": int(state.step),

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from bn_smooth import results, runlog
+from bn_smooth import runlog, summaries
 from bn_smooth.configs import c4_study
 from bn_smooth.paper import c4_report
 from tests.test_reproduce import PNG_MAGIC
@@ -107,7 +107,7 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
 
 
 def test_matched_ratio_pairs_equal_steps_only():
-    steps, r = results.matched_ratio(
+    steps, r = summaries.matched_ratio(
         [0, 10, 20, 30], [1.0, 4.0, 9.0, 16.0], [10, 20, 40], [2.0, 3.0, 5.0]
     )
     np.testing.assert_array_equal(steps, [10, 20])

@@ -11,9 +11,11 @@ import re
 
 import pytest
 
+from bn_smooth import summaries
 from bn_smooth.paper import c4_report, claims, sharpness_claim
 from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
-from bn_smooth.results import EARLY, Run
+from bn_smooth.results import Run
+from bn_smooth.summaries import EARLY
 
 STEPS = 100  # every hand-written run: 100 steps, so "early" is steps 1-19 (EARLY = 0.2)
 
@@ -298,7 +300,7 @@ def test_c3_rule_on_both_sides_of_its_thresholds():
 
 def test_c3_medians_are_over_steps_then_layers_without_the_first_layer():
     run = make_run("vgg_none", "none", 0.1, ics=[(1.0, 0.2), (3.0, 0.4), (5.0, 0.9)])
-    assert run.ics_medians()["l2"] == {"layer_01": 1.0, "layer_02": 3.0, "layer_03": 5.0}
+    assert summaries.ics_medians(run)["l2"] == {"layer_01": 1.0, "layer_02": 3.0, "layer_03": 5.0}
     runs = c3_runs()
     runs["vgg_none"] = run  # medians 3.0 and 0.4 against BatchNorm's 1.0 and 0.5
     assert failing(claims.claim_3(runs)) == [
@@ -356,8 +358,8 @@ def test_c4_early_window_leaves_out_step_0_and_the_late_steps():
             row["grad_dist_max"] = 3000.0
     runs = c4_runs()
     runs["vgg_none"] = run
-    assert runs["vgg_none"].landscape_medians(early=True)["gradient change"] == 30.0
-    assert runs["vgg_none"].landscape_medians(early=None)["gradient change"] == 3000.0
+    assert summaries.landscape_medians(runs["vgg_none"], early=True)["gradient change"] == 30.0
+    assert summaries.landscape_medians(runs["vgg_none"], early=None)["gradient change"] == 3000.0
     assert claims.claim_4(runs)[1] == "confirmed"
 
 

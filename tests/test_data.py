@@ -10,48 +10,46 @@ import jax
 import numpy as np
 import pytest
 
+from bn_smooth import cifar10, tasks
 from bn_smooth import data as data_lib
-from bn_smooth import tasks
 from tests.conftest import make_fake_cifar, shared_cifar_dir
 
 
 def test_loads_official_format_folder(fake_cifar):
-    raw = data_lib.load_cifar10(fake_cifar)
+    raw = cifar10.load(fake_cifar)
     assert raw["train_images"].shape == (5 * 64, 32, 32, 3)
     assert raw["train_images"].dtype == np.uint8
     assert raw["test_images"].shape == (40, 32, 32, 3)
     assert raw["train_labels"].dtype == np.int32
     # Rows are R, G, B planes: the first 1024 bytes of a row are the red channel.
-    row = data_lib.pickle.loads((fake_cifar / "data_batch_1").read_bytes(), encoding="bytes")[
+    row = cifar10.pickle.loads((fake_cifar / "data_batch_1").read_bytes(), encoding="bytes")[
         b"data"
     ][0]
     np.testing.assert_array_equal(raw["train_images"][0, :, :, 0].ravel(), row[:1024])
     np.testing.assert_array_equal(raw["train_images"][0, :, :, 2].ravel(), row[2048:])
     # The folder holding cifar-10-batches-py works as well as the folder itself.
-    again = data_lib.load_cifar10(fake_cifar.parent)
+    again = cifar10.load(fake_cifar.parent)
     np.testing.assert_array_equal(again["test_images"], raw["test_images"])
 
 
 def make_archive(folder, path):
     with tarfile.open(path, "w:gz") as tar:
-        tar.add(folder, arcname=data_lib.FOLDER_NAME)
+        tar.add(folder, arcname=cifar10.FOLDER_NAME)
     return path
 
 
 def test_loads_archive_and_env_var(fake_cifar, tmp_path, monkeypatch):
-    archive = make_archive(fake_cifar, tmp_path / data_lib.ARCHIVE_NAME)
-    from_folder = data_lib.load_cifar10(fake_cifar)
-    from_archive = data_lib.load_cifar10(archive)
+    archive = make_archive(fake_cifar, tmp_path / cifar10.ARCHIVE_NAME)
+    from_folder = cifar10.load(fake_cifar)
+    from_archive = cifar10.load(archive)
     np.testing.assert_array_equal(from_archive["train_images"], from_folder["train_images"])
-    monkeypatch.setenv(data_lib.ENV_VAR, str(tmp_path))  # a folder holding the archive
-    np.testing.assert_array_equal(
-        data_lib.load_cifar10()["test_labels"], from_folder["test_labels"]
-    )
+    monkeypatch.setenv(cifar10.ENV_VAR, str(tmp_path))  # a folder holding the archive
+    np.testing.assert_array_equal(cifar10.load()["test_labels"], from_folder["test_labels"])
 
 
 def test_any_number_of_images_per_batch_file(tmp_path):
     folder = make_fake_cifar(tmp_path, per_batch=7, test=3)
-    raw = data_lib.load_cifar10(folder)
+    raw = cifar10.load(folder)
     assert len(raw["train_images"]) == 35 and len(raw["test_labels"]) == 3
 
 
@@ -65,9 +63,9 @@ def test_corrupt_file_names_the_file_and_the_fix(tmp_path, damage):
     elif damage == "garbage":
         victim.write_bytes(b"not a pickle at all")
     else:
-        data_lib.write_cifar_batch(victim, np.zeros((4, 16, 16, 3), np.uint8), [0] * 4)
-    with pytest.raises(data_lib.DataError) as err:
-        data_lib.load_cifar10(folder)
+        cifar10.write_batch(victim, np.zeros((4, 16, 16, 3), np.uint8), [0] * 4)
+    with pytest.raises(cifar10.DataError) as err:
+        cifar10.load(folder)
     message = str(err.value)
     # A download would not replace a file that is there, so the fix is the file itself.
     assert "data_batch_3" in message and "Replace it with the official file" in message
@@ -75,29 +73,29 @@ def test_corrupt_file_names_the_file_and_the_fix(tmp_path, damage):
 
 
 def test_truncated_archive_is_a_clear_error(fake_cifar, tmp_path):
-    archive = make_archive(fake_cifar, tmp_path / data_lib.ARCHIVE_NAME)
+    archive = make_archive(fake_cifar, tmp_path / cifar10.ARCHIVE_NAME)
     archive.write_bytes(archive.read_bytes()[:5000])
-    with pytest.raises(data_lib.DataError, match=data_lib.ARCHIVE_NAME) as err:
-        data_lib.load_cifar10(archive)
+    with pytest.raises(cifar10.DataError, match=cifar10.ARCHIVE_NAME) as err:
+        cifar10.load(archive)
     assert "Replace it" in str(err.value) and "download" not in str(err.value)
 
 
 def test_missing_folder_and_missing_file(tmp_path, no_cifar_env):
-    with pytest.raises(data_lib.DataError, match="not found.*--config.download=True"):
-        data_lib.load_cifar10(tmp_path / "absent")
-    with pytest.raises(data_lib.DataError, match="not found"):
-        data_lib.load_cifar10()  # nothing in the env var or the default folder
+    with pytest.raises(cifar10.DataError, match="not found.*--config.download=True"):
+        cifar10.load(tmp_path / "absent")
+    with pytest.raises(cifar10.DataError, match="not found"):
+        cifar10.load()  # nothing in the env var or the default folder
     folder = make_fake_cifar(tmp_path, per_batch=4, test=4)
     (folder / "data_batch_5").unlink()
-    with pytest.raises(data_lib.DataError, match="data_batch_5 is missing"):
-        data_lib.load_cifar10(folder)
+    with pytest.raises(cifar10.DataError, match="data_batch_5 is missing"):
+        cifar10.load(folder)
 
 
 @pytest.fixture
 def file_server(tmp_path, monkeypatch):
     """Serve tmp_path/'served' on a loopback port; yields (that folder, the base URL).
     Downloads are allowed: the tests point them at this server."""
-    monkeypatch.delenv(data_lib.OFFLINE_ENV)
+    monkeypatch.delenv(cifar10.OFFLINE_ENV)
     root = tmp_path / "served"
     root.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
@@ -111,17 +109,17 @@ def file_server(tmp_path, monkeypatch):
 
 def test_download_verifies_md5_then_loads(fake_cifar, tmp_path, file_server, capsys):
     root, base = file_server
-    archive = make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
+    archive = make_archive(fake_cifar, root / cifar10.ARCHIVE_NAME)
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
     dest = tmp_path / "cache"
-    raw = data_lib.load_cifar10(
-        dest, download_if_missing=True, url=f"{base}/{data_lib.ARCHIVE_NAME}", md5=md5
+    raw = cifar10.load(
+        dest, download_if_missing=True, url=f"{base}/{cifar10.ARCHIVE_NAME}", md5=md5
     )
     assert len(raw["train_images"]) == 5 * 64
-    assert (dest / data_lib.ARCHIVE_NAME).is_file()
+    assert (dest / cifar10.ARCHIVE_NAME).is_file()
     assert "downloading CIFAR-10" in capsys.readouterr().err  # the progress bar
     # A second load finds the archive and does not download again.
-    data_lib.load_cifar10(dest, download_if_missing=True, url=f"{base}/absent", md5=md5)
+    cifar10.load(dest, download_if_missing=True, url=f"{base}/absent", md5=md5)
 
 
 def test_the_main_command_downloads_cifar10_found_nowhere(
@@ -133,9 +131,9 @@ def test_the_main_command_downloads_cifar10_found_nowhere(
     from experiments import suite as suite_lib
 
     root, base = file_server
-    archive = make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
-    monkeypatch.setattr(data_lib, "CIFAR10_URL", f"{base}/{data_lib.ARCHIVE_NAME}")
-    monkeypatch.setattr(data_lib, "CIFAR10_MD5", data_lib.md5sum(archive))
+    archive = make_archive(fake_cifar, root / cifar10.ARCHIVE_NAME)
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", f"{base}/{cifar10.ARCHIVE_NAME}")
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", cifar10.md5sum(archive))
     suite = reproduce.get_config("scale=smoke")
     suite.runs = [run for run in suite.runs if run.name == "vgg_none"]  # one VGG run
     with (
@@ -146,9 +144,9 @@ def test_the_main_command_downloads_cifar10_found_nowhere(
         ),
     ):
         pass
-    cached = data_lib.DEFAULT_DIR / data_lib.ARCHIVE_NAME
+    cached = cifar10.DEFAULT_DIR / cifar10.ARCHIVE_NAME
     assert cached.read_bytes() == archive.read_bytes()  # fetched, checked, kept
-    assert f"from {base}/{data_lib.ARCHIVE_NAME} into {data_lib.DEFAULT_DIR}" in caplog.text
+    assert f"from {base}/{cifar10.ARCHIVE_NAME} into {cifar10.DEFAULT_DIR}" in caplog.text
     assert messages["vgg_none"].startswith("finished")  # and trained on
 
 
@@ -161,44 +159,44 @@ def test_with_downloads_off_a_missing_cifar10_is_one_line(
 
     suite = reproduce.get_config("scale=smoke")
     if how == "flag":
-        monkeypatch.delenv(data_lib.OFFLINE_ENV)
+        monkeypatch.delenv(cifar10.OFFLINE_ENV)
         suite.download = False
     with pytest.raises(SystemExit) as exit_info:
         with suite_lib.prepare_and_train(suite, tmp_path / "runs", tmp_path / "figures"):
             pass
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and str(data_lib.DEFAULT_DIR) in lines[0], lines
+    assert len(lines) == 1 and str(cifar10.DEFAULT_DIR) in lines[0], lines
     assert "--config.download=True" in lines[0]
-    assert (data_lib.OFFLINE_ENV in lines[0]) == (how == "environment")
+    assert (cifar10.OFFLINE_ENV in lines[0]) == (how == "environment")
     assert not (tmp_path / "runs").exists()
 
 
 def test_without_a_network_the_error_names_url_folder_and_variable(tmp_path):
     url = "http://127.0.0.1:9/cifar-10-python.tar.gz"  # the discard port: refused
-    with pytest.raises(data_lib.DataError) as err:
-        data_lib.download(tmp_path / "cache", url=url)
+    with pytest.raises(cifar10.DataError) as err:
+        cifar10.download(tmp_path / "cache", url=url)
     message = str(err.value)
     assert url in message and str(tmp_path / "cache") in message
-    assert data_lib.ENV_VAR in message
+    assert cifar10.ENV_VAR in message
     assert not list((tmp_path / "cache").iterdir())  # no partial file left
 
 
 def test_download_with_wrong_md5_keeps_nothing(fake_cifar, tmp_path, file_server):
     root, base = file_server
-    make_archive(fake_cifar, root / data_lib.ARCHIVE_NAME)
+    make_archive(fake_cifar, root / cifar10.ARCHIVE_NAME)
     dest = tmp_path / "cache"
-    with pytest.raises(data_lib.DataError, match="md5"):
-        data_lib.load_cifar10(
-            dest, download_if_missing=True, url=f"{base}/{data_lib.ARCHIVE_NAME}"
+    with pytest.raises(cifar10.DataError, match="md5"):
+        cifar10.load(
+            dest, download_if_missing=True, url=f"{base}/{cifar10.ARCHIVE_NAME}"
         )  # the official md5
     assert list(dest.iterdir()) == []
 
 
 def test_download_failure_is_a_clear_error(tmp_path, file_server):
     _, base = file_server
-    with pytest.raises(data_lib.DataError, match="could not download"):
-        data_lib.download(tmp_path / "cache", url=f"{base}/absent.tar.gz")
+    with pytest.raises(cifar10.DataError, match="could not download"):
+        cifar10.download(tmp_path / "cache", url=f"{base}/absent.tar.gz")
     assert list((tmp_path / "cache").iterdir()) == []
 
 
@@ -210,7 +208,7 @@ def check_official_format(raw):
     assert raw["train_images"].shape == (50_000, 32, 32, 3)
     assert raw["train_images"].dtype == np.uint8
     np.testing.assert_array_equal(raw["train_labels"][:5], [6, 9, 9, 4, 1])
-    mean, std = data_lib.channel_stats(raw["train_images"])
+    mean, std = cifar10.channel_stats(raw["train_images"])
     np.testing.assert_allclose(mean, [125.307, 122.950, 113.865], atol=1e-3)
     np.testing.assert_allclose(std, [62.993, 62.089, 66.705], atol=1e-3)
     assert np.bincount(raw["train_labels"]).tolist() == [5000] * 10
@@ -221,21 +219,21 @@ def check_official_format(raw):
 
 @pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
 def test_real_cifar10_is_in_the_official_format():
-    check_official_format(data_lib.load_cifar10(shared_cifar_dir()))
+    check_official_format(cifar10.load(shared_cifar_dir()))
 
 
 @pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
 def test_a_full_official_test_batch_of_10000_images_passes_the_same_check(tmp_path):
-    folder = tmp_path / data_lib.FOLDER_NAME
+    folder = tmp_path / cifar10.FOLDER_NAME
     folder.mkdir()
-    for name in data_lib.TRAIN_FILES:
+    for name in cifar10.TRAIN_FILES:
         (folder / name).symlink_to(shared_cifar_dir() / name)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8)
-    data_lib.write_cifar_batch(
-        folder / data_lib.TEST_FILE, images, np.arange(10_000) % 10, "testing batch 1 of 1"
+    cifar10.write_batch(
+        folder / cifar10.TEST_FILE, images, np.arange(10_000) % 10, "testing batch 1 of 1"
     )
-    raw = data_lib.load_cifar10(folder)
+    raw = cifar10.load(folder)
     check_official_format(raw)
     assert len(raw["test_images"]) == 10_000
     raw["test_labels"] = raw["test_labels"] + 1  # a label 10: the check must catch it
@@ -281,7 +279,7 @@ def test_batches_cover_each_epoch_once_and_repeat_per_seed():
 
 def test_channel_stats_match_numpy():
     images = np.random.default_rng(0).integers(0, 256, (9, 4, 4, 3), dtype=np.uint8)
-    mean, std = data_lib.channel_stats(images)
+    mean, std = cifar10.channel_stats(images)
     flat = images.reshape(-1, 3).astype(np.float64)
     np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-6)
     np.testing.assert_allclose(std, flat.std(0), rtol=1e-6)

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bn_smooth import data as data_lib
-from bn_smooth import loop, probes
+from bn_smooth import cifar10, loop, probes
 from bn_smooth.configs.common import set_every
 from tests.conftest import tiny_vgg_config
 
@@ -75,7 +74,7 @@ def test_every_python_block_runs(page, reader_folder, fake_cifar, monkeypatch):
     """As written, in a fresh namespace each, but at the smoke scale ('scale=cpu' reads
     'scale=smoke': at 1/8-width VGG-11 the same calls take minutes on 2 cores). A block
     that the README shares with a docs page runs on the page."""
-    monkeypatch.setenv(data_lib.ENV_VAR, str(fake_cifar))
+    monkeypatch.setenv(cifar10.ENV_VAR, str(fake_cifar))
     monkeypatch.chdir(reader_folder)
     monkeypatch.setattr(probes, "REGISTRY", dict(probes.REGISTRY))  # a new probe kind
     shared = {b for p in PAGES if p.parent.name == "docs" for b in blocks(p, "python")}

@@ -7,7 +7,7 @@ import nbformat
 import numpy as np
 from nbclient import NotebookClient
 
-from bn_smooth import data as data_lib
+from bn_smooth import cifar10
 from tests.conftest import xla_flags
 
 NOTEBOOK = (
@@ -26,7 +26,7 @@ def test_the_notebook_runs_top_to_bottom(fake_cifar, tmp_path, monkeypatch):
     monkeypatch.setenv("BN_SMOOTH_NOTEBOOK_SIZE", "smoke")
     # The kernel imports this checkout's bn_smooth, whatever else is installed.
     monkeypatch.setenv("PYTHONPATH", str(NOTEBOOK.parents[2]))
-    monkeypatch.setenv(data_lib.ENV_VAR, str(fake_cifar))
+    monkeypatch.setenv(cifar10.ENV_VAR, str(fake_cifar))
     monkeypatch.setenv("XLA_FLAGS", xla_flags())  # its outputs are checked, not its digits
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(

@@ -14,7 +14,18 @@ import numpy as np
 import optax
 import pytest
 
-from bn_smooth import activations, curvature, landscape, loop, models, probes, runlog, tasks, train
+from bn_smooth import (
+    activations,
+    checkpoints,
+    curvature,
+    landscape,
+    loop,
+    models,
+    probes,
+    runlog,
+    tasks,
+    train,
+)
 from bn_smooth.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
 
@@ -64,7 +75,9 @@ def test_probes_leave_running_averages_and_training_unchanged(fake_cifar, tmp_pa
     task, data = tasks.make_task(config)
     tx = train.make_optimizer(config)
     template = train.init_state(task, tx, config.seed)
-    finals = [train.Checkpoints(tmp_path / name).restore(template) for name in ("plain", "probed")]
+    finals = [
+        checkpoints.Checkpoints(tmp_path / name).restore(template) for name in ("plain", "probed")
+    ]
     for a, b in zip(jax.tree.leaves(finals[0]), jax.tree.leaves(finals[1]), strict=True):
         np.testing.assert_array_equal(a, b)
     assert [r["step"] for r in rows(tmp_path / "probed", "landscape")] == [0, 2, 4, 6]

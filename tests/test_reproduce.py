@@ -12,8 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from bn_smooth import data as data_lib
-from bn_smooth import loop, probes, results, runlog
+from bn_smooth import cifar10, loop, probes, results, runlog, summaries
 from bn_smooth.paper import claims, plots, sharpness_claim
 from bn_smooth.paper.markdown import fmt
 from tests.test_train import ROOT, run_module
@@ -142,31 +141,33 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
     assert run.final("accuracy") == pytest.approx((0.58 + 0.59) / 2)
     assert run.train_at("accuracy", 10) == pytest.approx((0.09 + 0.10) / 2)
     # Early: probes after step 0 and before step 0.2 * 60 = 12, i.e. step 10; step 0 apart.
-    assert run.landscape_medians(early=True) == {
+    assert summaries.landscape_medians(run, early=True) == {
         "loss range": 10.0,
         "gradient change": 20.0,
         "beta_eff": 3.0,
     }
-    assert run.landscape_medians(early=None) == {
+    assert summaries.landscape_medians(run, early=None) == {
         "loss range": 0.0,
         "gradient change": 0.0,
         "beta_eff": 3.0,
     }
-    assert run.landscape_medians(early=False)["gradient change"] == 50.0
+    assert summaries.landscape_medians(run, early=False)["gradient change"] == 50.0
     smooth = run.smoothness()
     np.testing.assert_allclose(smooth["gradient change / ||g||"], 2.0 * smooth["steps"])
     np.testing.assert_allclose(smooth["beta_eff lr/2"], 0.15)
     assert run.plateau_end() == 59  # a constant loss never leaves its plateau
-    assert run.ics_medians() == {
+    assert summaries.ics_medians(run) == {
         "l2": {"layer_01": 15.0, "head": 2.0},
         "cosine": {"layer_01": 0.5, "head": -0.5},
     }
     # |change| in mean: unit 3 moves 10 then 20, unit 7 never; variance: unit 7 10 then 20.
-    changes = run.moment_changes("layer_00", 0)
+    changes = summaries.moment_changes(run, "layer_00", 0)
     np.testing.assert_array_equal(changes["steps"], [10, 30])
     np.testing.assert_allclose(changes["mean"], [10.0, 20.0])
-    np.testing.assert_allclose(run.moment_changes("layer_00", 1)["variance"], [10.0, 20.0])
-    assert run.moment_instability() == pytest.approx({"mean": 5.0, "variance": 5.0})
+    np.testing.assert_allclose(
+        summaries.moment_changes(run, "layer_00", 1)["variance"], [10.0, 20.0]
+    )
+    assert summaries.moment_instability(run) == pytest.approx({"mean": 5.0, "variance": 5.0})
     assert run.num_test_examples is None  # no eval rows
 
     # With the probe's `pair`, changes are from each probed step t to step t+1.
@@ -190,11 +191,13 @@ def test_report_numbers_on_a_hand_written_run(tmp_path):
         else r
         for r in rows
     ]
-    changes = write_run(tmp_path / "paired", config, paired).moment_changes("layer_00", 0)
+    changes = summaries.moment_changes(
+        write_run(tmp_path / "paired", config, paired), "layer_00", 0
+    )
     assert changes["between"] == "steps"
     np.testing.assert_array_equal(changes["steps"], [0, 10, 30])
     np.testing.assert_allclose(changes["mean"], [0.5, 0.5, 0.5])
-    assert run.moment_changes("layer_00", 0)["between"] == "probes"
+    assert summaries.moment_changes(run, "layer_00", 0)["between"] == "probes"
 
     diverged = write_run(tmp_path / "diverged", config, rows[:30], status="diverged", step=30)
     assert np.isnan(diverged.final("accuracy"))
@@ -336,7 +339,7 @@ def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
 
 
 def test_suite_reports_missing_data_clearly(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != data_lib.ENV_VAR}
+    env = {k: v for k, v in os.environ.items() if k != cifar10.ENV_VAR}
     result = subprocess.run(
         [
             sys.executable,
@@ -445,10 +448,10 @@ def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     np.testing.assert_array_equal(steps, [1, 11, 21, 31])
     np.testing.assert_allclose(ratio, [0.55, 0.8, 1.5, 1.25])
     # Early (before step 8): steps 0 and 1 pooled; late: the other six values.
-    assert run.sharpness_median(early=True) == pytest.approx(0.525)
-    assert run.sharpness_median(early=False) == pytest.approx((0.95 + 0.975) / 2)
-    assert run.rising_fraction(0, 20) == 0.0
-    assert run.rising_fraction(20, 40) == pytest.approx(10 / 20)  # odd steps rise
+    assert summaries.sharpness_median(run, early=True) == pytest.approx(0.525)
+    assert summaries.sharpness_median(run, early=False) == pytest.approx((0.95 + 0.975) / 2)
+    assert summaries.rising_fraction(run, 0, 20) == 0.0
+    assert summaries.rising_fraction(run, 20, 40) == pytest.approx(10 / 20)  # odd steps rise
     # Per interval: rising fraction, and the sharper of the pair.
     assert sharpness_claim.oscillation_intervals(run) == [
         (0, 0.0, pytest.approx(0.55)),

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from bn_smooth import loop, results, runlog, train
+from bn_smooth import checkpoints, loop, results, runlog, train
 from bn_smooth.configs.common import set_every
 from experiments import cli
 from tests.conftest import dln_config, tiny_vgg_config, xla_flags
@@ -290,9 +290,9 @@ def test_start_and_batch_at_give_the_run_the_loop_trains(fake_cifar, tmp_path):
             opt_state=opt_state,
             step=state.step + 1,
         )
-    checkpoints = train.Checkpoints(tmp_path)
-    final = checkpoints.restore(initial)
-    checkpoints.close()
+    saved = checkpoints.Checkpoints(tmp_path)
+    final = saved.restore(initial)
+    saved.close()
     assert int(final.step) == config.num_steps
     for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -23,7 +23,7 @@ import numpy as np
 
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.sharpness_claim import EDGE
-from bn_smooth.results import matched_ratio
+from bn_smooth.summaries import matched_ratio
 
 LR, LR_HIGH = 0.1, 0.5
 MEMBERS = (("none", LR), ("batch", LR), ("batch", LR_HIGH))

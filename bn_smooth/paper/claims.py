@@ -8,6 +8,7 @@ bn_smooth/paper/sharpness_claim.py.
 
 import numpy as np
 
+from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper import c4_report
 from bn_smooth.paper.c4_report import TWO_ORDERS
@@ -24,7 +25,7 @@ from bn_smooth.paper.panels import (
 )
 from bn_smooth.paper.sharpness_claim import claim_7
 from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
-from bn_smooth.results import EARLY
+from bn_smooth.summaries import EARLY
 
 ABOUT_AS_WELL = 0.05  # training accuracy within 5 points counts as "about as well"
 NORMS = ("none", "batch", *suite.LP)  # the order of VGG_LP and DLN_LP
@@ -98,7 +99,7 @@ def claim_1(runs):
 def claim_2(runs):
     trio = [runs[n] for n in VGG_NOISY]
     acc = {r.norm: r.final("accuracy") for r in trio}
-    moments = {r.norm: r.moment_instability() for r in trio}
+    moments = {r.norm: summaries.moment_instability(r) for r in trio}
     trains = acc["noisy_batch"] >= acc["batch"] - ABOUT_AS_WELL and higher(
         acc["noisy_batch"], acc["none"]
     )
@@ -107,7 +108,7 @@ def claim_2(runs):
         [r.label, fmt(acc[r.norm]), fmt(moments[r.norm]["mean"]), fmt(moments[r.norm]["variance"])]
         for r in trio
     ]
-    between = trio[0].moment_changes(trio[0].activation_layers()[0], 0)["between"]
+    between = summaries.moment_changes(trio[0], trio[0].activation_layers()[0], 0)["between"]
     between = (
         "from step t to step t+1 at each probed step t, as the paper's figure 7 "
         "compares successive steps"
@@ -146,7 +147,7 @@ def claim_3(runs):
     nets = [("VGG", VGG_MAIN), ("DLN", DLN_MAIN)]
     if all(n in runs for n in DLN_SLOW):
         nets.append((f"DLN, lr {runs[DLN_SLOW[0]].lr:g}", DLN_SLOW))
-    medians = {n: runs[n].ics_medians() for _, names in nets for n in names}
+    medians = {n: summaries.ics_medians(runs[n]) for _, names in nets for n in names}
     for net, names in nets:
         none, batch = (medians[n] for n in names)
         med = {
@@ -208,7 +209,7 @@ def claim_3(runs):
         'cosine of at least 0.9 ("almost no ICS").\n' + checklist(parts)
     )
     standard_dln = runs[DLN_MAIN[0]]
-    rising = standard_dln.rising_fraction()
+    rising = summaries.rising_fraction(standard_dln)
     body += (
         f"\nAt lr {standard_dln.lr:g}, {rising:.0%} of the standard DLN's full-batch "
         "GD steps increase the loss (GD oscillates across a valley, claim C7), so "
@@ -227,7 +228,10 @@ def claim_4(runs, study=None):
             (True, f"first {EARLY:.0%} of steps, after 0"),
             (False, "whole run"),
         ):
-            a, b = none.landscape_medians(early), batch.landscape_medians(early)
+            a, b = (
+                summaries.landscape_medians(none, early),
+                summaries.landscape_medians(batch, early),
+            )
             ratios = {k: ratio(a[k], b[k]) for k in a}
             rows.append([net, when] + [f"{fmt(a[k])} / {fmt(b[k])} ({fmt(ratios[k])}x)" for k in a])
             if early is None:
@@ -310,9 +314,9 @@ def claim_5(runs):
     )
     smooth = {}
     for net in ("vgg", "dln"):
-        base = runs[BY_NORM[net]["none"]].landscape_medians(early=False)
+        base = summaries.landscape_medians(runs[BY_NORM[net]["none"]], early=False)
         for n in NORMS[1:]:
-            m = runs[BY_NORM[net][n]].landscape_medians(early=False)
+            m = summaries.landscape_medians(runs[BY_NORM[net][n]], early=False)
             smooth[net, n] = (
                 ratio(base["gradient change"], m["gradient change"]),
                 ratio(base["beta_eff"], m["beta_eff"]),

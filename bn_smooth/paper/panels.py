@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bn_smooth.configs import reproduce as suite
-from bn_smooth.results import Run, matched_ratio
+from bn_smooth.results import Run
+from bn_smooth.summaries import matched_ratio
 
 COLORS = {
     "none": "tab:blue",

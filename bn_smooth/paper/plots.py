@@ -12,6 +12,7 @@ the panels they are made of are in bn_smooth.paper.panels.
 
 from pathlib import Path
 
+from bn_smooth import summaries
 from bn_smooth.paper import panels, sharpness_plots
 from bn_smooth.paper.panels import (
     COLORS,
@@ -220,7 +221,7 @@ def figure_7(runs, stamp_text):
         for j, moment in enumerate(("mean", "variance")):
             ax = axes[i, j]
             for run in trio:
-                changes = run.moment_changes(layer, 0, SITE)
+                changes = summaries.moment_changes(run, layer, 0, SITE)
                 ax.plot(
                     changes["steps"],
                     changes[moment],

@@ -4,11 +4,12 @@ tools read instead. Numbers from the curvature probes through bn_smooth.results.
 
 import numpy as np
 
+from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import reads
 from bn_smooth.paper.verdicts import checklist, ratio, verdict
-from bn_smooth.results import EARLY
+from bn_smooth.summaries import EARLY
 
 LOWERS = 2  # "BatchNorm lowers the top of the spectrum": lambda_1 at most half the standard's
 EDGE = (0.8, 1.25)  # "at the edge of stability": lambda_1 * lr / 2 within these bounds
@@ -29,7 +30,7 @@ def _position(value: float) -> str:
 def oscillation_intervals(run) -> list[tuple[int, float, float]]:
     """(probed step t, fraction of rising steps until the next probe, lambda_1 * lr / 2 at
     the sharper of steps t and t+1) for each interval between curvature probes."""
-    steps, rising = run.rising_between_probes()
+    steps, rising = summaries.rising_between_probes(run)
     now, later = run.sharpness()[1], run.sharpness(next_step=True)[1]
     sharper = np.maximum(now, later) if later.size else now
     return [(int(t), float(r), float(m)) for t, r, m in zip(steps, rising, sharper, strict=True)]
@@ -40,8 +41,8 @@ def claim_7(runs):
     rows, parts, summary = [], [], []
     for what, none_name, batch_name in SHARPNESS_PAIRS:
         none, batch = runs[none_name], runs[batch_name]
-        late = {r.norm: r.sharpness_median(early=False) for r in (none, batch)}
-        early = {r.norm: r.sharpness_median(early=True) for r in (none, batch)}
+        late = {r.norm: summaries.sharpness_median(r, early=False) for r in (none, batch)}
+        early = {r.norm: summaries.sharpness_median(r, early=True) for r in (none, batch)}
         lowered = ratio(late["none"], late["batch"])
         rows.append(
             [
@@ -73,7 +74,7 @@ def claim_7(runs):
             if n in runs and runs[n].sharpness()[0].size
         ),
     ):
-        value = runs[name].sharpness_median(early=False)
+        value = summaries.sharpness_median(runs[name], early=False)
         edge_rows.append([name, f"{runs[name].lr:g}", fmt(value), _position(value)])
     at_edge = [r[0] for r in edge_rows if r[3] == "at"]
     parts.append(

@@ -9,6 +9,7 @@ spectrum); `FIGURES` names them for `plots.make_all`.
 
 import numpy as np
 
+from bn_smooth import summaries
 from bn_smooth.paper import panels
 from bn_smooth.paper.panels import (
     COLORS,
@@ -21,7 +22,7 @@ from bn_smooth.paper.panels import (
     reads,
     style,
 )
-from bn_smooth.results import EARLY
+from bn_smooth.summaries import EARLY
 
 
 @reads(*VGG_MAIN, *DLN_MAIN, *VGG_HIGH_LR)
@@ -145,7 +146,7 @@ def rising_panel(ax, runs):
     """Full-batch GD: the fraction of steps that raise the loss between successive curvature
     probes (steps), beside lambda_1 * lr / 2 at the probed step t and at t+1 (markers)."""
     for run, color in zip(runs, ("tab:blue", "tab:cyan", "tab:gray"), strict=False):
-        steps, rising = run.rising_between_probes()
+        steps, rising = summaries.rising_between_probes(run)
         ax.step(
             steps,
             rising,

@@ -8,7 +8,7 @@ seeds) and its runs by name (`<setting>_<norm>_lr<lr>_s<seed>`) and returns a Fi
 import matplotlib.colors
 
 from bn_smooth.paper import panels
-from bn_smooth.results import matched_ratio
+from bn_smooth.summaries import matched_ratio
 
 SETTING_COLORS = list(matplotlib.colors.TABLEAU_COLORS.values())
 LR, LR_HIGH = 0.1, 0.5

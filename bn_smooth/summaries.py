@@ -1,0 +1,116 @@
+"""The summary numbers of a run that the figures and REPORT.md show, each defined once:
+medians of the landscape, of ICS and of the moments' changes, the sharpness against 2/lr,
+and how often the loss rises.
+
+    run = results.Run.load("runs/reproduce/vgg_batch")
+    summaries.landscape_medians(run, early=True)   # REPORT.md's C4 numbers
+"""
+
+import numpy as np
+
+from bn_smooth.results import Run
+
+EARLY = 0.2  # "early in training": the first 20% of the steps
+
+
+def matched_ratio(steps_a, a, steps_b, b) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, a / b) at the steps both series were measured (per-step ratios of two
+    runs, e.g. standard / BatchNorm)."""
+    common, ia, ib = np.intersect1d(steps_a, steps_b, return_indices=True)
+    return common, np.asarray(a)[ia] / np.asarray(b)[ib]
+
+
+def sharpness_median(run: Run, early: bool) -> float:
+    """Median of lambda_1 * lr / 2 over the probed steps in the first EARLY of the run,
+    or over the rest; with the probe's `pair`, over both iterates of each pair."""
+    halves = [run.sharpness(), run.sharpness(next_step=True)]
+    steps = np.concatenate([h[0] for h in halves])
+    ratio = np.concatenate([h[1] for h in halves])
+    keep = steps < EARLY * run.num_steps
+    return float(np.nanmedian(ratio[keep if early else ~keep]))
+
+
+def rising_between_probes(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(curvature probe steps, the fraction of rising steps from each to the next probe,
+    or to the end of the run)."""
+    steps = run.curvature()["steps"]
+    bounds = [*steps, run.num_steps]
+    return steps, np.array(
+        [rising_fraction(run, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    )
+
+
+def rising_fraction(run: Run, start: int = 0, stop: int | None = None) -> float:
+    """The fraction of training steps in [start, stop) whose loss exceeds the previous
+    step's: for full-batch GD, how often it oscillates instead of descending."""
+    steps, loss = run.train_curve("loss")
+    keep = (steps[1:] >= start) & (steps[1:] < (stop or run.num_steps))
+    return float(np.mean(np.diff(loss)[keep] > 0))
+
+
+def landscape_medians(run: Run, early: bool | None) -> dict:
+    """Medians over probed steps of the loss range, the largest gradient change and
+    beta_eff: over the first EARLY of the run after step 0 (`early`; with at least the
+    first probe after it), over the whole run, or at step 0 alone (`early=None`: the
+    initialization, where the standard network sits on a plateau with a tiny
+    gradient)."""
+    ls = run.landscape()
+    steps = ls["steps"]
+    # A run too short to probe inside its first EARLY still has an early probe: its first.
+    first = steps[steps > 0].min(initial=run.num_steps)
+    keep = (
+        steps == 0
+        if early is None
+        else (steps > 0) & ((steps < EARLY * run.num_steps) | (steps == first))
+        if early
+        else slice(None)
+    )
+    return {
+        "loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),
+        "gradient change": float(np.nanmedian(ls["grad_dist_max"][keep])),
+        "beta_eff": float(np.nanmedian(ls["beta_eff"][keep])),
+    }
+
+
+def ics_medians(run: Run) -> dict:
+    """{l2, cosine: {layer: median over probed steps}}; the first layer (0 by
+    definition) left out."""
+    per_layer = {layer: run.ics(layer) for layer in run.ics_layers()[1:]}
+    return {
+        "l2": {k: float(np.nanmedian(v[1])) for k, v in per_layer.items()},
+        "cosine": {k: float(np.nanmedian(v[2])) for k, v in per_layer.items()},
+    }
+
+
+def moment_changes(run: Run, layer: str, unit: int, site: str = "post_norm") -> dict:
+    """|change| of one chosen unit's mean and variance from step t to step t+1 at each
+    probed step t (figure 7), with the probe's `pair`; without it (older runs), between
+    successive probed steps: {steps, mean, variance, between ("steps" or "probes")}."""
+    a = run.activations(layer, site, unit)
+    later = run.activations(layer, site, unit, next_step=True)
+    if later["steps"].size:
+        return {
+            "steps": a["steps"],
+            "mean": np.abs(later["mean"] - a["mean"]),
+            "variance": np.abs(later["std"] ** 2 - a["std"] ** 2),
+            "between": "steps",
+        }
+    return {
+        "steps": a["steps"][1:],
+        "mean": np.abs(np.diff(a["mean"])),
+        "variance": np.abs(np.diff(a["std"] ** 2)),
+        "between": "probes",
+    }
+
+
+def moment_instability(run: Run, site: str = "post_norm") -> dict:
+    """Median over layers, units and successive probes of |change| in mean and variance."""
+    changes = [
+        moment_changes(run, layer, unit, site)
+        for layer in run.activation_layers()
+        for unit in range(len(run.activation_units(layer)))
+    ]
+    return {
+        k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
+        for k in ("mean", "variance")
+    }
