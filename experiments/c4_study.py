@@ -17,7 +17,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from bn_smooth import distributed, results
-from bn_smooth.paper import c4_report, study_plots
+from bn_smooth.paper import c4_analysis, c4_report, study_plots
 from experiments import cli
 from experiments.suite import prepare_and_train
 
@@ -50,7 +50,7 @@ def main(argv):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
         runs = results.load_runs(workdir, [run.name for run in study.runs])
-        summary = c4_report.summarize(study, runs)
+        summary = c4_analysis.summarize(study, runs)
         c4_report.write(figures, summary, study, times.seconds, command=" ".join(sys.argv[1:]))
         figure = study_plots.c4_study(summary, study, runs, stamp(study, runs))
         figure.savefig(figures / "c4_study.png", dpi=110)

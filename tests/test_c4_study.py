@@ -9,7 +9,7 @@ import pytest
 
 from bn_smooth import runlog, summaries
 from bn_smooth.configs import c4_study
-from bn_smooth.paper import c4_report
+from bn_smooth.paper import c4_analysis, c4_report
 from tests.test_reproduce import PNG_MAGIC
 from tests.test_train import run_module
 
@@ -35,7 +35,7 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     study = c4_study.get_config("scale=smoke")
-    summary = json.loads((figures / c4_report.SUMMARY).read_text())
+    summary = json.loads((figures / c4_analysis.SUMMARY).read_text())
     assert not summary["missing"]
     assert (figures / "c4_study.png").read_bytes().startswith(PNG_MAGIC)
     text = (figures / "c4_study.md").read_text()
@@ -103,7 +103,7 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
         f"--figures={figures}",
     )
     assert again.returncode == 0 and re.search(r"(\d+) of \1 runs are done already", again.stderr)
-    assert json.loads((figures / c4_report.SUMMARY).read_text()) == summary
+    assert json.loads((figures / c4_analysis.SUMMARY).read_text()) == summary
 
 
 def test_matched_ratio_pairs_equal_steps_only():

@@ -1,4 +1,5 @@
-"""The rules that turn measured numbers into REPORT.md's verdicts, on hand-written runs.
+"""The claims C4-C7 of REPORT.md on hand-written runs (the rules and C1-C3:
+test_ics_claims.py).
 
 Each claim is first given runs on which every part of it holds ("confirmed"), then one
 number at a time is moved just across its threshold: the part it decides must fail, and
@@ -7,307 +8,11 @@ the report.
 """
 
 import math
-import re
-
-import pytest
 
 from bn_smooth import summaries
-from bn_smooth.paper import c4_report, claims, sharpness_claim
-from bn_smooth.paper.verdicts import checklist, higher, lower, ratio, verdict
-from bn_smooth.results import Run
+from bn_smooth.paper import c4_analysis, c4_report, claims, sharpness_claim
 from bn_smooth.summaries import EARLY
-
-STEPS = 100  # every hand-written run: 100 steps, so "early" is steps 1-19 (EARLY = 0.2)
-
-
-def make_run(
-    name,
-    norm,
-    lr,
-    task="vgg_cifar",
-    *,
-    accuracy=(0.5, 0.5),
-    loss=None,
-    test_accuracy=0.5,
-    landscape=None,
-    ics=None,
-    moments=None,
-    curvature=None,
-    status="finished",
-):
-    """A run of STEPS steps: training accuracy `accuracy[0]` before step 50 and
-    `accuracy[1]` from it on; `loss` a per-step list (default constant); `landscape`
-    (loss range, gradient change, beta_eff) at every 10th step; `ics` per-layer (l2,
-    cosine) at every 10th step; `moments` (|change of mean|, |change of variance|) of
-    one unit per activation probe; `curvature` {step: (lambda_1 at t, at t + 1)}."""
-    config = {"norm": norm, "lr": lr, "num_steps": STEPS, "task": task}
-    loss = [1.0] * STEPS if loss is None else loss
-    rows = [
-        {
-            "step": t,
-            "kind": "train",
-            "loss": loss[t],
-            "accuracy": accuracy[0] if t < 50 else accuracy[1],
-        }
-        for t in range(STEPS)
-    ]
-    rows.append({"step": STEPS, "kind": "eval", "accuracy": test_accuracy, "loss": 1.0})
-    probed = range(0, STEPS, 10)
-    if landscape is not None:
-        loss_range, change, beta = landscape
-        rows += [
-            {
-                "step": t,
-                "kind": "landscape",
-                "loss_min": 1.0,
-                "loss_max": 1.0 + loss_range,
-                "grad_dist_min": 0.0,
-                "grad_dist_max": change,
-                "beta_eff": beta,
-                "loss0": 1.0,
-                "grad_norm": 1.0,
-                "losses": [1.0],
-                "grad_dists": [change],
-                "step_norms": [1.0],
-                "step_sizes": [lr],
-            }
-            for t in probed
-        ]
-    if ics is not None:
-        layers = [f"layer_{i:02d}" for i in range(len(ics) + 1)]
-        rows += [
-            {
-                "step": t,
-                "kind": "ics",
-                "layers": layers,
-                "l2": [0.0, *(l2 for l2, _ in ics)],
-                "cosine": [1.0, *(c for _, c in ics)],
-            }
-            for t in probed
-        ]
-    if moments is not None:
-        d_mean, d_var = moments
-
-        def site(mean, var):
-            return {
-                "layer_00": {
-                    "units": [0],
-                    "post_norm": {
-                        "mean": [mean],
-                        "std": [math.sqrt(var)],
-                        "percentiles": [[0.0, 1.0]],
-                    },
-                }
-            }
-
-        rows += [
-            {
-                "step": t,
-                "kind": "activations",
-                "layers": site(0.0, 1.0),
-                "next": {"layers": site(d_mean, 1.0 + d_var)},
-            }
-            for t in probed
-        ]
-    if curvature is not None:
-
-        def at(lam):
-            return {"eigenvalues": [lam, 0.0], "rayleigh": 1.0, "hg_norm": 1.0, "grad_norm": 1.0}
-
-        rows += [
-            {"step": t, "kind": "curvature", **at(now), "two_over_lr": 2 / lr, "next": at(later)}
-            for t, (now, later) in sorted(curvature.items())
-        ]
-    rows.sort(key=lambda r: r["step"])
-    run = Run.from_rows(name, config, rows)
-    run.status = {
-        "status": status,
-        "step": STEPS if status == "finished" else 60,
-        "message": status,
-    }
-    return run
-
-
-def parts_of(body: str) -> list[tuple[str, bool]]:
-    """The checklist that a claim's body ends with: (text, holds) per part."""
-    found = re.findall(r"^- (holds|\*\*fails\*\*): (.*)$", body, re.MULTILINE)
-    return [(text, mark == "holds") for mark, text in found]
-
-
-def failing(result) -> list[str]:
-    """The parts of a claim's (summary, verdict, body) that fail, as the report prints them."""
-    return [text for text, holds in parts_of(result[2]) if not holds]
-
-
-def check_one_part_fails(result, part: str):
-    """The verdict is 'partly', and the one failing part starts with `part`."""
-    assert result[1] == "partly", failing(result)
-    fails = failing(result)
-    assert len(fails) == 1 and fails[0].startswith(part), fails
-
-
-# ---------------------------------------------------------------------------
-# The helpers every claim uses
-
-
-def test_verdict_is_confirmed_only_when_every_part_holds():
-    assert verdict([("a", True), ("b", True)]) == "confirmed"
-    assert verdict([("a", True), ("b", False)]) == "partly"
-    assert verdict([("a", False), ("b", True)]) == "partly"
-    assert verdict([("a", False), ("b", False)]) == "not confirmed"
-
-
-def test_checklist_prints_each_part_and_whether_it_held():
-    assert checklist([("a > b", True), ("c < d", False)]) == (
-        "\n- holds: a > b\n- **fails**: c < d\n"
-    )
-    assert parts_of(checklist([("x", False), ("y", True)])) == [("x", False), ("y", True)]
-
-
-def test_comparisons_rank_a_diverged_run_last_and_a_tie_as_no_lead():
-    assert higher(0.6, 0.5) and not higher(0.5, 0.6) and not higher(0.5, 0.5)
-    assert lower(0.5, 0.6) and not lower(0.6, 0.5) and not lower(0.5, 0.5)
-    assert higher(0.1, math.nan) and not higher(math.nan, 0.1) and not higher(math.nan, math.nan)
-    assert lower(1e9, math.inf) and not lower(math.inf, 1.0)
-    assert ratio(6.0, 3.0) == 2.0 and ratio(1.0, 0.0) == math.inf
-
-
-# ---------------------------------------------------------------------------
-# C1: BatchNorm trains faster
-
-
-def c1_runs(**changes):
-    """BatchNorm ahead at step 20 and at the end, at both learning rates; `changes`
-    {run name: make_run keyword arguments} override."""
-    spec = {
-        "vgg_none": ("none", 0.1, (0.3, 0.6)),
-        "vgg_batch": ("batch", 0.1, (0.4, 0.7)),
-        "vgg_none_lr0.5": ("none", 0.5, (0.3, 0.6)),
-        "vgg_batch_lr0.5": ("batch", 0.5, (0.4, 0.7)),
-    }
-    return {
-        name: make_run(name, norm, lr, **{"accuracy": acc, **changes.get(name, {})})
-        for name, (norm, lr, acc) in spec.items()
-    }
-
-
-def test_c1_confirmed_when_batchnorm_leads_early_and_late_at_both_learning_rates():
-    result = claims.claim_1(c1_runs())
-    assert result[1] == "confirmed" and not failing(result)
-    assert len(parts_of(result[2])) == 4
-
-
-@pytest.mark.parametrize(
-    "name, accuracy, part",
-    [
-        ("vgg_batch", (0.3, 0.7), "BatchNorm ahead at step 20, lr 0.1"),  # a tie early
-        ("vgg_batch", (0.4, 0.59), "BatchNorm ahead at the end, lr 0.1"),
-        ("vgg_none_lr0.5", (0.45, 0.6), "BatchNorm ahead at step 20, lr 0.5"),
-        ("vgg_none_lr0.5", (0.3, 0.71), "BatchNorm ahead at the end, lr 0.5"),
-    ],
-    ids=["early-0.1", "end-0.1", "early-0.5", "end-0.5"],
-)
-def test_c1_each_lead_decides_its_own_part(name, accuracy, part):
-    check_one_part_fails(claims.claim_1(c1_runs(**{name: {"accuracy": accuracy}})), part)
-
-
-def test_c1_a_diverged_batchnorm_run_leads_nowhere():
-    result = claims.claim_1(c1_runs(vgg_batch={"status": "diverged"}))
-    assert failing(result) == ["BatchNorm ahead at the end, lr 0.1"]  # before step 60: ahead
-    runs = c1_runs(**{n: {"accuracy": (0.4, 0.7)} for n in ("vgg_none", "vgg_none_lr0.5")})
-    assert claims.claim_1(runs)[1] == "not confirmed"
-
-
-# ---------------------------------------------------------------------------
-# C2: noisy BatchNorm trains about as well, with less stable distributions
-
-
-def c2_runs(noisy_accuracy=0.66, noisy_moments=(0.3, 0.3), none_accuracy=0.6):
-    return {
-        "vgg_none": make_run(
-            "vgg_none", "none", 0.1, accuracy=(0.5, none_accuracy), moments=(0.1, 0.1)
-        ),
-        "vgg_batch": make_run("vgg_batch", "batch", 0.1, accuracy=(0.5, 0.7), moments=(0.05, 0.05)),
-        "vgg_noisy_batch": make_run(
-            "vgg_noisy_batch",
-            "noisy_batch",
-            0.1,
-            accuracy=(0.5, noisy_accuracy),
-            moments=noisy_moments,
-        ),
-    }
-
-
-def test_c2_rule_on_both_sides_of_its_thresholds():
-    assert claims.ABOUT_AS_WELL == 0.05
-    result = claims.claim_2(c2_runs())
-    assert result[1] == "confirmed" and not failing(result)
-    # 0.06 behind BatchNorm (0.70) is not "about as well"; neither is a tie with the
-    # standard network.
-    check_one_part_fails(claims.claim_2(c2_runs(noisy_accuracy=0.64)), "noisy BatchNorm within")
-    check_one_part_fails(
-        claims.claim_2(c2_runs(noisy_accuracy=0.66, none_accuracy=0.66)), "noisy BatchNorm within"
-    )
-    # Its moments must move more than the standard network's (0.1), in mean and variance.
-    for moments in ((0.1, 0.3), (0.3, 0.1), (0.05, 0.3)):
-        check_one_part_fails(claims.claim_2(c2_runs(noisy_moments=moments)), "its mean and")
-    assert claims.claim_2(c2_runs(0.5, (0.01, 0.01)))[1] == "not confirmed"
-
-
-# ---------------------------------------------------------------------------
-# C3: BatchNorm does not reduce ICS; the standard DLN has almost none
-
-
-def c3_runs(vgg_batch=(1.0, 0.5), dln_batch=(1.0, 0.5), dln_none_cosines=(0.95, 0.9), slow=True):
-    """Per-layer (l2, cosine) of each run; the standard networks have l2 1.0 and cosine 0.5
-    (VGG) or `dln_none_cosines` (DLN) in every layer after the first."""
-
-    def runs_of(names, task, standard, batch, lr):
-        return {
-            names[0]: make_run(names[0], "none", lr, task, ics=standard),
-            names[1]: make_run(names[1], "batch", lr, task, ics=[batch, batch]),
-        }
-
-    dln_standard = [(1.0, c) for c in dln_none_cosines]
-    runs = {
-        **runs_of(("vgg_none", "vgg_batch"), "vgg_cifar", [(1.0, 0.5)] * 2, vgg_batch, 0.1),
-        **runs_of(("dln_none", "dln_batch"), "dln", dln_standard, dln_batch, 1e-6),
-    }
-    if slow:
-        runs.update(
-            runs_of(
-                ("dln_none_lr1e-7", "dln_batch_lr1e-7"), "dln", [(1.0, 0.99)] * 2, (1.0, 0.99), 1e-7
-            )
-        )
-    return runs
-
-
-def test_c3_rule_on_both_sides_of_its_thresholds():
-    result = claims.claim_3(c3_runs())
-    assert result[1] == "confirmed" and not failing(result), failing(result)
-    # Equal ICS counts as "not reduced"; a smaller l2 or a larger cosine is a reduction.
-    check_one_part_fails(claims.claim_3(c3_runs(vgg_batch=(0.9, 0.5))), "VGG: BatchNorm")
-    check_one_part_fails(claims.claim_3(c3_runs(vgg_batch=(1.0, 0.51))), "VGG: BatchNorm")
-    check_one_part_fails(claims.claim_3(c3_runs(dln_batch=(0.99, 0.5))), "DLN: BatchNorm")
-    # "Almost none": every layer of the standard DLN at a median cosine of at least 0.9.
-    check_one_part_fails(
-        claims.claim_3(c3_runs(dln_none_cosines=(0.95, 0.89))),
-        "DLN: every layer of the standard DLN keeps",
-    )
-    # Without the lr-1e-7 runs, the claim has three parts.
-    assert len(parts_of(claims.claim_3(c3_runs(slow=False))[2])) == 3
-
-
-def test_c3_medians_are_over_steps_then_layers_without_the_first_layer():
-    run = make_run("vgg_none", "none", 0.1, ics=[(1.0, 0.2), (3.0, 0.4), (5.0, 0.9)])
-    assert summaries.ics_medians(run)["l2"] == {"layer_01": 1.0, "layer_02": 3.0, "layer_03": 5.0}
-    runs = c3_runs()
-    runs["vgg_none"] = run  # medians 3.0 and 0.4 against BatchNorm's 1.0 and 0.5
-    assert failing(claims.claim_3(runs)) == [
-        "VGG: BatchNorm improves neither the l2 difference (standard / BatchNorm 3) nor the "
-        "cosine (0.4 -> 0.5)"
-    ]
-
+from tests.claim_runs import STEPS, check_one_part_fails, failing, make_run, parts_of
 
 # ---------------------------------------------------------------------------
 # C4: BatchNorm makes the loss and its gradients smoother
@@ -325,7 +30,7 @@ def c4_runs(vgg_batch=(1.0, 1.0, 1.0), dln_batch=(1.0, 1.0, 1.0)):
 
 
 def test_c4_rule_on_both_sides_of_its_thresholds():
-    assert c4_report.TWO_ORDERS == 30
+    assert c4_analysis.TWO_ORDERS == 30
     result = claims.claim_4(c4_runs())
     assert result[1] == "confirmed" and not failing(result), failing(result)
     assert len(parts_of(result[2])) == 6
@@ -381,12 +86,12 @@ def study_summary(*early):
 
 
 def test_c4_study_verdict_needs_a_median_of_30x_not_one_step():
-    v = c4_report.verdict(study_summary((3.0, 29.0), (30.0, 31.0)))
+    v = c4_analysis.verdict(study_summary((3.0, 29.0), (30.0, 31.0)))
     assert v["reaches_two_orders"] and v["setting"] == "s1" and v["median"] == 30.0
-    v = c4_report.verdict(study_summary((29.9, 1000.0), (2.0, 5.0)))
+    v = c4_analysis.verdict(study_summary((29.9, 1000.0), (2.0, 5.0)))
     assert not v["reaches_two_orders"] and v["setting"] == "s0"
     assert v["max_single_step"] == 1000.0 and v["max_single_step_setting"] == "s0 batch_lr0.1"
-    assert c4_report.verdict(study_summary((math.nan, 50.0))) == {}
+    assert c4_analysis.verdict(study_summary((math.nan, 50.0))) == {}
 
 
 def test_c4_counts_the_study_as_one_more_part(monkeypatch):

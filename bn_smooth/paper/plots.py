@@ -6,22 +6,22 @@ bn_smooth/configs/reproduce.py; each figure declares those it reads with
 Figures are built without pyplot, so this module never touches a notebook's
 backend.
 `make_all` writes every figure it can as figure_NN.png (NN the paper's
-number), and those of bn_smooth.paper.sharpness_plots, which go beyond the paper;
+number): this module's, the lp normalizations' of appendix B (figures 11-14,
+bn_smooth.paper.lp_plots), and those of bn_smooth.paper.sharpness_plots, which go
+beyond the paper;
 the panels they are made of are in bn_smooth.paper.panels.
 """
 
 from pathlib import Path
 
 from bn_smooth import summaries
-from bn_smooth.paper import panels, sharpness_plots
+from bn_smooth.paper import lp_plots, panels, sharpness_plots
 from bn_smooth.paper.panels import (
     COLORS,
-    DLN_LP,
     DLN_MAIN,
     DLN_SLOW,
     SITE,
     VGG_HIGH_LR,
-    VGG_LP,
     VGG_MAIN,
     VGG_NOISY,
     reads,
@@ -256,79 +256,24 @@ def figure_8(runs, stamp_text):
     return panels.finish(fig, "Figure 8: DLN activations before the normalization", stamp_text)
 
 
-def _lp_figure(runs, names, key, ylabel, log):
-    group = [runs[n] for n in names]
-    fig = panels.new(1, 4, width=3.6, height=3.2)
-    axes = fig.subplots(1, 4)
-    panels.train_panel(axes[0], group, key, ylabel, log=log)
-    axes[0].set_title("(a) training")
-    panels.landscape_panels(axes[1:], group, log=log, eta_note=panels.eta_note(group[0]))
-    for ax, letter in zip(axes[1:], "bcd", strict=True):
-        ax.set_title(f"({letter}) {ax.get_title()}", fontsize=9)
-    return fig
-
-
-@reads(*VGG_LP)
-def figure_11(runs, stamp_text):
-    """VGG with lp normalizations: training and landscape."""
-    fig = _lp_figure(runs, VGG_LP, "accuracy", "training accuracy", log=False)
-    return panels.finish(fig, "Figure 11: VGG with ℓp normalizations", stamp_text)
-
-
-@reads(*DLN_LP)
-def figure_12(runs, stamp_text):
-    """The deep linear network with lp normalizations: training and landscape."""
-    fig = _lp_figure(runs, DLN_LP, "loss", "training loss", log=True)
-    return panels.finish(fig, "Figure 12: deep linear network with ℓp normalizations", stamp_text)
-
-
-@reads(*VGG_LP, *DLN_LP)
-def figure_13(runs, stamp_text):
-    """Training with lp normalizations against BatchNorm: (a) VGG, (b) DLN."""
-    fig = panels.new(1, 2, width=5.0, height=3.6)
-    ax_vgg, ax_dln = fig.subplots(1, 2)
-    panels.train_panel(ax_vgg, [runs[n] for n in VGG_LP], "accuracy", "training accuracy")
-    ax_vgg.set_title("(a) VGG")
-    panels.train_panel(ax_dln, [runs[n] for n in DLN_LP], "loss", "training loss", log=True)
-    ax_dln.set_title("(b) deep linear network")
-    return panels.finish(fig, "Figure 13: training with ℓp normalizations", stamp_text)
-
-
-@reads(*VGG_LP)
-def figure_14(runs, stamp_text):
-    """VGG activation distributions under every normalization."""
-    group = [runs[n] for n in VGG_LP]
-    layers = panels.pick_layers(group[0].activation_layers(), 2)
-    fig = panels.new(2, 5, width=3.0, height=2.8)
-    panels.activation_grid(fig, fig.add_gridspec(2, 5), group, layers)
-    return panels.finish(
-        fig,
-        "Figure 14: VGG activation distributions under different "
-        f"normalizations (this VGG has {len(group[0].activation_layers())} "
-        "normalized layers; the paper's layer #11 needs a deeper one, such "
-        "as the C4 study's VGG-16)",
-        stamp_text,
-    )
-
-
-FIGURES = {
-    f"figure_{n:02d}": fn
-    for n, fn in (
-        (1, figure_1),
-        (2, figure_2),
-        (3, figure_3),
-        (4, figure_4),
-        (6, figure_6),
-        (7, figure_7),
-        (8, figure_8),
-        (9, figure_9),
-        (10, figure_10),
-        (11, figure_11),
-        (12, figure_12),
-        (13, figure_13),
-        (14, figure_14),
-    )
-} | sharpness_plots.FIGURES
+FIGURES = (
+    {
+        f"figure_{n:02d}": fn
+        for n, fn in (
+            (1, figure_1),
+            (2, figure_2),
+            (3, figure_3),
+            (4, figure_4),
+            (6, figure_6),
+            (7, figure_7),
+            (8, figure_8),
+            (9, figure_9),
+            (10, figure_10),
+        )
+    }
+    | lp_plots.FIGURES
+    | sharpness_plots.FIGURES
+)
 
 
 def make_all(

@@ -10,7 +10,7 @@ import datetime
 import json
 from pathlib import Path
 
-from bn_smooth.paper import c4_report
+from bn_smooth.paper import c4_analysis
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import missing
@@ -23,7 +23,7 @@ def write(
     """Write REPORT.md; a claim whose runs (as it declares them) are missing names them
     instead of a verdict."""
     path = Path(path)
-    study = path.parent / c4_report.SUMMARY
+    study = path.parent / c4_analysis.SUMMARY
     study = json.loads(study.read_text()) if study.exists() else None
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:

@@ -3,6 +3,10 @@ checklist of a claim's parts that REPORT.md prints under each verdict."""
 
 import math
 
+# Training accuracy within 5 points counts as "about as well" (C2's noisy BatchNorm, C5's
+# lp norms against BatchNorm).
+ABOUT_AS_WELL = 0.05
+
 
 def ratio(a, b) -> float:
     return a / b if b else math.inf

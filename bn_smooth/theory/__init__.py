@@ -22,7 +22,8 @@ Call the checks inside `jax.enable_x64(True)`.
 
 from bn_smooth.theory.instances import Instance, normalize, quantities, sample
 from bn_smooth.theory.runner import BATCH_SIZES, SCALE_FLOOR, TOLERANCE, check_all, run_statements
-from bn_smooth.theory.statements import STATEMENTS, Statement, scale_invariance
+from bn_smooth.theory.statements import scale_invariance
+from bn_smooth.theory.table import STATEMENTS, Statement
 from bn_smooth.theory.trust_region import max_quadratic_on_ball
 
 __all__ = [

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 
 from bn_smooth.theory.instances import quantities, sample
-from bn_smooth.theory.statements import STATEMENTS, Statement, lemma_4_5
+from bn_smooth.theory.statements import lemma_4_5
+from bn_smooth.theory.table import STATEMENTS, Statement
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128, 256)
 TOLERANCE = 1e-8  # relative to each instance's scale; float64 round-off is ~1e-15
