@@ -6,8 +6,10 @@ import dataclasses
 CLAIMS = "tests/test_claims.py"
 ICS_CLAIMS = "tests/test_ics_claims.py"
 NORMS = "tests/test_norms.py"
-LANDSCAPE_ROW = "tests/test_reference.py::test_landscape_row_is_a_line_search_of_its_steps_loss"
-CURVATURE_ROW = "tests/test_reference.py::test_curvature_row_is_the_whole_hessian_of_its_steps_loss"
+LANDSCAPE_ROW = "tests/test_probe_rows.py::test_landscape_row_is_a_line_search_of_its_steps_loss"
+CURVATURE_ROW = (
+    "tests/test_probe_rows.py::test_curvature_row_is_the_whole_hessian_of_its_steps_loss"
+)
 FORWARD = "tests/test_reference.py::test_vgg_training_loss_is_the_reference_forward_pass"
 DLN_LOSS = (
     "tests/test_reference.py::test_dln_loss_is_the_summed_squared_error_of_the_matrix_product"

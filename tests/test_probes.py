@@ -17,7 +17,6 @@ import pytest
 from bn_smooth import (
     activations,
     checkpoints,
-    curvature,
     landscape,
     loop,
     models,
@@ -265,44 +264,6 @@ def test_running_mode_measures_the_evaluation_function_and_only_differs_with_bat
     }
     assert same == (
         {"loss0": True, "hg_norm": True} if norm == "none" else {"loss0": False, "hg_norm": False}
-    )
-
-
-def test_dln_curvature_probe_against_the_whole_hessian_at_both_iterates():
-    config = dln_config(norm="batch")
-    config.probe.curvature.update(dict(every=10, num_steps=60, exact=True))
-    assert config.probe.curvature.pair  # the DLN config measures step t and t+1
-    task, tx, data, state, step_fn = setup(config, steps=3)
-    row = probes.Probes(task, tx, config, state.params).run("curvature", state, data)
-    for at in (row, row["next"]):
-        np.testing.assert_allclose(at["eigenvalues"][:2], at["exact_eigenvalues"][:2], rtol=1e-3)
-        assert abs(at["rayleigh"]) <= at["hg_norm"] * (1 + 1e-5)
-    assert row["two_over_lr"] == pytest.approx(2 / config.lr)
-    # `next` is the same probe one GD update later.
-    config.probe.curvature.pair = False
-    after, _ = step_fn(state, data, None)
-    later = probes.Probes(task, tx, config, state.params).run("curvature", after, data)
-    for key in ("exact_eigenvalues", "hg_norm", "grad_norm"):
-        np.testing.assert_allclose(row["next"][key], later[key], rtol=1e-5)
-    assert "next" not in later
-
-
-def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
-    config = dln_config(norm="batch")
-    config.probe.spectrum.update(dict(every=10, num_steps=20, num_vectors=3, num_points=128))
-    task, tx, data, state, _ = setup(config)
-    row = probes.Probes(task, tx, config, state.params).run("spectrum", state, data)
-    loss_fn = train.step_loss_fn(task, state, data)
-    exact = np.linalg.eigvalsh(np.asarray(curvature.hessian_matrix(loss_fn, state.params)))
-    spread = exact[-1] - exact[0]
-    assert row["nodes"].shape == row["weights"].shape == (3, 20)
-    # Ritz values lie in [lambda_min, lambda_max]; the top one is lambda_max itself.
-    assert row["nodes"].min() >= exact[0] - 1e-4 * spread
-    assert row["nodes"].max() <= exact[-1] + 1e-4 * spread
-    np.testing.assert_allclose(row["nodes"].max(axis=1), exact[-1], rtol=1e-3)
-    np.testing.assert_allclose(row["weights"].sum(axis=1), 1.0, rtol=1e-5)
-    assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(
-        1.0, rel=1e-2
     )
 
 

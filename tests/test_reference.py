@@ -1,23 +1,20 @@
-"""The model, the objective, evaluation and the probes' rows against independent code.
+"""The model, the objective and evaluation against independent code.
 
 The reference here is written from the paper and DESIGN.md in plain `jax.lax` and
 numpy, sharing nothing with the library's modules: a VGG forward pass (conv -> norm ->
 ReLU -> pool, Dense head, mean cross-entropy), the DLN's product of matrices and summed
-squared error, Glorot's initialization, the test split in evaluation mode, and a line
-search and a whole Hessian of one step's training loss. A mistake that would change the
-paper's results (the ReLU before the norm, a mean for the DLN's sum, another
-initialization, evaluation on the training split, a probe that forgot the learning rate
-or measured another step's loss) fails here.
+squared error, Glorot's initialization, and the test split in evaluation mode. A mistake
+that would change the paper's results (the ReLU before the norm, a mean for the DLN's sum,
+another initialization, evaluation on the training split) fails here; the probes' rows are
+checked the same way in test_probe_rows.py.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.flatten_util import ravel_pytree
 
-from bn_smooth import loop, models, norms, runlog, train
-from bn_smooth.configs.common import set_every
+from bn_smooth import models, norms, train
 from tests.conftest import dln_config, tiny_vgg_config
 
 EPS = 1e-5  # BatchNorm's epsilon (DESIGN.md)
@@ -224,101 +221,3 @@ def test_training_draws_fresh_noise_at_every_step(norm):
                 task, state.params, state.batch_stats, train.batch_at(task, data, state, t), key
             )
             assert float(loss) == pytest.approx(losses[t], rel=1e-6)
-
-
-# ---------------------------------------------------------------------------
-# The probes' rows, as the loop writes them, against the loss of their step
-
-
-def flat(tree):
-    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
-
-
-def probed_run(config, workdir):
-    """`config` trained 4 steps by the loop, its probes at steps 0 and 2 (written to
-    `workdir`), and its state at step 2."""
-    config.num_steps, config.log_every = 4, 4
-    config.eval_every = config.checkpoint_every = 0
-    loop.train_and_evaluate(config, workdir)
-    task, _, data, state = trained_state(config, steps=2)
-    return config, runlog.read_metrics(workdir), task, data, state
-
-
-@pytest.fixture(scope="module")
-def probed_vgg(tmp_path_factory, fake_cifar):
-    """A noisy-BatchNorm VGG with the line search (appendix A's grid for VGG)."""
-    config = tiny_vgg_config(fake_cifar, norm="noisy_batch")
-    config.lr = 0.05
-    set_every(config.probe, 0)
-    config.probe.landscape.update(every=2, num_etas=3)
-    return probed_run(config, tmp_path_factory.mktemp("vgg"))
-
-
-@pytest.fixture(scope="module")
-def probed_dln(tmp_path_factory):
-    """The noisy-BatchNorm DLN on minibatches of 100 (800 parameters: a whole Hessian is
-    cheap), with the curvature probe."""
-    config = dln_config(norm="noisy_batch", batch_size=100)
-    set_every(config.probe, 0)
-    config.probe.curvature.update(every=2, k=2, num_steps=40, pair=False)
-    return probed_run(config, tmp_path_factory.mktemp("dln"))
-
-
-def step_loss(task, state, data):
-    """Training step t's loss (its batch, batch statistics, its noise sample), as the
-    training step computes it: the function every probe must measure."""
-    batch = train.batch_at(task, data, state)
-
-    def loss(params):
-        return train.training_loss(task, params, state.batch_stats, batch, state.noise_key())[0]
-
-    return loss
-
-
-def row_at(rows, kind, step):
-    return next(r for r in rows if r["kind"] == kind and r["step"] == step)
-
-
-def test_landscape_row_is_a_line_search_of_its_steps_loss(probed_vgg):
-    config, rows, task, data, state = probed_vgg
-    row = row_at(rows, "landscape", 2)
-    section = config.probe.landscape
-    # Appendix A: eta in [0.5, 4] x lr, evenly spaced.
-    step_sizes = config.lr * np.linspace(section.eta_min, section.eta_max, section.num_etas)
-    assert (section.eta_min, section.eta_max, section.spacing) == (0.5, 4.0, "linear")
-    np.testing.assert_allclose(row["step_sizes"], step_sizes, rtol=1e-6)
-    loss = step_loss(task, state, data)
-    loss, grad = jax.jit(loss), jax.jit(jax.grad(loss))
-    g = grad(state.params)
-    losses, dists = [], []
-    for eta in step_sizes:
-        moved = jax.tree.map(lambda p, d, eta=eta: p - eta * d, state.params, g)
-        losses.append(float(loss(moved)))
-        dists.append(np.linalg.norm(flat(grad(moved)) - flat(g)))
-    g_norm = np.linalg.norm(flat(g))
-    np.testing.assert_allclose(row["losses"], losses, rtol=1e-4)
-    np.testing.assert_allclose(row["grad_dists"], dists, rtol=1e-3)
-    np.testing.assert_allclose(row["step_norms"], step_sizes * g_norm, rtol=1e-4)
-    assert row["loss0"] == pytest.approx(float(loss(state.params)), rel=1e-5)
-    assert row["grad_norm"] == pytest.approx(g_norm, rel=1e-4)
-    assert (row["loss_min"], row["loss_max"]) == pytest.approx((min(losses), max(losses)), rel=1e-4)
-    assert row["grad_dist_max"] == pytest.approx(max(dists), rel=1e-3)
-    assert row["beta_eff"] == pytest.approx(max(np.array(dists) / (step_sizes * g_norm)), rel=1e-3)
-
-
-def test_curvature_row_is_the_whole_hessian_of_its_steps_loss(probed_dln):
-    config, rows, task, data, state = probed_dln
-    row = row_at(rows, "curvature", 2)
-    loss = step_loss(task, state, data)
-    vector, unravel = ravel_pytree(state.params)
-    hessian = np.asarray(jax.jit(jax.hessian(lambda v: loss(unravel(v))))(vector), np.float64)
-    hessian = (hessian + hessian.T) / 2
-    eigenvalues = np.linalg.eigvalsh(hessian)[::-1]
-    g = flat(jax.grad(loss)(state.params))
-    g_hat = g / np.linalg.norm(g)
-    scale = np.abs(eigenvalues).max()
-    np.testing.assert_allclose(row["eigenvalues"], eigenvalues[:2], rtol=1e-3, atol=1e-4 * scale)
-    assert row["rayleigh"] == pytest.approx(g_hat @ hessian @ g_hat, rel=1e-3, abs=1e-4 * scale)
-    assert row["hg_norm"] == pytest.approx(np.linalg.norm(hessian @ g_hat), rel=1e-3)
-    assert row["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-4)
-    assert row["two_over_lr"] == pytest.approx(2 / config.lr)

@@ -11,6 +11,8 @@ import pytest
 from tests import mutation_check
 
 ROOT = Path(__file__).resolve().parents[1]
+# About 300 lines: a module longer than this is doing more than one job; split it by job.
+MAX_MODULE_LINES = 330
 
 
 def _ruff(*args):
@@ -27,6 +29,16 @@ def test_the_tree_is_ruff_formatted_and_lint_free(command):
         + result.stdout[-3000:]
         + result.stderr[-1000:]
     )
+
+
+def test_no_module_is_longer_than_one_job():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for folder in ("bn_smooth", "experiments", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long}"
 
 
 @pytest.mark.parametrize("m", mutation_check.MUTATIONS, ids=lambda m: m.name)
