@@ -194,22 +194,19 @@ def test_suite_reports_missing_data_clearly(tmp_path):
     assert "error:" in result.stderr and "CIFAR-10" in result.stderr
 
 
-def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
+def dln_suite(*runs):
+    """A smoke-scale suite of DLN runs, each (name, its config overrides)."""
     from bn_smooth.configs.common import run_spec
+
+    runs = [run_spec(name, "dln", overrides, ()) for name, overrides in runs]
+    return ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=runs))
+
+
+def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
     from experiments import suite as suite_lib
     from experiments.suite import OVERLAP, Times, run_config, train_runs
 
-    suite = ml_collections.ConfigDict(
-        dict(
-            scale="smoke",
-            seed=0,
-            data_dir=None,
-            runs=[
-                run_spec("dln_diverges", "dln", "norm=none,lr=1.0", (), ""),
-                run_spec("dln_trains", "dln", "norm=none", (), ""),
-            ],
-        )
-    )
+    suite = dln_suite(("dln_diverges", "norm=none,lr=1.0"), ("dln_trains", "norm=none"))
     start = time.time()
     messages = train_runs(suite, tmp_path, Times(tmp_path))
     wall = time.time() - start
@@ -231,19 +228,9 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
 
 
 def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_path):
-    from bn_smooth.configs.common import run_spec
     from experiments.suite import _train_all, run_config
 
-    suite = ml_collections.ConfigDict(
-        dict(
-            scale="smoke",
-            seed=0,
-            data_dir=None,
-            runs=[
-                run_spec(f"dln_s{seed}", "dln", f"norm=none,seed={seed}", ()) for seed in range(3)
-            ],
-        )
-    )
+    suite = dln_suite(*[(f"dln_s{seed}", f"norm=none,seed={seed}") for seed in range(3)])
     jobs = [(run_config(suite, run), tmp_path / run.name) for run in suite.runs]
     events = []
     for k, (status, _) in _train_all(jobs, 2, lambda k: events.append(("start", k))):

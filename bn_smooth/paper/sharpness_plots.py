@@ -155,22 +155,15 @@ def rising_panel(ax, runs):
             lw=1.3,
             label=f"{label(run)}: fraction of rising steps",
         )
-        ax.plot(
-            *run.sharpness(),
-            color=color,
-            ls="none",
-            marker="o",
-            ms=3,
-            label="λ1 · lr / 2 at step t",
-        )
-        ax.plot(
-            *run.sharpness(next_step=True),
-            color=color,
-            ls="none",
-            marker="^",
-            ms=3,
-            label="λ1 · lr / 2 at step t+1",
-        )
+        for next_step, marker, at in ((False, "o", "t"), (True, "^", "t+1")):
+            ax.plot(
+                *run.sharpness(next_step),
+                color=color,
+                ls="none",
+                marker=marker,
+                ms=3,
+                label=f"λ1 · lr / 2 at step {at}",
+            )
     ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
     ax.set(xlabel="step", ylabel="fraction, or λ1 · lr / 2")
     ax.grid(alpha=0.3)
