@@ -9,7 +9,11 @@ import pytest
 
 from bn_smooth import cifar10
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-py"
+# The workplace's shared folder beside the repository (the mutation check, which runs the
+# tests in a copy elsewhere, names it in SHARED_ENV).
+SHARED_ENV = "BN_SMOOTH_SHARED"
+SHARED = Path(os.environ.get(SHARED_ENV) or Path(__file__).resolve().parents[2] / "shared")
+SHARED_CIFAR = SHARED / "data" / "cifar-10-batches-py"
 # The tests never touch the network, in this process or in the commands they start: the
 # download tests lift this and point the loader at a local file server.
 os.environ[cifar10.OFFLINE_ENV] = "1"

@@ -5,6 +5,7 @@ import dataclasses
 
 CLAIMS = "tests/test_claims.py"
 ICS_CLAIMS = "tests/test_ics_claims.py"
+PAPER_DATA = "tests/test_paper_data.py"
 NORMS = "tests/test_norms.py"
 LANDSCAPE_ROW = "tests/test_probe_rows.py::test_landscape_row_is_a_line_search_of_its_steps_loss"
 CURVATURE_ROW = (

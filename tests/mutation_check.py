@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from tests import mutations_library, mutations_paper
-from tests.conftest import TEST_CACHE_ENV
+from tests.conftest import SHARED, SHARED_ENV, TEST_CACHE_ENV
 from tests.mutation import Mutation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +76,7 @@ def run_tests(repo: Path, tests) -> tuple[list[str], str]:
     """(failed test ids, pytest's output) of `tests` run in the copy `repo`."""
     # Programs a mutation leaves unchanged compile once for all the runs.
     env = {**os.environ, "PYTHONPATH": str(repo), TEST_CACHE_ENV: str(repo.parent / "jax_cache")}
+    env.setdefault(SHARED_ENV, str(SHARED))  # the copy has no ../shared beside it
     result = subprocess.run(
         [
             sys.executable,

@@ -1,11 +1,12 @@
 """The mutation check's mistakes in the paper's reproduction: the claims' rules, the suite's
-runs and names, and the entrypoints' errors.
+runs and names, the entrypoints' errors, and the paper's data read from its PDF.
 """
 
 from tests.mutation import (
     CLAIMS,
     ICS_CLAIMS,
     MISSING_RUNS,
+    PAPER_DATA,
     SUITE_RUNS,
     USER_ERRORS,
     mutation,
@@ -182,5 +183,30 @@ MUTATIONS = [
         '"norm=noisy_batch,lr=0.1"',
         '"norm=batch,lr=0.1"',
         SUITE_RUNS,
+    ),
+    # The paper's data, read back from its PDF
+    mutation(
+        "pdf-axis-offset",
+        "the paper's axes mapped without their offset",
+        "bn_smooth/paper/pdf_figures.py",
+        "mapped = slope * np.asarray(coordinate, dtype=float) + intercept",
+        "mapped = slope * np.asarray(coordinate, dtype=float)",
+        PAPER_DATA,
+    ),
+    mutation(
+        "pdf-band-edges",
+        "a band's lower edge read as its upper one",
+        "bn_smooth/paper/pdf_figures.py",
+        '"lower": panel.y(np.array([y[x == v].min() for v in xs])),',
+        '"lower": panel.y(np.array([y[x == v].max() for v in xs])),',
+        PAPER_DATA,
+    ),
+    mutation(
+        "pdf-panels-swapped",
+        "figure 4's loss-range and gradient panels swapped",
+        "bn_smooth/paper/paper_data.py",
+        '_landscape(6, [("Im5", 0), ("Im6", 0), ("Im7", 0)], "VGG")',
+        '_landscape(6, [("Im6", 0), ("Im5", 0), ("Im7", 0)], "VGG")',
+        PAPER_DATA,
     ),
 ]
