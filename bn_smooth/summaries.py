@@ -114,3 +114,10 @@ def moment_instability(run: Run, site: str = "post_norm") -> dict:
         k: float(np.nanmedian(np.concatenate([c[k] for c in changes])))
         for k in ("mean", "variance")
     }
+
+
+def eta_medians(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """(step sizes, the median over probed steps of the gradient's change at each): the
+    curve of figure 10 that one number per step size summarizes."""
+    ls = run.landscape()
+    return np.nanmedian(ls["step_sizes"], axis=0), np.nanmedian(ls["grad_dists"], axis=0)

@@ -158,3 +158,40 @@ def test_the_papers_figures_say_what_they_plot():
     )
     assert per_eta[0.1] == pytest.approx(1.1, abs=0.15)
     assert per_eta[0.4] == pytest.approx(2.2, abs=0.3)
+
+
+def _run(norm, lr, num_steps):
+    from bn_smooth.results import Run
+
+    config = {"norm": norm, "lr": lr, "num_steps": num_steps, "task": "vgg_cifar"}
+    return Run.from_rows(f"vgg_{norm}", config, [{"step": num_steps, "kind": "train"}])
+
+
+def test_overlays_draw_the_matching_paper_series_over_the_steps_both_cover():
+    from matplotlib.figure import Figure
+
+    from bn_smooth.paper import overlays, panels
+
+    ax = Figure().subplots()
+    runs = [_run("batch", 0.5, 3000), _run("l1", 0.1, 3000)]  # the paper has no l1 in fig. 1
+    assert overlays.draw(ax, "figure_01a", runs, scale=0.01) == 1
+    (line,) = ax.lines
+    paper = overlays.series("figure_01a", "batch", 0.5)
+    keep = [i for i, x in enumerate(paper["x"]) if x <= 3000]
+    np.testing.assert_allclose(line.get_xdata(), [paper["x"][i] for i in keep])
+    np.testing.assert_allclose(line.get_ydata(), [paper["y"][i] / 100 for i in keep])
+    assert line.get_color() == panels.COLORS["batch"]
+    assert overlays.LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    # A band is drawn as its two edges.
+    ax = Figure().subplots()
+    assert overlays.draw(ax, "figure_04b", [_run("none", 0.1, 3000)]) == 1 and len(ax.lines) == 2
+
+
+def test_figure_3_shows_the_papers_layers_or_the_nearest_ours_has():
+    from bn_smooth.paper import panels
+
+    vgg11 = [f"layer_{i:02d}" for i in range(8)] + ["head"]
+    assert panels.nearest_layer(vgg11, 5) == "layer_04"
+    assert panels.nearest_layer(vgg11, 10) == "layer_07"  # VGG-11 normalizes 8 layers
+    dln = [f"layer_{i:02d}" for i in range(25)]
+    assert [panels.nearest_layer(dln, n) for n in (9, 17)] == ["layer_08", "layer_16"]

@@ -6,8 +6,10 @@ receives (for the standard network, the pre-activation itself).
 """
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
 from bn_smooth.results import Run
 from bn_smooth.summaries import matched_ratio
@@ -189,6 +191,28 @@ def step_ratio_panel(ax, standard: Run, normalized: Run):
     ax.legend(fontsize=7)
 
 
+def eta_panel(ax, run: Run, log: bool):
+    """||grad L(w - eta g) - g|| against eta at every probed step (bwr colours: blue the
+    first probe, red the last) and its median over the probes."""
+    ls = run.landscape()
+    steps, etas = ls["steps"], summaries.eta_medians(run)[0]
+    shade = colormaps["bwr"]
+    for i in range(len(steps)):
+        ax.plot(etas, ls["grad_dists"][i], color=shade(i / max(len(steps) - 1, 1)), lw=0.6)
+    ax.plot(etas, summaries.eta_medians(run)[1], color="black", lw=1.8, label="median")
+    scale = "log" if log else "linear"
+    ax.set(
+        title=f"{label(run)}: steps {steps[0]:,} (blue) to {steps[-1]:,} (red)",
+        xlabel="step size η (along the gradient)",
+        ylabel="||∇L(w - ηg) - g||",
+        xscale=scale,
+        yscale=scale,
+    )
+    ax.title.set_fontsize(8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6)
+
+
 def eta_note(run: Run) -> str:
     p = run.config["probe"]["landscape"]
     return f"η in [{p['eta_min']:g}, {p['eta_max']:g}] x lr"
@@ -216,6 +240,13 @@ def ics_panels(ax_l2, ax_cos, runs, layer, log_l2):
         ax.grid(alpha=0.3)
     ax_cos.axhline(1.0, color="0.5", lw=0.6, ls=":")
     ax_l2.legend(fontsize=7)
+
+
+def nearest_layer(layers, number: int) -> str:
+    """Of the normalized layers among `layers` ("layer_00", ... in forward order; the
+    first left out: its ICS is 0), the one nearest the paper's layer #number."""
+    hidden = [layer for layer in layers[1:] if layer.startswith("layer_")]
+    return min(hidden, key=lambda layer: abs(int(layer.split("_")[1]) + 1 - number))
 
 
 def ics_layers(run: Run, k: int) -> list[str]:

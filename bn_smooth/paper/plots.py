@@ -15,7 +15,7 @@ the panels they are made of are in bn_smooth.paper.panels.
 from pathlib import Path
 
 from bn_smooth import summaries
-from bn_smooth.paper import lp_plots, panels, sharpness_plots
+from bn_smooth.paper import lp_plots, overlays, panels, sharpness_plots
 from bn_smooth.paper.panels import (
     COLORS,
     DLN_MAIN,
@@ -53,10 +53,12 @@ def figure_1(runs, stamp_text):
         fig.add_subplot(grid[0, :2]), curves, "accuracy", "training accuracy", base_lr=0.1
     )
     fig.axes[-1].set_title("(a) training accuracy (running mean)")
+    overlays.draw(fig.axes[-1], "figure_01a", curves, scale=0.01)
     panels.eval_panel(
         fig.add_subplot(grid[0, 2:]), curves, "accuracy", "test accuracy", base_lr=0.1
     )
     fig.axes[-1].set_title("(b) test accuracy")
+    overlays.draw(fig.axes[-1], "figure_01b", curves, scale=0.01)
     for i, layer in enumerate(layers):
         for j, run in enumerate(main):
             ax = fig.add_subplot(grid[1 + i, 2 * j : 2 * j + 2])
@@ -79,6 +81,7 @@ def figure_2(runs, stamp_text):
     grid = fig.add_gridspec(3, 3)
     panels.train_panel(fig.add_subplot(grid[0, :]), trio, "accuracy", "training accuracy")
     fig.axes[-1].set_title("training accuracy (running mean)")
+    overlays.draw(fig.axes[-1], "figure_02a", trio, scale=0.01)
     panels.activation_grid(fig, grid, trio, layers, first_row=1)
     return panels.finish(
         fig,
@@ -89,23 +92,39 @@ def figure_2(runs, stamp_text):
 
 
 def _ics_rows(runs):
-    """(label, [standard, BatchNorm], log l2 axis) for VGG, the DLN, and the DLN at lr 1e-7
-    where the suite has it."""
-    rows = [("VGG", [runs[n] for n in VGG_MAIN], False), ("DLN", [runs[n] for n in DLN_MAIN], True)]
+    """(label, [standard, BatchNorm], log l2 axis, network) for VGG, the DLN, and the DLN
+    at lr 1e-7 where the suite has it."""
+    rows = [
+        ("VGG", [runs[n] for n in VGG_MAIN], False, "vgg"),
+        ("DLN", [runs[n] for n in DLN_MAIN], True, "dln"),
+    ]
     if all(name in runs for name in DLN_SLOW):
-        rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True))
+        rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True, "dln"))
     return rows
+
+
+# The layers figure 3 of the paper shows (its VGG has more normalized layers than ours:
+# ours shows the nearest one).
+PAPER_ICS_LAYERS = {"vgg": (5, 10), "dln": (9, 17)}
 
 
 @reads(*VGG_MAIN, *DLN_MAIN)
 def figure_3(runs, stamp_text):
-    """ICS (Definition 2.1) of two layers: (a) VGG, (b) DLN, (c) DLN at lr 1e-7."""
+    """ICS (Definition 2.1) at the paper's two layers (or the nearest ours has): (a) VGG,
+    (b) DLN, (c) DLN at lr 1e-7, with the paper's series."""
     rows = _ics_rows(runs)
     fig = panels.new(len(rows), 4, width=3.3)
     axes = fig.subplots(len(rows), 4)
-    for row, (name, pair, log) in enumerate(rows):
-        for k, layer in enumerate(panels.ics_layers(pair[0], 2)):
-            panels.ics_panels(axes[row, 2 * k], axes[row, 2 * k + 1], pair, layer, log)
+    for row, (name, pair, log, network) in enumerate(rows):
+        for k, number in enumerate(PAPER_ICS_LAYERS[network]):
+            layer = panels.nearest_layer(pair[0].ics_layers(), number)
+            ax_l2, ax_cos = axes[row, 2 * k], axes[row, 2 * k + 1]
+            panels.ics_panels(ax_l2, ax_cos, pair, layer, log)
+            stem = f"figure_03_{network}_lr{pair[0].lr:g}_layer{number}"
+            for ax, measure in ((ax_l2, "l2"), (ax_cos, "cosine")):
+                overlays.draw(ax, f"{stem}_{measure}", pair)
+                if panels.display(layer) != f"layer #{number}":
+                    ax.set_title(f"{ax.get_title()} (paper: #{number})", fontsize=8)
         axes[row, 0].annotate(
             f"({'abc'[row]}) {name}",
             (0, 1.18),
@@ -127,7 +146,7 @@ def figure_6(runs, stamp_text):
     k, rows = 5, _ics_rows(runs)
     fig = panels.new(2 * len(rows), k, width=3.0)
     axes = fig.subplots(2 * len(rows), k, squeeze=False)
-    for i, (name, pair, log) in enumerate(rows):
+    for i, (name, pair, log, _) in enumerate(rows):
         row = 2 * i
         layers = panels.ics_layers(pair[0], k)
         for j, layer in enumerate(layers):
@@ -148,6 +167,7 @@ def figure_4(runs, stamp_text):
     fig = panels.new(1, 4, width=3.6)
     axes = fig.subplots(1, 4)
     panels.landscape_panels(axes[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+    overlays.landscape(axes[:3], ("figure_04a", "figure_04b", "figure_04c"), pair)
     panels.step_ratio_panel(axes[3], *pair)
     return panels.finish(
         fig,
@@ -167,6 +187,8 @@ def figure_9(runs, stamp_text):
     axes = fig.subplots(len(pairs), 4, squeeze=False)
     for row, pair in zip(axes, pairs, strict=True):
         panels.landscape_panels(row[:3], pair, log=True, eta_note=panels.eta_note(pair[0]))
+        if pair[0].name in DLN_MAIN:  # the paper's setting
+            overlays.landscape(row[:3], ("figure_09a", "figure_09b", "figure_09c"), pair)
         panels.step_ratio_panel(row[3], *pair)
         row[0].annotate(
             f"LR={pair[0].lr:g}", (0, 1.15), xycoords="axes fraction", fontsize=10, weight="bold"
@@ -181,33 +203,21 @@ def figure_9(runs, stamp_text):
 
 @reads(*VGG_MAIN, *DLN_MAIN)
 def figure_10(runs, stamp_text):
-    """Gradient predictiveness against the distance moved, at three probed steps."""
-    fig = panels.new(1, 2, width=5.0, height=3.6)
-    for ax, names, title in zip(
-        fig.subplots(1, 2), (VGG_MAIN, DLN_MAIN), ("VGG", "DLN"), strict=True
+    """The gradient's change against the step size, one curve per probe coloured by its
+    step (blue first, red last), their median (black) and the paper's median over its own
+    probes (dashed): standard and BatchNorm, VGG and the DLN."""
+    fig = panels.new(2, 2, width=4.2, height=3.4)
+    axes = fig.subplots(2, 2)
+    for row, names, network, log in (
+        (axes[0], VGG_MAIN, "vgg", False),
+        (axes[1], DLN_MAIN, "dln", True),
     ):
-        for run in (runs[n] for n in names):
-            ls = run.landscape()
-            picks = sorted({0, len(ls["steps"]) // 2, len(ls["steps"]) - 1})
-            for style, i in zip(("-", "--", ":"), picks, strict=False):
-                ax.plot(
-                    ls["step_norms"][i],
-                    ls["grad_dists"][i],
-                    ls=style,
-                    marker=".",
-                    color=COLORS[run.norm],
-                    label=f"{panels.label(run)}, step {ls['steps'][i]:,}",
-                )
-        ax.set(
-            title=title,
-            xlabel="distance moved along the gradient, η ||g||",
-            ylabel="||∇L(w - ηg) - g||",
-            xscale="log",
-            yscale="log",
-        )
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6)
-    return panels.finish(fig, "Figure 10: gradient predictiveness against distance", stamp_text)
+        for ax, name in zip(row, names, strict=True):
+            panels.eta_panel(ax, runs[name], log)
+            overlays.eta_median(ax, f"figure_10_{network}_{runs[name].norm}")
+    return panels.finish(
+        fig, "Figure 10: gradient predictiveness against the step size η", stamp_text
+    )
 
 
 @reads(*VGG_NOISY)
