@@ -47,6 +47,18 @@ def dln_extra_seeds(scale: str) -> tuple[int, ...]:
     return (1,) if scale == "smoke" else (1, 2)
 
 
+def vgg_seed(norm: str, k: int) -> str:
+    """The VGG run of `norm` at lr 0.1 and the suite's seed + k: float32 VGG training on a
+    CPU depends on the code the compiler generates for that CPU, so a VGG number stands
+    only as a median over seeds (the extra seeds measure the line search only)."""
+    return f"vgg_{norm}_s{k}"
+
+
+def vgg_extra_seeds(scale: str) -> tuple[int, ...]:
+    """The k of the VGG pair's other seeds at `scale` (one at the smoke scale)."""
+    return (1,) if scale == "smoke" else (1, 2)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     a = parse_arg(arg, scale="cpu", seed=0)
     c = ml_collections.ConfigDict()
@@ -144,6 +156,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                 **dln_sharp,
             )
             for name, p in zip(DLN_SLOW, ("none", "batch"), strict=True)
+        ],
+        # The VGG pair at lr 0.1 on two more seeds (one at the smoke scale), the line
+        # search only: every VGG verdict is a median over seeds.
+        *[
+            _run(
+                vgg_seed(p, k),
+                "vgg_cifar",
+                f"norm={p},lr=0.1,seed={a.seed + k}",
+                ("landscape",),
+                "",
+            )
+            for k in vgg_extra_seeds(a.scale)
+            for p in ("none", "batch")
         ],
         # Claim C5 on two more seeds (one at the smoke scale): the final losses only.
         *[
