@@ -48,6 +48,21 @@ def rising_fraction(run: Run, start: int = 0, stop: int | None = None) -> float:
     return float(np.mean(np.diff(loss)[keep] > 0))
 
 
+def early_steps(steps: np.ndarray, num_steps: int) -> np.ndarray:
+    """Which probed `steps` are early: after step 0 and in the first EARLY of the run (a
+    run too short to probe inside it still has one early probe: its first)."""
+    first = steps[steps > 0].min(initial=num_steps)
+    return (steps > 0) & ((steps < EARLY * num_steps) | (steps == first))
+
+
+def early_step_ratio(a: Run, b: Run, key: str = "gradient change") -> float:
+    """The median over the early probes of the per-step ratio a / b of one of figure 4's
+    measures (Run.smoothness): the number figure 4(b)'s reading compares."""
+    x, y = a.smoothness(), b.smoothness()
+    steps, r = matched_ratio(x["steps"], x[key], y["steps"], y[key])
+    return float(np.nanmedian(r[early_steps(steps, a.num_steps)]))
+
+
 def landscape_medians(run: Run, early: bool | None) -> dict:
     """Medians over probed steps of the loss range, the largest gradient change and
     beta_eff: over the first EARLY of the run after step 0 (`early`; with at least the
@@ -56,14 +71,8 @@ def landscape_medians(run: Run, early: bool | None) -> dict:
     gradient)."""
     ls = run.landscape()
     steps = ls["steps"]
-    # A run too short to probe inside its first EARLY still has an early probe: its first.
-    first = steps[steps > 0].min(initial=run.num_steps)
     keep = (
-        steps == 0
-        if early is None
-        else (steps > 0) & ((steps < EARLY * run.num_steps) | (steps == first))
-        if early
-        else slice(None)
+        steps == 0 if early is None else early_steps(steps, run.num_steps) if early else slice(None)
     )
     return {
         "loss range": float(np.nanmedian((ls["loss_max"] - ls["loss_min"])[keep])),

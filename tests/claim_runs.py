@@ -118,7 +118,7 @@ def make_run(
 
 def parts_of(body: str) -> list[tuple[str, bool]]:
     """The checklist that a claim's body ends with: (text, holds) per part."""
-    found = re.findall(r"^- (holds|\*\*fails\*\*): (.*)$", body, re.MULTILINE)
+    found = re.findall(r"^- (holds|\*\*fails\*\*)(?: \(primary\))?: (.*)$", body, re.MULTILINE)
     return [(text, mark == "holds") for mark, text in found]
 
 
@@ -128,7 +128,12 @@ def failing(result) -> list[str]:
 
 
 def check_one_part_fails(result, part: str):
-    """The verdict is 'partly', and the one failing part starts with `part`."""
-    assert result[1] == "partly", failing(result)
+    """Exactly one part fails, and it starts with `part`; the verdict says which kind: not
+    confirmed when it is the primary check, confirmed with a qualification otherwise."""
     fails = failing(result)
     assert len(fails) == 1 and fails[0].startswith(part), fails
+    primary = parts_of(result[2])[0][0]
+    if fails[0] == primary:
+        assert result[1] == "not confirmed", result[1]
+    else:
+        assert result[1].startswith("confirmed, but 1 of"), result[1]

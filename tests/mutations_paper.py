@@ -15,11 +15,11 @@ from tests.mutation import (
 MUTATIONS = [
     # The verdicts and the claims' rules
     mutation(
-        "verdict-any",
-        "a claim is confirmed when any part holds",
+        "verdict-any-part",
+        "a claim is confirmed when any part holds, not its primary check",
         "bn_smooth/paper/verdicts.py",
-        'return "confirmed" if all(ok)',
-        'return "confirmed" if any(ok)',
+        "    if not primary:",
+        "    if not any(holds for _, holds in parts):",
         ICS_CLAIMS,
     ),
     mutation(
@@ -83,8 +83,8 @@ MUTATIONS = [
         "C5-within-3x",
         "C5: the lp norms' DLN loss within 3x of BatchNorm's",
         "bn_smooth/paper/claims.py",
-        'dln[n] <= 2 * dln["batch"]',
-        'dln[n] <= 3 * dln["batch"]',
+        'seeds[n][k] <= 2 * seeds["batch"][k]',
+        'seeds[n][k] <= 3 * seeds["batch"][k]',
         CLAIMS,
     ),
     mutation(
@@ -107,8 +107,8 @@ MUTATIONS = [
         "C7-lowers",
         "C7: 'lowers' at any ratio above 1",
         "bn_smooth/paper/sharpness_claim.py",
-        "lowered >= LOWERS,",
-        "lowered > 1,",
+        "all(r >= LOWERS for _, r in lowers)",
+        "all(r > 1 for _, r in lowers)",
         CLAIMS,
     ),
     mutation(

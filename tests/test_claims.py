@@ -9,63 +9,68 @@ the report.
 
 import math
 
-from bn_smooth import summaries
-from bn_smooth.paper import c4_analysis, c4_report, claims, sharpness_claim
-from bn_smooth.summaries import EARLY
+import pytest
+
+from bn_smooth.paper import c4_analysis, c4_report, claims, paper_values, sharpness_claim
+from bn_smooth.paper.markdown import fmt
 from tests.claim_runs import STEPS, check_one_part_fails, failing, make_run, parts_of
 
 # ---------------------------------------------------------------------------
 # C4: BatchNorm makes the loss and its gradients smoother
 
 
-def c4_runs(vgg_batch=(1.0, 1.0, 1.0), dln_batch=(1.0, 1.0, 1.0)):
-    """The standard networks' (loss range, gradient change, beta_eff) are (2, 30, 2):
-    against BatchNorm's default, every ratio above 1 and the gradient change 30x."""
+def c4_runs(vgg_none=(2.0, 3.0, 2.0), vgg_batch=(1.0, 1.0, 1.0), dln_batch=(1.0, 1.0, 1.0)):
+    """(loss range, gradient change, beta_eff) of each network at every probe: by default
+    every ratio standard / BatchNorm above 1, VGG's gradient change 3x (figure 4(b): 2.66x)
+    and the DLN's 30x."""
     return {
-        "vgg_none": make_run("vgg_none", "none", 0.1, landscape=(2.0, 30.0, 2.0)),
+        "vgg_none": make_run("vgg_none", "none", 0.1, landscape=vgg_none),
         "vgg_batch": make_run("vgg_batch", "batch", 0.1, landscape=vgg_batch),
         "dln_none": make_run("dln_none", "none", 1e-6, "dln", landscape=(2.0, 30.0, 2.0)),
         "dln_batch": make_run("dln_batch", "batch", 1e-6, "dln", landscape=dln_batch),
     }
 
 
-def test_c4_rule_on_both_sides_of_its_thresholds():
-    assert c4_analysis.TWO_ORDERS == 30
+def test_c4_primary_check_is_against_figure_4b():
+    paper = paper_values.paper_early("figure_04b", paper_values.top)
+    assert paper == pytest.approx(2.71, abs=0.01)
     result = claims.claim_4(c4_runs())
     assert result[1] == "confirmed" and not failing(result), failing(result)
-    assert len(parts_of(result[2])) == 6
-    # Gradient change 30 / 1.01 < 30x: smoother, but not by "two orders of magnitude".
-    check_one_part_fails(
-        claims.claim_4(c4_runs(vgg_batch=(1.0, 1.01, 1.0))),
-        "VGG, first 20% of steps, after 0: gradient change at least 30x",
-    )
-    check_one_part_fails(
-        claims.claim_4(c4_runs(dln_batch=(1.0, 1.01, 1.0))),
-        "DLN, first 20% of steps, after 0: gradient change at least 30x",
-    )
+    assert len(parts_of(result[2])) == 5
+    assert "**The paper's text:**" in result[2] and f"median {fmt(paper)}x" in result[2]
+    # Within a factor of 2 of figure 4(b)'s ratio, and above 1: 1.4x and 5.3x hold; 1.3x
+    # and 5.5x do not.
+    for change, holds in ((1.4, True), (5.3, True), (1.3, False), (5.5, False)):
+        result = claims.claim_4(c4_runs(vgg_none=(2.0, change, 2.0)))
+        assert (result[1] != "not confirmed") == holds, (change, result[1])
+    # "Two orders of magnitude" is a line of its own, not a check: a VGG at 3x confirms.
+    assert "Two orders of magnitude (30x or more) is not what the figure shows" in result[2]
+
+
+def test_c4_median_over_seeds_is_not_moved_by_one_seed():
+    runs = c4_runs()
+    for k, change in ((1, 3.0), (2, 50.0)):  # one seed far off
+        runs[f"vgg_none_s{k}"] = make_run(
+            f"vgg_none_s{k}", "none", 0.1, landscape=(2.0, change, 2.0)
+        )
+        runs[f"vgg_batch_s{k}"] = make_run(f"vgg_batch_s{k}", "batch", 0.1, landscape=(1.0,) * 3)
+    result = claims.claim_4(runs)
+    assert result[1] == "confirmed" and "median over 3 seed(s)" in result[2]
+    runs["vgg_none_s1"] = make_run("vgg_none_s1", "none", 0.1, landscape=(2.0, 50.0, 2.0))
+    assert claims.claim_4(runs)[1] == "not confirmed"  # two of three seeds off: the median is
+
+
+def test_c4_secondary_checks_qualify_a_confirmation():
     # A ratio of exactly 1 in any one measure is not "smaller with BatchNorm", early and late.
     for batch in ((2.0, 1.0, 1.0), (1.0, 1.0, 2.0)):
         result = claims.claim_4(c4_runs(vgg_batch=batch))
-        assert result[1] == "partly"
+        assert result[1] == "confirmed, but 2 of 4 secondary checks fail"
         assert [f.split(":")[0] for f in failing(result)] == [
             "VGG, first 20% of steps, after 0",
             "VGG, whole run",
         ]
-    result = claims.claim_4(c4_runs((3.0, 40.0, 3.0), (3.0, 40.0, 3.0)))
-    assert result[1] == "not confirmed"
-
-
-def test_c4_early_window_leaves_out_step_0_and_the_late_steps():
-    # A huge ratio at step 0 or after the first 20% does not make the early one.
-    run = make_run("vgg_none", "none", 0.1, landscape=(2.0, 30.0, 2.0))
-    for row in run.rows["landscape"]:
-        if row["step"] == 0 or row["step"] >= EARLY * STEPS:
-            row["grad_dist_max"] = 3000.0
-    runs = c4_runs()
-    runs["vgg_none"] = run
-    assert summaries.landscape_medians(runs["vgg_none"], early=True)["gradient change"] == 30.0
-    assert summaries.landscape_medians(runs["vgg_none"], early=None)["gradient change"] == 3000.0
-    assert claims.claim_4(runs)[1] == "confirmed"
+    result = claims.claim_4(c4_runs(dln_batch=(3.0, 40.0, 3.0)))
+    assert result[1] == "confirmed, but 2 of 4 secondary checks fail"
 
 
 def study_summary(*early):
@@ -94,8 +99,8 @@ def test_c4_study_verdict_needs_a_median_of_30x_not_one_step():
     assert c4_analysis.verdict(study_summary((math.nan, 50.0))) == {}
 
 
-def test_c4_counts_the_study_as_one_more_part(monkeypatch):
-    # The study's report section needs its tables; only its part of the verdict is tested.
+def test_c4_reports_the_study_without_it_deciding(monkeypatch):
+    # The study's report section needs its tables; only what it adds is tested.
     for name in ("windows_note", "ratio_table", "explanation"):
         monkeypatch.setattr(c4_report, name, lambda *args, **kwargs: "")
     study = {"scale": "cpu", "num_steps": 10}
@@ -103,9 +108,11 @@ def test_c4_counts_the_study_as_one_more_part(monkeypatch):
         result = claims.claim_4(
             c4_runs(), {**study, "verdict": {"median": median, "reaches_two_orders": reaches}}
         )
-        parts = parts_of(result[2])
-        assert [holds for _, holds in parts] == [True] * 6 + [reaches]
-        assert result[1] == ("confirmed" if reaches else "partly")
+        assert [holds for _, holds in parts_of(result[2])] == [True] * 5
+        assert (
+            result[1] == "confirmed"
+            and f"largest early median ratio is {fmt(median)}x" in result[2]
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -151,7 +158,8 @@ def test_c5_rule_on_both_sides_of_its_thresholds():
     assert result[1] == "confirmed" and not failing(result), failing(result)
     check_one_part_fails(claims.claim_5(c5_runs(vgg_acc={"l2": 0.64})), "every lp norm trains")
     check_one_part_fails(claims.claim_5(c5_runs(vgg_acc={"none": 0.66})), "every lp norm trains")
-    # DLN: below the standard network and within 2x of BatchNorm (4.0), medians over seeds.
+    # DLN, the primary check: on most seeds, every lp norm below that seed's standard
+    # network and within 2x of its BatchNorm (4.0).
     check_one_part_fails(
         claims.claim_5(c5_runs(dln_loss={"linf": (8.1,) * 3})), "every lp norm ends the DLN"
     )
@@ -160,8 +168,12 @@ def test_c5_rule_on_both_sides_of_its_thresholds():
     )
     assert claims.claim_5(c5_runs(dln_loss={"linf": (8.0, 8.0, 100.0)}))[1] == "confirmed"
     # l1 lowest on most seeds: 2 of 3 is most, 1 of 3 is not (a tie counts as lowest).
-    result = claims.claim_5(c5_runs(dln_loss={"l1": (3.0, 4.0, 9.0), "batch": (4.0, 3.5, 4.0)}))
+    result = claims.claim_5(c5_runs(dln_loss={"l1": (3.0, 4.0, 9.0), "l2": (5.0, 3.5, 5.0)}))
     assert failing(result) == ["l1 reaches the lowest DLN loss on most seeds (1 of 3)"]
+    # Paired by seed, not medians: linf's median (7) is below the standard's (10), but on
+    # two of three seeds linf ends above that seed's standard network.
+    paired = claims.claim_5(c5_runs(dln_loss={"none": (10.0, 6.0, 10.0), "linf": (7.0, 7.0, 11.0)}))
+    assert paired[1] == "not confirmed" and "(1 of 3)" in failing(paired)[0]
     assert claims.claim_5(c5_runs(dln_loss={"l1": (3.0, 4.0, 9.0)}))[1] == "confirmed"
     two_seeds = {
         "none": (10.0,) * 2,
@@ -197,8 +209,12 @@ def test_c6_rule_on_each_part():
     result = claims.claim_6([thm_41, literal, other])
     assert failing(result) == ["every statement holds as printed"]
     assert "read literally, with the standard network's own gradient, it fails" in result[2]
-    result = claims.claim_6([literal, other])
-    assert result[1] == "partly" and len(failing(result)) == 2
+    assert claims.claim_6([thm_41, literal, other])[1] == (
+        "confirmed, but 1 of 2 secondary checks fail"
+    )
+    result = claims.claim_6([literal, other])  # no form of Theorem 4.1 holds
+    assert result[1] == "not confirmed" and len(failing(result)) == 3
+    assert "none holds for Theorem 4.1" in failing(result)[0]
     assert claims.claim_6([literal])[1] == "not confirmed"
 
 
@@ -244,20 +260,19 @@ def test_c7_rule_on_both_sides_of_its_thresholds():
     assert (sharpness_claim.LOWERS, sharpness_claim.EDGE) == (2, (0.8, 1.25))
     assert (sharpness_claim.OSCILLATES, sharpness_claim.AGREE) == (0.25, 0.8)
     result = sharpness_claim.claim_7(c7_runs())
-    # At the edge but not lowered by BatchNorm: the three pairs fail, the rest holds.
-    assert result[1] == "partly"
-    assert [f.split(":")[0] for f in failing(result)] == [
-        "VGG, lr 0.1",
-        "VGG, lr 0.5",
-        "DLN, lr 1e-6",
+    # At the edge but not lowered by BatchNorm: the headline, the primary check, fails.
+    assert result[1] == "not confirmed"
+    assert [f.split(" (")[0] for f in failing(result)] == [
+        "BatchNorm's lambda_1 at most 1/2 of the standard network's after the first 20%, "
+        "on every pair"
     ]
-    # "Lowers": the standard network's late lambda_1 at least 2x BatchNorm's.
-    lowered = sharpness_claim.claim_7(c7_runs(late={"vgg_none": 2.0}))
-    assert not any(f.startswith("VGG, lr 0.1") for f in failing(lowered))
-    edge = next(f for f in failing(lowered) if f.startswith("every network"))
-    assert "6 of 7 do" in edge  # 2.0 is above the edge
-    barely = sharpness_claim.claim_7(c7_runs(late={"vgg_none": 1.99}))
-    assert any(f.startswith("VGG, lr 0.1") for f in failing(barely))
+    # "Lowers": the standard network's late lambda_1 at least 2x BatchNorm's, on every pair.
+    pairs = {"vgg_none": 2.0, "vgg_none_lr0.5": 2.0, "dln_none": 2.0}
+    lowered = sharpness_claim.claim_7(c7_runs(late=pairs))
+    assert lowered[1] == "confirmed, but 1 of 2 secondary checks fail"
+    assert "4 of 7 do" in failing(lowered)[0]  # 2.0 is above the edge
+    barely = sharpness_claim.claim_7(c7_runs(late=pairs | {"vgg_none": 1.99}))
+    assert barely[1] == "not confirmed"
     # The edge is [0.8, 1.25], bounds included.
     for value, at_edge in ((0.8, True), (1.25, True), (0.79, False), (1.26, False)):
         result = sharpness_claim.claim_7(c7_runs(late={"vgg_batch": value}))

@@ -10,7 +10,7 @@ import datetime
 import json
 from pathlib import Path
 
-from bn_smooth.paper import c4_analysis
+from bn_smooth.paper import agreement, c4_analysis, unstated
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import missing
@@ -61,7 +61,22 @@ def write(
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".\n",
         "## Claims\n",
         table(["", "claim", "the paper", "measured here", "verdict"], summary_rows),
+        "## Agreement with the paper's figures\n",
+        "The paper's series are read back from its arXiv v3 PDF (`python -m "
+        "experiments.paper_data`; bn_smooth/paper/data) and drawn dashed on our figures. "
+        "Each row compares one quantity of one figure: the paper's value at a step "
+        "(interpolated between its plotted points) or its median over the probes of a "
+        "window both cover, and ours; on VGG at lr 0.1, ours is the median over the "
+        "suite's seeds (their range in brackets).\n",
+        agreement.markdown(agreement.all_rows(runs)),
+        "Each claim below opens with what the paper's text says, what its figure shows and "
+        "what we measure. Its checklist marks one check *(primary)*, fixed before the runs: "
+        "it alone decides *confirmed* or *not confirmed*; the others qualify a "
+        "confirmation (*confirmed, but ...*).\n",
         *sections,
+        "## Also measured\n",
+        "Results that no claim's check decides, beside the sentence of the paper they bear on.\n",
+        unstated.sections(runs),
         "## Runs\n",
         "Final values are running means over the last 1/30 of the steps; test accuracy "
         f"uses the running averages on {_test_images(runs)}.\n",

@@ -22,12 +22,32 @@ def lower(a, b) -> bool:
 
 
 def verdict(parts: list[tuple[str, bool]]) -> str:
-    ok = [holds for _, holds in parts]
-    return "confirmed" if all(ok) else "partly" if any(ok) else "not confirmed"
+    """The first part is the claim's primary check, which alone decides confirmed or not
+    confirmed; the others qualify a confirmation ("confirmed, but ...")."""
+    (_, primary), *secondary = parts
+    if not primary:
+        return "not confirmed"
+    failing = sum(not holds for _, holds in secondary)
+    return (
+        f"confirmed, but {failing} of {len(secondary)} secondary checks fail"
+        if failing
+        else "confirmed"
+    )
 
 
 def checklist(parts: list[tuple[str, bool]]) -> str:
-    """Each part of a claim and whether it held here: the reason behind the verdict."""
+    """Each part of a claim, the primary check first, and whether it held here: the reason
+    behind the verdict."""
     return "\n" + "".join(
-        f"- {'holds' if holds else '**fails**'}: {text}\n" for text, holds in parts
+        f"- {'holds' if holds else '**fails**'}{' (primary)' if i == 0 else ''}: {text}\n"
+        for i, (text, holds) in enumerate(parts)
+    )
+
+
+def three_lines(text: str, figure: str, measured: str) -> str:
+    """What the paper's text says, what its figure shows, what we measure."""
+    return (
+        f"- **The paper's text:** {text}\n"
+        f"- **Its figure** (arXiv v3, read from the PDF): {figure}\n"
+        f"- **We measure:** {measured}\n"
     )
