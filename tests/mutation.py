@@ -3,6 +3,7 @@ name."""
 
 import dataclasses
 
+AGREEMENT = "tests/test_agreement.py"
 CLAIMS = "tests/test_claims.py"
 ICS_CLAIMS = "tests/test_ics_claims.py"
 PAPER_DATA = "tests/test_paper_data.py"

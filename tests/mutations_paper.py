@@ -3,6 +3,7 @@ runs and names, the entrypoints' errors, and the paper's data read from its PDF.
 """
 
 from tests.mutation import (
+    AGREEMENT,
     CLAIMS,
     ICS_CLAIMS,
     MISSING_RUNS,
@@ -208,5 +209,38 @@ MUTATIONS = [
         '_landscape(6, [("Im5", 0), ("Im6", 0), ("Im7", 0)], "VGG")',
         '_landscape(6, [("Im6", 0), ("Im5", 0), ("Im7", 0)], "VGG")',
         PAPER_DATA,
+    ),
+    # The primary checks and the agreement table (judged against the paper's figures)
+    mutation(
+        "C4-primary-any-ratio",
+        "C4: any early ratio above 1 confirms, however far from figure 4(b)'s",
+        "bn_smooth/paper/claims.py",
+        "1 < ours and 1 / agreement.FACTOR <= ours / paper <= agreement.FACTOR",
+        "1 < ours",
+        CLAIMS,
+    ),
+    mutation(
+        "C1-chance",
+        "C1: the standard VGG at lr 0.5 'at chance' up to 50%",
+        "bn_smooth/paper/ics_claims.py",
+        "CHANCE = 0.2",
+        "CHANCE = 0.5",
+        ICS_CLAIMS,
+    ),
+    mutation(
+        "C7-any-pair",
+        "C7: BatchNorm 'lowers lambda_1' when it does on one pair",
+        "bn_smooth/paper/sharpness_claim.py",
+        "all(r >= LOWERS for _, r in lowers)",
+        "any(r >= LOWERS for _, r in lowers)",
+        CLAIMS,
+    ),
+    mutation(
+        "agreement-factor",
+        "the agreement table's factor of 2 widened to 3",
+        "bn_smooth/paper/agreement.py",
+        "FACTOR, POINTS, COSINE = 2.0, 8.0, 0.1",
+        "FACTOR, POINTS, COSINE = 3.0, 8.0, 0.1",
+        AGREEMENT,
     ),
 ]

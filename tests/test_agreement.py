@@ -1,0 +1,83 @@
+"""REPORT.md's agreement table on hand-written runs: one rule, applied mechanically, and
+the paper's side read from its committed series."""
+
+import math
+
+import pytest
+
+from bn_smooth.paper import agreement, paper_values
+from bn_smooth.results import Run
+
+
+def test_one_rule_per_kind_with_its_bounds():
+    row = lambda paper, ours, kind: agreement.Row("4 b", "q", "w", paper, ours, kind)  # noqa: E731
+    assert agreement.RULE.startswith("A row agrees when ours is within a factor of 2")
+    assert row(2.0, 4.0, "factor").agrees and row(2.0, 1.0, "factor").agrees
+    assert not row(2.0, 4.01, "factor").agrees and not row(2.0, 0.99, "factor").agrees
+    assert not row(2.0, -2.0, "factor").agrees  # another sign is no agreement
+    assert row(70.0, 62.0, "points").agrees and not row(70.0, 61.9, "points").agrees
+    assert row(0.9, 1.0, "cosine").agrees and not row(0.9, 0.79, "cosine").agrees
+    assert not row(math.nan, 1.0, "factor").agrees
+    assert row(2.0, 3.0, "factor").comparison == "1.5x"
+    assert row(70.0, 62.0, "points").comparison == "-8.0"
+
+
+def vgg_run(norm, landscape=(1.0, 1.0, 1.0), accuracy=0.5, num_steps=3000):
+    """A VGG run at lr 0.1: constant training accuracy, and the line search every 100
+    steps with constant (loss range, largest gradient change, beta_eff)."""
+    loss_range, change, beta = landscape
+    rows = [
+        {"step": t, "kind": "train", "accuracy": accuracy, "loss": 1.0} for t in range(num_steps)
+    ]
+    rows += [
+        {
+            "step": t,
+            "kind": "landscape",
+            "loss_min": 1.0,
+            "loss_max": 1.0 + loss_range,
+            "grad_dist_min": 0.0,
+            "grad_dist_max": change,
+            "beta_eff": beta,
+            "loss0": 1.0,
+            "grad_norm": 1.0,
+            "losses": [1.0],
+            "grad_dists": [change],
+            "step_norms": [1.0],
+            "step_sizes": [0.1],
+        }
+        for t in range(0, num_steps, 100)
+    ]
+    config = {
+        "norm": norm,
+        "lr": 0.1,
+        "num_steps": num_steps,
+        "task": "vgg_cifar",
+        "model": {"width": 0.125},
+    }
+    return Run.from_rows(f"vgg_{norm}", config, sorted(rows, key=lambda r: r["step"]))
+
+
+def test_figure_4_rows_compare_the_same_probes():
+    runs = {"vgg_none": vgg_run("none", (2.0, 3.0, 2.0)), "vgg_batch": vgg_run("batch")}
+    rows = agreement.landscape_rows(
+        runs, ("vgg_none", "vgg_batch"), ("figure_04a", "figure_04b", "figure_04c"), "4"
+    )
+    assert {r.where for r in rows} == {"probes 100-2,900"}
+    ratio = next(r for r in rows if r.quantity.startswith("largest gradient change, standard /"))
+    assert ratio.paper == pytest.approx(
+        paper_values.paper_ratio("figure_04b", 100, 2900, paper_values.top)
+    )
+    assert ratio.paper == pytest.approx(2.71, abs=0.01) and ratio.ours == 3.0 and ratio.agrees
+    beta = next(r for r in rows if r.quantity == "beta_eff, BatchNorm")
+    assert beta.ours == 1.0 and not beta.agrees  # the paper's BatchNorm VGG: about 20
+    assert beta.scale == "ours: width 0.125, 3,000 steps"
+
+
+def test_figure_1_rows_read_the_paper_at_our_steps():
+    runs = {"vgg_batch": vgg_run("batch", accuracy=0.7)}
+    rows = agreement.accuracy_rows(runs, ("vgg_batch",), "figure_01a", "1a")
+    assert [r.where for r in rows] == ["step 600", "step 2,999"]
+    assert rows[0].paper == pytest.approx(paper_values.paper_at("figure_01a", "batch", 600, 0.1))
+    assert rows[0].ours == pytest.approx(70.0) and rows[0].kind == "points"
+    text = agreement.markdown(rows)
+    assert agreement.RULE in text and f"of {len(rows)} rows agree" in text
