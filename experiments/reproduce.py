@@ -10,6 +10,7 @@ on. Figures and REPORT.md go to --figures (default: figures/).
 """
 
 import json
+import os
 import platform
 import sys
 import time
@@ -114,19 +115,40 @@ def main(argv):
 
 
 def versions() -> dict[str, str]:
+    """What decides the arithmetic: the packages, the CPU the compiler generated code for,
+    and the XLA flags (float32 VGG numbers move with the last two)."""
     import flax
+    import jaxlib
     import numpy
     import optax
 
     return {
         "python": platform.python_version(),
         "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
         "flax": flax.__version__,
         "optax": optax.__version__,
         "numpy": numpy.__version__,
         "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
         f"{platform.machine()})",
+        "CPU": _cpu_model(),
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS") or "none",
     }
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
 
 
 if __name__ == "__main__":

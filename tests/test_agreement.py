@@ -81,3 +81,16 @@ def test_figure_1_rows_read_the_paper_at_our_steps():
     assert rows[0].ours == pytest.approx(70.0) and rows[0].kind == "points"
     text = agreement.markdown(rows)
     assert agreement.RULE in text and f"of {len(rows)} rows agree" in text
+
+
+def test_two_settings_compared_number_by_number():
+    from experiments.codegen_check import compare
+
+    a = {"vgg_none": vgg_run("none", (2.0, 3.0, 2.0)), "vgg_batch": vgg_run("batch")}
+    b = {"vgg_none": vgg_run("none", (2.0, 6.0, 2.0)), "vgg_batch": vgg_run("batch")}
+    text = compare(a, b, ["default", "vector width 512"])
+    assert (
+        "| 4 b | largest gradient change, standard / BatchNorm (per-step ratio) | 3 | 6 | 2x |"
+        in text
+    )
+    assert "| 4 b | largest gradient change, BatchNorm | 1 | 1 | 1x | yes |" in text

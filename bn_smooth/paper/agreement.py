@@ -211,6 +211,8 @@ def ics_rows(runs, names, network: str, layers) -> list[Row]:
     rows = []
     for name in names:
         run = runs[name]
+        if len(run.ics_layers()) < 2:  # no ICS probe
+            continue
         for number in layers:
             layer = nearest_layer(run.ics_layers(), number)
             steps, l2, cosine = run.ics(layer)
