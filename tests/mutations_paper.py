@@ -243,4 +243,12 @@ MUTATIONS = [
         "FACTOR, POINTS, COSINE = 3.0, 8.0, 0.1",
         AGREEMENT,
     ),
+    mutation(
+        "theory-class-unchecked",
+        "a statement's declared class is printed whatever the rows show",
+        "bn_smooth/paper/theory_classes.py",
+        '"class": kind if ok else f"**not as classified** ({kind})",',
+        '"class": kind,',
+        CLAIMS,
+    ),
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
-from bn_smooth.paper import agreement, c4_report, paper_says, paper_values
+from bn_smooth.paper import agreement, c4_report, paper_says, paper_values, theory_classes
 from bn_smooth.paper.c4_analysis import TWO_ORDERS
 from bn_smooth.paper.ics_claims import claim_1, claim_2, claim_3
 from bn_smooth.paper.markdown import fmt, table
@@ -241,7 +241,7 @@ def claim_6(theory_rows):
         r for r in holds if r["statement"] == "Theorem 4.1" and "identical-gradient" in r["form"]
     ]
     summary = (
-        f"{len(holds)} of {len(theory_rows)} forms hold; Theorem 4.1 "
+        theory_classes.summary(theory_classes.classify(theory_rows)) + "; Theorem 4.1 "
         f"{'holds with equality' if theorem_41 else 'fails'} under its proof's "
         "identical-gradient assumption; false as printed: " + ", ".join(printed_false)
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jax
 
+from bn_smooth.paper import theory_classes
 from bn_smooth.paper.markdown import table
 from bn_smooth.theory import SCALE_FLOOR, TOLERANCE
 
@@ -188,4 +189,17 @@ def write_markdown(rows, path, command: str, seconds: float):
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(header + markdown_table(rows) + table_notes(rows))
+    path.write_text(header + classified(rows) + markdown_table(rows) + table_notes(rows))
+
+
+def classified(rows) -> str:
+    """Each statement's class, with what bears it out (bn_smooth.paper.theory_classes)."""
+    classes = theory_classes.classify(rows)
+    return (
+        "## Each statement, classified\n\n"
+        + theory_classes.summary(classes)
+        + ". Violations on instances outside a statement's sign conditions (H PSD, "
+        "<yhat, g_hat> > 0) are outside its hypothesis, not counterexamples.\n\n"
+        + table(["statement", "class", "evidence"], [[c[k] for k in c] for c in classes])
+        + "\n## Every form checked\n\n"
+    )
