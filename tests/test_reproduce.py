@@ -120,6 +120,7 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
             panels.DLN_MAIN,
             panels.DLN_SLOW,
             ("vgg_none_lr0.5", "vgg_batch_lr0.5"),
+            panels.VGG_LOW_LR,
             *(
                 tuple(suite_config.vgg_seed(n, k) for n in ("none", "batch"))
                 for k in suite_config.vgg_extra_seeds(scale)

@@ -29,6 +29,7 @@ LP = ("l1", "l2", "linf")
 # (bn_smooth.paper) read the runs by these names, and each declares the ones it needs.
 VGG_MAIN = ("vgg_none", "vgg_batch")  # lr 0.1
 VGG_HIGH_LR = ("vgg_none_lr0.5", "vgg_batch_lr0.5")
+VGG_LOW_LR = ("vgg_none_lr0.01", "vgg_batch_lr0.01")  # figure 3's second VGG row
 VGG_RUNNING = "vgg_batch_running"  # vgg_batch's trajectory, probed in evaluation mode
 VGG_NOISY = "vgg_noisy_batch"
 VGG_LP = tuple(f"vgg_{p}" for p in LP)
@@ -119,6 +120,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                 name, "vgg_cifar", f"norm={norm},lr=0.5", ("curvature",), "1 sharpness", **vgg_sharp
             )
             for name, norm in zip(VGG_HIGH_LR, ("none", "batch"), strict=True)
+        ],
+        *[
+            _run(name, "vgg_cifar", f"norm={norm},lr=0.01", ("ics",), "3")
+            for name, norm in zip(VGG_LOW_LR, ("none", "batch"), strict=True)
         ],
         _run(VGG_NOISY, "vgg_cifar", "norm=noisy_batch,lr=0.1", ("activations",), "2 7"),
         *[

@@ -268,7 +268,7 @@ def eta_rows(runs, names, network: str) -> list[Row]:
 
 def all_rows(runs) -> list[Row]:
     """Every row whose runs the suite has."""
-    from bn_smooth.paper.panels import DLN_SLOW, VGG_HIGH_LR, VGG_NOISY
+    from bn_smooth.paper.panels import DLN_SLOW, VGG_HIGH_LR, VGG_LOW_LR, VGG_NOISY
 
     rows = []
     have = lambda names: all(n in runs for n in names)  # noqa: E731
@@ -287,4 +287,6 @@ def all_rows(runs) -> list[Row]:
         rows += eta_rows(runs, DLN_MAIN, "dln")
     if have(DLN_SLOW):
         rows += ics_rows(runs, DLN_SLOW, "dln", (9, 17))
+    if have(VGG_LOW_LR):
+        rows += ics_rows(runs, VGG_LOW_LR, "vgg", (5, 10))
     return [r for r in rows if math.isfinite(r.paper) and math.isfinite(r.ours)]

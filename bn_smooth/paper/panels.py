@@ -25,7 +25,7 @@ COLORS = {
 SITE = "post_norm"
 
 # Runs of the suite (named in bn_smooth/configs/reproduce.py) that figures draw together.
-VGG_MAIN, VGG_HIGH_LR = suite.VGG_MAIN, suite.VGG_HIGH_LR
+VGG_MAIN, VGG_HIGH_LR, VGG_LOW_LR = suite.VGG_MAIN, suite.VGG_HIGH_LR, suite.VGG_LOW_LR
 DLN_MAIN, DLN_SLOW = suite.DLN_MAIN, suite.DLN_SLOW
 VGG_NOISY = (*suite.VGG_MAIN, suite.VGG_NOISY)
 VGG_LP = (*suite.VGG_MAIN, *suite.VGG_LP)

@@ -22,6 +22,7 @@ from bn_smooth.paper.panels import (
     DLN_SLOW,
     SITE,
     VGG_HIGH_LR,
+    VGG_LOW_LR,
     VGG_MAIN,
     VGG_NOISY,
     reads,
@@ -92,12 +93,12 @@ def figure_2(runs, stamp_text):
 
 
 def _ics_rows(runs):
-    """(label, [standard, BatchNorm], log l2 axis, network) for VGG, the DLN, and the DLN
-    at lr 1e-7 where the suite has it."""
-    rows = [
-        ("VGG", [runs[n] for n in VGG_MAIN], False, "vgg"),
-        ("DLN", [runs[n] for n in DLN_MAIN], True, "dln"),
-    ]
+    """(label, [standard, BatchNorm], log l2 axis, network) for VGG, the DLN, and, where
+    the suite has them, VGG at lr 0.01 and the DLN at lr 1e-7 (the paper's second rows)."""
+    rows = [("VGG", [runs[n] for n in VGG_MAIN], False, "vgg")]
+    if all(name in runs for name in VGG_LOW_LR):
+        rows.append(("VGG, LR=0.01", [runs[n] for n in VGG_LOW_LR], False, "vgg"))
+    rows.append(("DLN", [runs[n] for n in DLN_MAIN], True, "dln"))
     if all(name in runs for name in DLN_SLOW):
         rows.append(("DLN, LR=1e-7", [runs[n] for n in DLN_SLOW], True, "dln"))
     return rows
@@ -110,8 +111,8 @@ PAPER_ICS_LAYERS = {"vgg": (5, 10), "dln": (9, 17)}
 
 @reads(*VGG_MAIN, *DLN_MAIN)
 def figure_3(runs, stamp_text):
-    """ICS (Definition 2.1) at the paper's two layers (or the nearest ours has): (a) VGG,
-    (b) DLN, (c) DLN at lr 1e-7, with the paper's series."""
+    """ICS (Definition 2.1) at the paper's two layers (or the nearest ours has), VGG at lr
+    0.1 and 0.01, the DLN at lr 1e-6 and 1e-7, with the paper's series."""
     rows = _ics_rows(runs)
     fig = panels.new(len(rows), 4, width=3.3)
     axes = fig.subplots(len(rows), 4)
@@ -126,7 +127,7 @@ def figure_3(runs, stamp_text):
                 if panels.display(layer) != f"layer #{number}":
                     ax.set_title(f"{ax.get_title()} (paper: #{number})", fontsize=8)
         axes[row, 0].annotate(
-            f"({'abc'[row]}) {name}",
+            f"({'abcd'[row]}) {name}",
             (0, 1.18),
             xycoords="axes fraction",
             fontsize=10,
