@@ -3,6 +3,7 @@ the paper's side read from its committed series."""
 
 import math
 
+import numpy as np
 import pytest
 
 from bn_smooth.paper import agreement, paper_values
@@ -94,3 +95,52 @@ def test_two_settings_compared_number_by_number():
         in text
     )
     assert "| 4 b | largest gradient change, BatchNorm | 1 | 1 | 1x | yes |" in text
+
+
+def paper_run(name, norm, stems, lr):
+    """A run made of the paper's own series: the line search of figure 4 or 9 at the
+    paper's probes (loss range, largest gradient change, beta_eff)."""
+    from bn_smooth.paper import paper_data
+
+    loss, change, beta = (paper_values.series(s, norm) for s in stems)
+    steps = loss["x"]
+    rows = [
+        {
+            "step": int(step),
+            "kind": "landscape",
+            "loss_min": 1.0,
+            "loss_max": 1.0 + loss["upper"][i] - loss["lower"][i],
+            "grad_dist_min": 0.0,
+            "grad_dist_max": change["upper"][i],
+            "beta_eff": float(np.interp(step, beta["x"], beta["y"])),
+            "loss0": 1.0,
+            "grad_norm": 1.0,
+            "losses": [1.0],
+            "grad_dists": [change["upper"][i]],
+            "step_norms": [1.0],
+            "step_sizes": [lr],
+        }
+        for i, step in enumerate(steps)
+    ]
+    task = "dln" if stems[0].startswith("figure_09") else "vgg_cifar"
+    config = {"norm": norm, "lr": lr, "num_steps": int(max(steps)), "task": task}
+    assert paper_data.load(stems[0])["series"]
+    return Run.from_rows(name, config, rows)
+
+
+def test_the_papers_own_series_pass_the_c4_rule():
+    """Figure 4's series, fed through claim C4 as runs: its primary check holds (the
+    ratio is the figure's own), and so would any run that matches the paper."""
+    from bn_smooth.paper import claims
+
+    vgg = ("figure_04a", "figure_04b", "figure_04c")
+    dln = ("figure_09a", "figure_09b", "figure_09c")
+    runs = {
+        "vgg_none": paper_run("vgg_none", "none", vgg, 0.1),
+        "vgg_batch": paper_run("vgg_batch", "batch", vgg, 0.1),
+        "dln_none": paper_run("dln_none", "none", dln, 1e-6),
+        "dln_batch": paper_run("dln_batch", "batch", dln, 1e-6),
+    }
+    summary, verdict, body = claims.claim_4(runs)
+    assert verdict.startswith("confirmed"), body[-600:]
+    assert "VGG early gradient change 2.71x (figure 4(b): 2.71x)" in summary
