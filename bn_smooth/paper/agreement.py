@@ -98,7 +98,7 @@ def landscape_rows(runs, names, stems, label: str) -> list[Row]:
         (stems[1], "largest gradient change", top, "gradient change"),
         (stems[2], "beta_eff", line, "beta_eff"),
     ):
-        per_seed = [_ours_window(pair, ours_key, lo, hi) for pair in pairs]
+        per_seed = [ours_window(pair, ours_key, lo, hi) for pair in pairs]
         for i, norm in enumerate(("none", "batch")):
             values = [p[i] for p in per_seed]
             rows.append(
@@ -129,12 +129,14 @@ def landscape_rows(runs, names, stems, label: str) -> list[Row]:
     return rows
 
 
-def _ours_window(pair, key: str, lo: float, hi: float) -> tuple[float, float, float]:
+def ours_window(pair, key: str, lo: float, hi: float) -> tuple[float, float, float]:
     """(standard, BatchNorm, median per-step ratio) of `key` over the probes in [lo, hi]."""
     series = []
     for run in pair:
         m = run.smoothness()
         keep = (m["steps"] >= lo) & (m["steps"] <= hi)
+        if not keep.any():  # a run shorter than the window
+            return math.nan, math.nan, math.nan
         series.append((m["steps"][keep], np.asarray(m[key])[keep]))
     _, r = summaries.matched_ratio(*series[0], *series[1])
     return float(np.median(series[0][1])), float(np.median(series[1][1])), float(np.median(r))

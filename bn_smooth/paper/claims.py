@@ -45,6 +45,13 @@ def claim_4(runs, study=None):
         summaries.early_step_ratio(none, batch) for none, batch in agreement.seeds(runs, VGG_MAIN)
     ]
     ours = float(np.median(per_seed))
+    # Not a check: the same steps as the figure's early window, which is our whole run.
+    hi = (EARLY * paper_values.PAPER_STEPS) - 1
+    same_steps = [
+        agreement.ours_window(pair, "gradient change", agreement.WINDOW_START, hi)[2]
+        for pair in agreement.seeds(runs, VGG_MAIN)
+    ]
+    same_steps = [r for r in same_steps if np.isfinite(r)]
     spread = f" (seeds: {', '.join(fmt(r) for r in per_seed)})" if len(per_seed) > 1 else ""
     parts = [
         (
@@ -79,7 +86,7 @@ def claim_4(runs, study=None):
         if net == "DLN":
             dln = summaries.early_step_ratio(none, batch)
             summary.append(f"DLN early gradient change {fmt(dln)}x")
-    body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS) + (
+    body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps) + (
         "\nLine search along the training gradient at every probe; medians over probed "
         "steps of the loss range (max - min), the largest gradient change and beta_eff, "
         "standard / BatchNorm (ratio) (figures 4, 9, 10). Step 0 is reported apart: the "

@@ -7,6 +7,8 @@ import numpy as np
 
 from bn_smooth.summaries import EARLY
 
+PAPER_STEPS = 15_000  # the paper's VGG runs
+
 
 def paper_at(stem: str, norm: str, step: float, lr: float | None = None, key: str = "y") -> float:
     """The paper's series of `norm` in panel `stem` at `step`, between its plotted points."""
