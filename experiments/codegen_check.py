@@ -68,6 +68,7 @@ def compare(a: dict, b: dict, labels) -> str:
     moved = sum(r[3] == "**moved**" for r in claim_rows)
     return (
         f"# Two code-generation settings: {labels[0]} and {labels[1]}\n\n"
+        f"Compared on the {len(a)} runs both trained to the end.\n\n"
         f"{len(claim_rows) - moved} of {len(claim_rows)} verdicts are the same under both.\n\n"
         + table(["claim", labels[0], labels[1], ""], claim_rows)
         + "\nEvery number of REPORT.md's agreement table (ours), under both settings:\n\n"
@@ -75,6 +76,11 @@ def compare(a: dict, b: dict, labels) -> str:
             ["figure", "quantity", labels[0], labels[1], "moved", "same agreement"], number_rows
         )
     )
+
+
+def finished(runs: dict) -> dict:
+    """The runs that ended (finished or diverged), not those interrupted."""
+    return {n: r for n, r in runs.items() if r.status["status"] in ("finished", "diverged")}
 
 
 def _moved(a, b) -> str:
@@ -86,7 +92,9 @@ def _moved(a, b) -> str:
 def main(argv):
     cli.check_no_arguments(argv)
     names = [run.name for run in _CONFIG.value.runs]
-    suites = [results.load_runs(Path(w), names) for w in (_A.value, _B.value)]
+    suites = [finished(results.load_runs(Path(w), names)) for w in (_A.value, _B.value)]
+    both = set(suites[0]) & set(suites[1])  # like with like: the runs both settings trained
+    suites = [{n: r for n, r in s.items() if n in both} for s in suites]
     text = compare(*suites, _LABELS.value)
     Path(_OUT.value).write_text(text)
     print(text.split("\n\n")[1])
