@@ -99,7 +99,7 @@ MUTATIONS = [
     mutation(
         "C6-as-printed",
         "C6: 'holds as printed' when any form holds",
-        "bn_smooth/paper/claims.py",
+        "bn_smooth/paper/theory_claim.py",
         '("every statement holds as printed", not false)',
         '("every statement holds as printed", bool(holds))',
         CLAIMS,
