@@ -11,17 +11,10 @@ from matplotlib.lines import Line2D
 
 from bn_smooth.paper import paper_data
 from bn_smooth.paper.panels import COLORS
+from bn_smooth.paper.paper_values import series
 
 DASHED = {"lw": 1.0, "ls": (0, (4, 2)), "alpha": 0.9}
 LABEL = "dashed: the paper (arXiv v3, read from its PDF)"
-
-
-def series(stem: str, norm: str, lr: float | None = None) -> dict | None:
-    """The paper's series of `norm` (and `lr`, where its legend names one) in a panel."""
-    for s in paper_data.load(stem)["series"]:
-        if s.get("norm") == norm and (s.get("lr") is None or lr is None or s["lr"] == lr):
-            return s
-    return None
 
 
 def _clipped(s: dict, until: float, keys) -> tuple:

@@ -5,7 +5,7 @@ Each claim of REPORT.md opens with these three lines (verdicts.three_lines)."""
 import numpy as np
 
 from bn_smooth.paper.markdown import fmt
-from bn_smooth.paper.paper_values import PAPER_STEPS, paper_at, paper_median
+from bn_smooth.paper.paper_values import PAPER_STEPS, line, paper_at, paper_median
 from bn_smooth.paper.verdicts import three_lines
 from bn_smooth.summaries import EARLY
 
@@ -46,13 +46,13 @@ def claim_2(measured: str) -> str:
 def claim_3(measured: str) -> str:
     lowest = {
         lr: min(
-            paper_median(f"figure_03_dln_lr{lr}_layer{k}_cosine", "none", 100, 10_000, _y)
+            paper_median(f"figure_03_dln_lr{lr}_layer{k}_cosine", "none", 100, 10_000, line)
             for k in (9, 17)
         )
         for lr in ("1e-06", "1e-07")
     }
     vgg = {
-        n: paper_median("figure_03_vgg_lr0.1_layer5_l2", n, 100, PAPER_STEPS, _y)
+        n: paper_median("figure_03_vgg_lr0.1_layer5_l2", n, 100, PAPER_STEPS, line)
         for n in ("none", "batch")
     }
     return three_lines(
@@ -113,7 +113,8 @@ def claim_6(measured: str) -> str:
 
 def claim_7(measured: str) -> str:
     beta = {
-        n: paper_median("figure_04c", n, 100, PAPER_STEPS, _y) * 0.1 / 2 for n in ("none", "batch")
+        n: paper_median("figure_04c", n, 100, PAPER_STEPS, line) * 0.1 / 2
+        for n in ("none", "batch")
     }
     return three_lines(
         "beyond the paper: its beta-smoothness read as curvature, and Cohen et al. (2021)'s "
@@ -123,7 +124,3 @@ def claim_7(measured: str) -> str:
         "2/lr: the paper's own runs sit at the edge of stability.",
         measured,
     )
-
-
-def _y(s, i):
-    return s["y"][i]

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from bn_smooth.paper import paper_data
 from bn_smooth.summaries import EARLY
 
 PAPER_STEPS = 15_000  # the paper's VGG runs
@@ -49,10 +50,12 @@ def paper_early(stem: str, value, reduce=np.median) -> float:
     return float(reduce(ratios))
 
 
-def series(stem, norm, lr=None):
-    from bn_smooth.paper.overlays import series
-
-    return series(stem, norm, lr)
+def series(stem: str, norm: str, lr: float | None = None) -> dict | None:
+    """The paper's series of `norm` (and `lr`, where its legend names one) in a panel."""
+    for s in paper_data.load(stem)["series"]:
+        if s.get("norm") == norm and (s.get("lr") is None or lr is None or s["lr"] == lr):
+            return s
+    return None
 
 
 def loss_range(s, i):
