@@ -11,7 +11,8 @@ import time
 import ml_collections
 import pytest
 
-from bn_smooth import cifar10, loop, probes, runlog
+from bn_smooth import cifar10, loop, probes, results, runlog
+from bn_smooth.configs import reproduce as suite_config
 from bn_smooth.paper import claims, plots
 from bn_smooth.paper.markdown import fmt
 from tests.test_train import ROOT, run_module
@@ -48,6 +49,14 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert "not measured" not in text and "n/a" not in text
     assert "**smoke** scale" in text
     assert (figures / "theory.md").exists()
+    # Each figure the paper has data for draws it (the legend says so).
+    runs = results.load_runs(
+        workdir, [run.name for run in suite_config.get_config("scale=smoke").runs]
+    )
+    for name in plots.OVERLAID:
+        legends = [ax.get_legend() for ax in plots.FIGURES[name](runs, "").axes]
+        texts = [t.get_text() for legend in legends if legend for t in legend.get_texts()]
+        assert any("the paper" in t for t in texts), name
 
     # The report's numbers are the runs' own: the final training accuracy of the BN run
     # (its last step's, at this scale) as metrics.jsonl has it ...
@@ -72,7 +81,6 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
 
 
 def test_suite_config_names_real_experiments_and_probes():
-    from bn_smooth.configs import reproduce as suite_config
     from experiments.suite import run_config
 
     for scale in ("paper", "cpu", "smoke"):
@@ -94,7 +102,6 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
     differ only in their norm."""
     import re
 
-    from bn_smooth.configs import reproduce as suite_config
     from bn_smooth.paper import panels
     from experiments.suite import run_config
 
@@ -154,7 +161,6 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
 
 
 def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
-    from bn_smooth.configs import reproduce as suite_config
     from bn_smooth.paper import report
 
     readers = [*plots.FIGURES.values(), *(c[4] for c in claims.CLAIMS if c[5] != "theory")]

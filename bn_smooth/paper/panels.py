@@ -249,6 +249,11 @@ def nearest_layer(layers, number: int) -> str:
     return min(hidden, key=lambda layer: abs(int(layer.split("_")[1]) + 1 - number))
 
 
+def paper_layer_note(layer: str, number: int) -> str:
+    """ " (paper: #number)" where ours is another layer than the paper's, else ""."""
+    return "" if display(layer) == f"layer #{number}" else f" (paper: #{number})"
+
+
 def ics_layers(run: Run, k: int) -> list[str]:
     """k layers to show, skipping the first (its ICS is 0 by definition)."""
     return pick_layers(run.ics_layers()[1:], k)

@@ -107,6 +107,8 @@ def _ics_rows(runs):
 # The layers figure 3 of the paper shows (its VGG has more normalized layers than ours:
 # ours shows the nearest one).
 PAPER_ICS_LAYERS = {"vgg": (5, 10), "dln": (9, 17)}
+# Figure 7's first and last layers (it also shows #9, nearest ours is #8 as for #13).
+PAPER_MOMENT_LAYERS = (2, 13)
 
 
 @reads(*VGG_MAIN, *DLN_MAIN)
@@ -124,8 +126,8 @@ def figure_3(runs, stamp_text):
             stem = f"figure_03_{network}_lr{pair[0].lr:g}_layer{number}"
             for ax, measure in ((ax_l2, "l2"), (ax_cos, "cosine")):
                 overlays.draw(ax, f"{stem}_{measure}", pair)
-                if panels.display(layer) != f"layer #{number}":
-                    ax.set_title(f"{ax.get_title()} (paper: #{number})", fontsize=8)
+                if note := panels.paper_layer_note(layer, number):
+                    ax.set_title(ax.get_title() + note, fontsize=8)
         axes[row, 0].annotate(
             f"({'abcd'[row]}) {name}",
             (0, 1.18),
@@ -223,9 +225,11 @@ def figure_10(runs, stamp_text):
 
 @reads(*VGG_NOISY)
 def figure_7(runs, stamp_text):
-    """Change of a unit's mean and variance from each probed step to the next step."""
+    """Change of a unit's mean and variance from each probed step to the next step, at the
+    layers nearest the paper's first and last (#2 and #13), with the paper's series."""
     trio = [runs[n] for n in VGG_NOISY]
-    layers = panels.pick_layers(trio[0].activation_layers(), 2)
+    numbers = PAPER_MOMENT_LAYERS
+    layers = [panels.nearest_layer(trio[0].activation_layers(), n) for n in numbers]
     fig = panels.new(2, 2, width=4.5)
     axes = fig.subplots(2, 2)
     for i, layer in enumerate(layers):
@@ -241,14 +245,17 @@ def figure_7(runs, stamp_text):
                     label=panels.label(run),
                 )
             unit = trio[0].activation_units(layer)[0]
+            note = panels.paper_layer_note(layer, numbers[i])
             ax.set(
-                title=f"{panels.display(layer)}, unit {unit}: change in {moment}",
+                title=f"{panels.display(layer)}{note}, unit {unit}: change in {moment}",
                 xlabel="step",
                 ylabel=f"|Δ {moment}| between {changes['between']}",
                 yscale="log",
             )
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
+            ax.legend(fontsize=7)
+            if changes["between"] == "steps":  # the paper's measure: step t to t+1
+                overlays.draw(ax, f"figure_07a_layer{numbers[i]}_{moment}", trio)
     between = "step t and t+1" if changes["between"] == "steps" else "successive probes"
     return panels.finish(
         fig, f"Figure 7: change of an activation's mean and variance between {between}", stamp_text
@@ -285,6 +292,9 @@ FIGURES = (
     | lp_plots.FIGURES
     | sharpness_plots.FIGURES
 )
+
+# The figures the paper has vector data for (bn_smooth/paper/data): each draws it.
+OVERLAID = tuple(f"figure_{n:02d}" for n in (1, 2, 3, 4, 7, 9, 10, 11, 12, 13))
 
 
 def make_all(
