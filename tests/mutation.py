@@ -5,6 +5,7 @@ import dataclasses
 
 AGREEMENT = "tests/test_agreement.py"
 CLAIMS = "tests/test_claims.py"
+THEORY_CLAIM = "tests/test_theory_claim.py"
 ICS_CLAIMS = "tests/test_ics_claims.py"
 PAPER_DATA = "tests/test_paper_data.py"
 NORMS = "tests/test_norms.py"

@@ -9,6 +9,7 @@ from tests.mutation import (
     MISSING_RUNS,
     PAPER_DATA,
     SUITE_RUNS,
+    THEORY_CLAIM,
     USER_ERRORS,
     mutation,
 )
@@ -102,7 +103,7 @@ MUTATIONS = [
         "bn_smooth/paper/theory_claim.py",
         '("every statement holds as printed", not false)',
         '("every statement holds as printed", bool(holds))',
-        CLAIMS,
+        THEORY_CLAIM,
     ),
     mutation(
         "C7-lowers",
@@ -249,6 +250,14 @@ MUTATIONS = [
         "bn_smooth/paper/theory_classes.py",
         '"class": kind if ok else f"**not as classified** ({kind})",',
         '"class": kind,',
-        CLAIMS,
+        THEORY_CLAIM,
+    ),
+    mutation(
+        "C6-hypothesis-sound",
+        "C6's primary check accepts a statement that lacks a hypothesis",
+        "bn_smooth/paper/theory_classes.py",
+        "SOUND = (CORRECT, TYPO)",
+        "SOUND = (CORRECT, TYPO, HYPOTHESIS)",
+        THEORY_CLAIM,
     ),
 ]

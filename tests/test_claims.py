@@ -193,32 +193,6 @@ def test_c5_rule_on_both_sides_of_its_thresholds():
 
 
 # ---------------------------------------------------------------------------
-# C6: the theory of section 4 and appendix C
-
-
-def theory_row(statement, form, verdict_text):
-    return {"statement": statement, "form": form, "instances": 10, "verdict": verdict_text}
-
-
-def test_c6_rule_on_each_part():
-    thm_41 = theory_row("Theorem 4.1", "identical-gradient assumption", "holds; equality")
-    literal = theory_row("Theorem 4.1", "as printed", "false on 3 of 10")
-    other = theory_row("Lemma 4.5", "as printed", "holds")
-    result = claims.claim_6([thm_41, other])
-    assert result[1] == "confirmed" and not failing(result)
-    result = claims.claim_6([thm_41, literal, other])
-    assert failing(result) == ["every statement holds as printed"]
-    assert "read literally, with the standard network's own gradient, it fails" in result[2]
-    assert claims.claim_6([thm_41, literal, other])[1] == (
-        "confirmed, but 1 of 2 secondary checks fail"
-    )
-    result = claims.claim_6([literal, other])  # no form of Theorem 4.1 holds
-    assert result[1] == "not confirmed" and len(failing(result)) == 3
-    assert "none holds for Theorem 4.1" in failing(result)[0]
-    assert claims.claim_6([literal])[1] == "not confirmed"
-
-
-# ---------------------------------------------------------------------------
 # C7: the top of the Hessian's spectrum against 2/lr
 
 
@@ -290,37 +264,3 @@ def test_c7_oscillation_must_coincide_with_lambda_at_least_2_over_lr():
     # Descending at or above 2/lr disagrees too.
     result = sharpness_claim.claim_7(c7_runs(dln={"dln_none_lr1e-7": (1.0, 1.0)}))
     assert any(f.startswith("the standard DLN") for f in failing(result))
-
-
-def test_c6_classifies_each_statement_and_checks_the_class_against_the_rows():
-    from bn_smooth.paper import theory_classes
-
-    rows = [
-        theory_row("Fact C.1", "as printed", "holds (equality)"),
-        theory_row("Theorem 4.1", "as proved (eq. 9)", "holds (equality)"),
-        theory_row("Theorem 4.1", "as printed, dL/dy", "false: 3/10 violated"),
-        theory_row("Theorem 4.4", "corrected: squared norms", "holds"),
-        theory_row("Theorem 4.4", "as printed", "false: 9/10 violated"),
-        theory_row(
-            "Theorem 4.2 (second)",
-            "as printed, H = I",
-            "false: 2/10 violated; 0 violated where norm(dL^/dy) <= norm(g_hat) (90% of "
-            "instances); H PSD on 100% (1 violations among those)",
-        ),
-    ]
-    classes = {c["statement"]: c for c in theory_classes.classify(rows)}
-    assert classes["Fact C.1"]["class"] == theory_classes.CORRECT
-    assert classes["Theorem 4.1"]["class"] == theory_classes.HYPOTHESIS
-    assert classes["Theorem 4.4"]["class"] == theory_classes.TYPO
-    assert (
-        "0 violated where norm(dL^/dy) <= norm(g_hat)"
-        in classes["Theorem 4.2 (second)"]["evidence"]
-    )
-    assert "1 within its sign conditions" in classes["Theorem 4.2 (second)"]["evidence"]
-    # A class the rows do not bear out says so: a "typo" whose corrected form fails.
-    rows[3] = theory_row("Theorem 4.4", "corrected: squared norms", "false: 1/10 violated")
-    fixed = {c["statement"]: c for c in theory_classes.classify(rows)}["Theorem 4.4"]
-    assert fixed["class"].startswith("**not as classified**")
-    assert theory_classes.summary(theory_classes.classify(rows[:3])) == (
-        "1 correct; 1 a missing hypothesis (Theorem 4.1)"
-    )

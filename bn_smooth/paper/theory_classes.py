@@ -118,11 +118,28 @@ def classify(rows) -> list[dict]:
     return out
 
 
-def summary(classes: list[dict]) -> str:
-    """'5 correct; 1 a typo ... (Theorem 4.4); ...'"""
-    by_class = {}
+# A statement the paper's text needs no more than a typo's correction for.
+SOUND = (CORRECT, TYPO)
+
+
+def statements(classes: list[dict]) -> dict[str, str]:
+    """statement -> its class, a part of a statement ("Theorem C.1, step (58)") counted
+    with its statement: the statement's own class unless a part's is other."""
+    out = {}
     for c in classes:
-        by_class.setdefault(c["class"], []).append(c["statement"])
+        name = c["statement"].split(",")[0]
+        if out.get(name, c["class"]) != c["class"]:
+            out[name] = "**not as classified** (its parts differ)"
+        else:
+            out[name] = c["class"]
+    return out
+
+
+def summary(classes: list[dict]) -> str:
+    """'5 correct; 1 a typo ... (Theorem 4.4); ...', per statement (parts folded in)."""
+    by_class = {}
+    for statement, kind in statements(classes).items():
+        by_class.setdefault(kind, []).append(statement)
     return "; ".join(
         f"{len(names)} {kind}" + ("" if kind == CORRECT else f" ({', '.join(names)})")
         for kind, names in by_class.items()
