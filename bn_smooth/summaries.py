@@ -8,6 +8,7 @@ and how often the loss rises.
 
 import numpy as np
 
+from bn_smooth.norms import BatchNorm
 from bn_smooth.results import Run
 
 EARLY = 0.2  # "early in training": the first 20% of the steps
@@ -110,6 +111,17 @@ def moment_changes(run: Run, layer: str, unit: int, site: str = "post_norm") -> 
         "variance": np.abs(np.diff(a["std"] ** 2)),
         "between": "probes",
     }
+
+
+def batchnorm_scale(run: Run, layer: str, unit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sigma_j, |gamma_j|) of one probed unit of a BatchNorm layer at each probed step,
+    read from its recorded standard deviations: before the norm sigma_j, after it (the
+    same batch) |gamma_j| sigma_j / sqrt(sigma_j^2 + eps). Without affine parameters
+    (the DLN) |gamma_j| reads 1."""
+    eps = run.config.get("norm_kwargs", {}).get("epsilon", BatchNorm.epsilon)
+    sigma = run.activations(layer, "pre_norm", unit)["std"]
+    out = run.activations(layer, "post_norm", unit)["std"]
+    return sigma, out * np.sqrt(sigma**2 + eps) / sigma
 
 
 def moment_instability(run: Run, site: str = "post_norm") -> dict:

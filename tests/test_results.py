@@ -220,3 +220,39 @@ def test_sharpness_numbers_on_a_hand_written_gd_run(tmp_path):
     assert [m for *_, m in sharpness_claim.oscillation_intervals(single)] == pytest.approx(
         [0.5, 0.75, 0.975, 0.95]
     )
+
+
+@pytest.mark.parametrize("network", ["vgg", "dln"])
+def test_batchnorm_scale_reads_gamma_and_sigma_off_the_probed_units(network, fake_cifar):
+    """A BatchNorm VGG whose gamma is set by hand (negative ones too), and the DLN, whose
+    BatchNorm has no gamma (it reads 1): both come back from the probe's rows."""
+    import jax
+    import jax.numpy as jnp
+
+    from bn_smooth import probes
+    from tests.conftest import dln_config, tiny_vgg_config
+    from tests.test_probes import setup
+
+    config = tiny_vgg_config(fake_cifar) if network == "vgg" else dln_config(norm="batch")
+    task, tx, data, state, _ = setup(config, steps=1)
+    gammas = {}
+
+    def set_scale(path, p):
+        if path[-1].key != "scale":
+            return p
+        gammas[path[0].key] = g = jnp.linspace(-2.0, 3.0, p.size).reshape(p.shape)
+        return g
+
+    state = state.replace(params=jax.tree_util.tree_map_with_path(set_scale, state.params))
+    row = probes.Probes(task, tx, config, state.params).run("activations", state, data)
+    run = results.Run.from_rows(
+        "run", config.to_dict(), [{"step": 1, "kind": "activations", **row}]
+    )
+    assert run.activation_layers() and (network == "dln" or gammas)
+    normalized = run.activation_layers()[: -1 if network == "dln" else None]  # DLN: not its last
+    for layer in normalized:
+        for i, unit in enumerate(run.activation_units(layer)):
+            sigma, gamma = summaries.batchnorm_scale(run, layer, i)
+            want = abs(float(gammas[layer][unit])) if layer in gammas else 1.0
+            np.testing.assert_allclose(gamma, want, rtol=2e-3)
+            np.testing.assert_array_equal(sigma, run.activations(layer, "pre_norm", i)["std"])

@@ -4,10 +4,11 @@ paper they bear on (REPORT.md's "Also measured" section)."""
 import numpy as np
 
 from bn_smooth import summaries
+from bn_smooth.paper import panels
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import DLN_MAIN, DLN_SLOW, VGG_LP, VGG_MAIN
 from bn_smooth.paper.verdicts import ratio
-from bn_smooth.summaries import EARLY
+from bn_smooth.summaries import EARLY, batchnorm_scale
 
 
 def gradient_norms(runs) -> str:
@@ -65,29 +66,55 @@ def lp_distributions(runs) -> str:
     )
 
 
-def dln_sigma(runs) -> str:
-    """Theorems 4.1-4.2 gain a factor gamma / sigma_j, "sigma_j tends to be large": the
-    BatchNorm DLN's sigma_j (the standard deviation of a unit before its normalization)."""
-    if DLN_MAIN[1] not in runs or not runs[DLN_MAIN[1]].activation_layers():
-        return ""
-    run = runs[DLN_MAIN[1]]
+def _scale_rows(run, layers) -> list:
     rows = []
-    for layer in run.activation_layers():
-        sigma = np.concatenate(
+    for layer in layers:
+        units = range(len(run.activation_units(layer)))
+        pairs = [batchnorm_scale(run, layer, u) for u in units]
+        sigma, gamma = (np.concatenate([p[k] for p in pairs]) for k in (0, 1))
+        factor = gamma / sigma
+        rows.append(
             [
-                run.activations(layer, "pre_norm", unit)["std"]
-                for unit in range(len(run.activation_units(layer)))
+                panels.display(layer),
+                fmt(float(np.nanmedian(sigma))),
+                fmt(float(np.nanmin(sigma))),
+                fmt(float(np.nanmedian(gamma))),
+                fmt(float(np.nanmedian(factor))),
+                f"{np.mean(factor < 1):.0%}",
             ]
         )
-        rows.append([layer, fmt(float(np.nanmedian(sigma))), fmt(float(np.nanmin(sigma)))])
+    return rows
+
+
+def batchnorm_scales(runs) -> str:
+    """Theorems 4.1-4.2 gain a factor gamma / sigma_j, "sigma_j tends to be large": sigma_j
+    (a unit's standard deviation before its BatchNorm) and gamma_j, VGG and the DLN."""
+    parts = []
+    for net, name, drop in (("VGG", VGG_MAIN[1], 0), ("DLN", DLN_MAIN[1], 1)):
+        if name in runs and runs[name].activation_layers():
+            layers = runs[name].activation_layers()
+            rows = _scale_rows(runs[name], layers[: len(layers) - drop])
+            parts.append(f"{net}:\n\n" + table(SCALE_COLUMNS, rows))
+    if not parts:
+        return ""
     return (
-        "### sigma_j in the BatchNorm DLN\n\nTheorems 4.1 and 4.2 gain from BatchNorm a "
-        'factor gamma / sigma_j, and "sigma_j tends to be large in practice (cf. Appendix '
-        'Figure 8)". '
-        "sigma_j of the probed units before their normalization, over every probe (figure "
-        "8's units; gamma is not recorded by the probes):\n\n"
-        + table(["layer", "median sigma_j", "smallest"], rows)
+        "### gamma_j and sigma_j with BatchNorm\n\nTheorems 4.1 and 4.2 bound the gradient "
+        "with BatchNorm by that without it times gamma / sigma_j (squared in 4.1), and "
+        '"sigma_j tends to be large in practice (cf. Appendix Figure 8)". sigma_j of the '
+        "probed units before their BatchNorm and gamma_j in absolute value (read off the "
+        "same batch's standard deviation after it; the DLN's BatchNorm has no gamma and it "
+        "reads 1), over every probe; the DLN's last layer has no norm:\n\n" + "\n".join(parts)
     )
+
+
+SCALE_COLUMNS = [
+    "layer",
+    "median sigma_j",
+    "smallest",
+    "median gamma_j",
+    "median gamma_j / sigma_j",
+    "probes with gamma_j / sigma_j < 1",
+]
 
 
 def sections(runs) -> str:
@@ -98,7 +125,7 @@ def sections(runs) -> str:
             gradient_norms(runs),
             slow_dln_landscape(runs),
             lp_distributions(runs),
-            dln_sigma(runs),
+            batchnorm_scales(runs),
         )
         if s
     ]
