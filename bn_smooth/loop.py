@@ -17,6 +17,7 @@ import numpy as np
 from absl import logging
 
 from bn_smooth import (
+    arithmetic,
     checkpoints,
     checks,
     probes,
@@ -96,7 +97,8 @@ def train_and_evaluate(config, workdir) -> dict:
                 status.get("pid", "?"),
                 status["step"],
             )
-        runlog.write_config(workdir, config_dict)
+        old = runlog.read_config(workdir)
+        runlog.write_config(workdir, {**config_dict, arithmetic.KEY: arithmetic.history(old)})
         return _train_to_the_end(config, workdir, task, data)
 
 

@@ -4,12 +4,13 @@ to do: the fields a resumed run may change, and the ones it may not."""
 import json
 from pathlib import Path
 
-from bn_smooth import distributed, runlog
+from bn_smooth import arithmetic, distributed, runlog
 from bn_smooth.errors import ConfigError
 
 # Fields that may change when a run is resumed (to train it longer, or elsewhere, on
-# any number of devices and processes).
+# any number of devices and processes, under another arithmetic).
 RESUMABLE_CHANGES = {
+    arithmetic.KEY,
     "num_steps",
     "log_every",
     "data_dir",

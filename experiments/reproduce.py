@@ -10,7 +10,6 @@ on. Figures and REPORT.md go to --figures (default: figures/).
 """
 
 import json
-import os
 import platform
 import sys
 import time
@@ -20,7 +19,7 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from bn_smooth import distributed, results, runlog, theory
+from bn_smooth import arithmetic, distributed, results, runlog, theory
 from bn_smooth.paper import plots, report, theory_report
 from experiments import cli
 from experiments.suite import prepare_and_train
@@ -115,40 +114,19 @@ def main(argv):
 
 
 def versions() -> dict[str, str]:
-    """What decides the arithmetic: the packages, the CPU the compiler generated code for,
-    and the XLA flags (float32 VGG numbers move with the last two)."""
+    """What decides the arithmetic (bn_smooth.arithmetic: the CPU the compiler generated
+    code for and the XLA flags move float32 VGG numbers), and the other packages."""
     import flax
-    import jaxlib
     import numpy
     import optax
 
     return {
         "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
+        **arithmetic.current(),
         "flax": flax.__version__,
         "optax": optax.__version__,
         "numpy": numpy.__version__,
-        "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
-        f"{platform.machine()})",
-        "CPU": _cpu_model(),
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS") or "none",
     }
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in text.splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
 
 
 if __name__ == "__main__":

@@ -257,4 +257,20 @@ MUTATIONS = [
         "ra_mean.value = (1 - m) * ra_mean.value + m * mean",
         NORMS,
     ),
+    mutation(
+        "batchnorm-scale-ratio",
+        "gamma_j read as the ratio of the standard deviations after and before the norm",
+        "bn_smooth/summaries.py",
+        "return sigma, out * np.sqrt(sigma**2 + eps) / sigma",
+        "return sigma, out / sigma",
+        "tests/test_results.py::test_batchnorm_scale_reads_gamma_and_sigma_off_the_probed_units",
+    ),
+    mutation(
+        "arithmetic-overwritten",
+        "a resumed run's config.json keeps only the last arithmetic it was trained under",
+        "bn_smooth/arithmetic.py",
+        "return settings if settings and settings[-1] == now else [*settings, now]",
+        "return [now]",
+        "tests/test_reliability.py::test_config_json_records_each_arithmetic_the_run_was_trained_under",
+    ),
 ]
