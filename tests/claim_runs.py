@@ -43,24 +43,7 @@ def make_run(
     probed = range(0, STEPS, 10)
     if landscape is not None:
         loss_range, change, beta = landscape
-        rows += [
-            {
-                "step": t,
-                "kind": "landscape",
-                "loss_min": 1.0,
-                "loss_max": 1.0 + loss_range,
-                "grad_dist_min": 0.0,
-                "grad_dist_max": change,
-                "beta_eff": beta,
-                "loss0": 1.0,
-                "grad_norm": 1.0,
-                "losses": [1.0],
-                "grad_dists": [change],
-                "step_norms": [1.0],
-                "step_sizes": [lr],
-            }
-            for t in probed
-        ]
+        rows += [landscape_row(t, loss_range, change, beta, lr) for t in probed]
     if ics is not None:
         layers = [f"layer_{i:02d}" for i in range(len(ics) + 1)]
         rows += [
@@ -114,6 +97,25 @@ def make_run(
         "message": status,
     }
     return run
+
+
+def landscape_row(step, loss_range, change, beta, step_size) -> dict:
+    """A line search row with the given loss range, largest gradient change and beta_eff."""
+    return {
+        "step": int(step),
+        "kind": "landscape",
+        "loss_min": 1.0,
+        "loss_max": 1.0 + loss_range,
+        "grad_dist_min": 0.0,
+        "grad_dist_max": change,
+        "beta_eff": beta,
+        "loss0": 1.0,
+        "grad_norm": 1.0,
+        "losses": [1.0],
+        "grad_dists": [change],
+        "step_norms": [1.0],
+        "step_sizes": [step_size],
+    }
 
 
 def parts_of(body: str) -> list[tuple[str, bool]]:

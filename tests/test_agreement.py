@@ -8,6 +8,7 @@ import pytest
 
 from bn_smooth.paper import agreement, paper_values
 from bn_smooth.results import Run
+from tests.claim_runs import landscape_row
 
 
 def test_one_rule_per_kind_with_its_bounds():
@@ -30,24 +31,7 @@ def vgg_run(norm, landscape=(1.0, 1.0, 1.0), accuracy=0.5, num_steps=3000):
     rows = [
         {"step": t, "kind": "train", "accuracy": accuracy, "loss": 1.0} for t in range(num_steps)
     ]
-    rows += [
-        {
-            "step": t,
-            "kind": "landscape",
-            "loss_min": 1.0,
-            "loss_max": 1.0 + loss_range,
-            "grad_dist_min": 0.0,
-            "grad_dist_max": change,
-            "beta_eff": beta,
-            "loss0": 1.0,
-            "grad_norm": 1.0,
-            "losses": [1.0],
-            "grad_dists": [change],
-            "step_norms": [1.0],
-            "step_sizes": [0.1],
-        }
-        for t in range(0, num_steps, 100)
-    ]
+    rows += [landscape_row(t, loss_range, change, beta, 0.1) for t in range(0, num_steps, 100)]
     config = {
         "norm": norm,
         "lr": 0.1,
@@ -105,21 +89,13 @@ def paper_run(name, norm, stems, lr):
     loss, change, beta = (paper_values.series(s, norm) for s in stems)
     steps = loss["x"]
     rows = [
-        {
-            "step": int(step),
-            "kind": "landscape",
-            "loss_min": 1.0,
-            "loss_max": 1.0 + loss["upper"][i] - loss["lower"][i],
-            "grad_dist_min": 0.0,
-            "grad_dist_max": change["upper"][i],
-            "beta_eff": float(np.interp(step, beta["x"], beta["y"])),
-            "loss0": 1.0,
-            "grad_norm": 1.0,
-            "losses": [1.0],
-            "grad_dists": [change["upper"][i]],
-            "step_norms": [1.0],
-            "step_sizes": [lr],
-        }
+        landscape_row(
+            step,
+            loss["upper"][i] - loss["lower"][i],
+            change["upper"][i],
+            float(np.interp(step, beta["x"], beta["y"])),
+            lr,
+        )
         for i, step in enumerate(steps)
     ]
     task = "dln" if stems[0].startswith("figure_09") else "vgg_cifar"

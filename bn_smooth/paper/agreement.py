@@ -74,6 +74,12 @@ def seeds(runs, names) -> list[tuple]:
     return pairs
 
 
+def seed_runs(runs, name: str) -> list:
+    """`name`'s run on each seed of `seeds` (one seed but for the VGG pair at lr 0.1)."""
+    names = VGG_MAIN if name in VGG_MAIN and all(n in runs for n in VGG_MAIN) else (name,)
+    return [pair[names.index(name)] for pair in seeds(runs, names)]
+
+
 def window(run, paper_last: float) -> tuple[float, float]:
     """The probes both cover after the plateau: from WINDOW_START to our last probe within
     the paper's last one."""
@@ -178,11 +184,7 @@ def accuracy_rows(runs, names, stem: str, label: str, key: str = "train") -> lis
     rows = []
     for name in names:
         run = runs[name]
-        runs_of = [run] + [
-            runs[n]
-            for k in range(1, 10)
-            if (n := suite.vgg_seed(run.norm, k)) in runs and name in VGG_MAIN
-        ]
+        runs_of = seed_runs(runs, name)
         if key == "train":
             steps = (int(summaries.EARLY * run.num_steps), run.num_steps - 1)
             ours = [[100 * r.train_at("accuracy", s) for r in runs_of] for s in steps]
