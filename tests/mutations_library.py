@@ -271,6 +271,14 @@ MUTATIONS = [
         "bn_smooth/arithmetic.py",
         "return settings if settings and settings[-1] == now else [*settings, now]",
         "return [now]",
-        "tests/test_reliability.py::test_config_json_records_each_arithmetic_the_run_was_trained_under",
+        "tests/test_arithmetic.py::test_config_json_records_each_arithmetic_the_run_was_trained_under",
+    ),
+    mutation(
+        "codegen-unpinned",
+        "the entrypoints leave the code generation to the host CPU and XLA_FLAGS",
+        "experiments/cli.py",
+        "    pin_codegen()\n    app.run(main, flags_parser=parse_flags)",
+        "    app.run(main, flags_parser=parse_flags)",
+        "tests/test_arithmetic.py::test_the_entrypoints_pin_the_code_generation",
     ),
 ]

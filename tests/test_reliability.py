@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bn_smooth import arithmetic, checks, loop, probes, runlog, workdir_lock
+from bn_smooth import checks, loop, probes, runlog, workdir_lock
 from bn_smooth.configs import reproduce
 from experiments import suite as suite_lib
 from tests.conftest import dln_config, tiny_vgg_config
@@ -260,21 +260,3 @@ def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
     assert suite_lib._progress(runs, done, seconds) == " (3 done, 3 left: about 9 min)"
     # Three side by side: a third of the time.
     assert suite_lib._progress(runs, done, seconds, 3) == " (3 done, 3 left: about 3 min)"
-
-
-def test_config_json_records_each_arithmetic_the_run_was_trained_under(tmp_path, monkeypatch):
-    loop.train_and_evaluate(dln_config(num_steps=10), tmp_path)
-    first = runlog.read_config(tmp_path)[arithmetic.KEY]
-    assert first == [arithmetic.current()]
-    # Resumed under another code-generation setting: allowed, and both are recorded.
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_prefer_vector_width=512")
-    loop.train_and_evaluate(dln_config(num_steps=20), tmp_path)
-    loop.train_and_evaluate(dln_config(num_steps=30), tmp_path)  # the same again: once
-    settings = runlog.read_config(tmp_path)[arithmetic.KEY]
-    assert settings[0] == first[0] and len(settings) == 2
-    assert settings[1]["XLA_FLAGS"] == "--xla_cpu_prefer_vector_width=512"
-    # A workdir from before the record resumes.
-    old = runlog.read_config(tmp_path)
-    del old[arithmetic.KEY]
-    runlog.write_config(tmp_path, old)
-    assert loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)["step"] == 40

@@ -1,0 +1,81 @@
+"""What decides a run's float32 arithmetic beyond its config: config.json's record of it
+(bn_smooth.arithmetic), and the code generation the entrypoints pin (experiments.cli)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bn_smooth import arithmetic, loop, runlog
+from tests.conftest import dln_config, shared_cifar_dir
+from tests.test_train import ROOT
+
+
+def test_config_json_records_each_arithmetic_the_run_was_trained_under(tmp_path, monkeypatch):
+    loop.train_and_evaluate(dln_config(num_steps=10), tmp_path)
+    first = runlog.read_config(tmp_path)[arithmetic.KEY]
+    assert first == [arithmetic.current()]
+    # Resumed under another code-generation setting: allowed, and both are recorded.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_prefer_vector_width=512")
+    loop.train_and_evaluate(dln_config(num_steps=20), tmp_path)
+    loop.train_and_evaluate(dln_config(num_steps=30), tmp_path)  # the same again: once
+    settings = runlog.read_config(tmp_path)[arithmetic.KEY]
+    assert settings[0] == first[0] and len(settings) == 2
+    assert settings[1]["XLA_FLAGS"] == "--xla_cpu_prefer_vector_width=512"
+    # A workdir from before the record resumes.
+    old = runlog.read_config(tmp_path)
+    del old[arithmetic.KEY]
+    runlog.write_config(tmp_path, old)
+    assert loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)["step"] == 40
+
+
+@pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
+def test_the_entrypoints_pin_the_code_generation(tmp_path):
+    """--xla_cpu_prefer_vector_width=512 moves a BatchNorm VGG's losses on CIFAR-10 within
+    12 steps; through an entrypoint (pinned), it trains bit for bit as without it."""
+    from experiments import cli
+
+    def losses(name, xla_flags, pinned=True):
+        # Unpinned: the entrypoint's main under absl's app.run, without cli.run.
+        program = (
+            ["-m", "experiments.vgg_cifar"]
+            if pinned
+            else ["-c", "from absl import app; from experiments.launch import main; app.run(main)"]
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                *program,
+                "--config=bn_smooth/configs/vgg_cifar.py:norm=batch,scale=smoke",
+                f"--workdir={tmp_path / name}",
+                f"--config.data_dir={shared_cifar_dir()}",
+                "--config.num_steps=12",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ, XLA_FLAGS=xla_flags, PYTHONPATH=str(ROOT)),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        recorded = runlog.read_config(tmp_path / name)[arithmetic.KEY][0]["XLA_FLAGS"]
+        return recorded, [r["loss"] for r in runlog.read_metrics(tmp_path / name, "train")]
+
+    wide = "--xla_cpu_prefer_vector_width=512"
+    flags, default = losses("default", "")
+    assert flags == cli.PINNED_CODEGEN
+    assert losses("wide", wide) == (f"{wide} {cli.PINNED_CODEGEN}", default)
+    # Unpinned, the same flag moves the losses: the comparison above can fail.
+    assert losses("unpinned", "", pinned=False)[1] != losses("wide_unpinned", wide, False)[1]
+
+
+def test_a_users_own_instruction_set_wins_and_other_cpus_are_left_alone(monkeypatch):
+    from experiments import cli
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=SSE4_2")
+    cli.pin_codegen()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_max_isa=SSE4_2"
+    monkeypatch.setattr(cli.platform, "machine", lambda: "arm64")
+    monkeypatch.delenv("XLA_FLAGS")
+    cli.pin_codegen()
+    assert "XLA_FLAGS" not in os.environ or not os.environ["XLA_FLAGS"]
