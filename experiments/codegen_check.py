@@ -1,14 +1,17 @@
 """Do REPORT.md's verdicts and numbers survive another code-generation setting?
 
 Float32 VGG training on XLA:CPU depends on the code the compiler generates for the host
-CPU, and SGD's chaos amplifies it: another machine moves every VGG number. This trains
-nothing: it compares two suite workdirs trained under two settings, for example
+CPU, and SGD's chaos amplifies it: another machine moves every VGG number. The entrypoints
+pin the instruction set (experiments.cli.PINNED_CODEGEN), which makes
+--xla_cpu_prefer_vector_width=512 change nothing; an instruction set of the user's own
+wins over the pin. This trains nothing: it compares two suite workdirs trained under two
+settings, for example
 
-    XLA_FLAGS=--xla_cpu_prefer_vector_width=512 python -m experiments.reproduce \\
-        --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce_vw512 \\
-        --figures=runs/figures_vw512
+    XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 python -m experiments.reproduce \\
+        --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce_sse42 \\
+        --figures=runs/figures_sse42
     python -m experiments.codegen_check --config=bn_smooth/configs/reproduce.py:scale=cpu \\
-        --a=runs/reproduce --b=runs/reproduce_vw512 --out=figures/codegen.md
+        --a=runs/reproduce --b=runs/reproduce_sse42 --out=figures/codegen.md
 
 and writes every claim's verdict under both (C6, the theory, trains nothing) and how far
 each number of the agreement table moved.
@@ -71,6 +74,8 @@ def compare(a: dict, b: dict, labels) -> str:
         f"Compared on the {len(a)} runs both trained to the end.\n\n"
         f"{len(claim_rows) - moved} of {len(claim_rows)} verdicts are the same under both.\n\n"
         + table(["claim", labels[0], labels[1], ""], claim_rows)
+        + "\nWhat each claim measures (REPORT.md's summary column), under both:\n\n"
+        + table(["claim", labels[0], labels[1]], [[c, va[c][1], vb[c][1]] for c in va if c in vb])
         + "\nEvery number of REPORT.md's agreement table (ours), under both settings:\n\n"
         + table(
             ["figure", "quantity", labels[0], labels[1], "moved", "same agreement"], number_rows

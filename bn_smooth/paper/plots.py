@@ -247,7 +247,7 @@ def figure_7(runs, stamp_text):
             unit = trio[0].activation_units(layer)[0]
             note = panels.paper_layer_note(layer, numbers[i])
             ax.set(
-                title=f"{panels.display(layer)}{note}, unit {unit}: change in {moment}",
+                title=f"{panels.display(layer)}{note}, unit {unit}: {moment}",
                 xlabel="step",
                 ylabel=f"|Δ {moment}| between {changes['between']}",
                 yscale="log",
