@@ -1,8 +1,8 @@
 """What decides a run's float32 arithmetic beyond its config: the compiler's version, the
 device and CPU it generates code for, and the XLA flags. Float32 VGG training on XLA:CPU
-moves with the last two (another CPU, or --xla_cpu_prefer_vector_width=512, trains
-another trajectory), so each run's config.json records them (`arithmetic`), one entry per
-setting it was trained under."""
+moves with the last two (another CPU, or another --xla_cpu_max_isa, trains another
+trajectory; the entrypoints cap the ISA, experiments.cli.PINNED_CODEGEN), so each run's
+config.json records them (`arithmetic`), one entry per setting it was trained under."""
 
 import os
 import platform
