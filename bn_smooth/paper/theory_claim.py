@@ -21,14 +21,15 @@ def claim_6(theory_rows):
         "proof step is neither; a proof step counts with its theorem). The others: every "
         "statement holds as printed, and Theorem 4.1 holds under its proof's assumption.\n"
     )
-    classes = theory_classes.statements(theory_classes.classify(theory_rows))
+    classified = theory_classes.classify(theory_rows)
+    classes = theory_classes.statements(classified)
     unsound = {s: k for s, k in classes.items() if k not in theory_classes.SOUND}
     printed_false = sorted({r["statement"] for r in false})
     theorem_41 = [
         r for r in holds if r["statement"] == "Theorem 4.1" and "identical-gradient" in r["form"]
     ]
     summary = (
-        theory_classes.summary(theory_classes.classify(theory_rows)) + "; Theorem 4.1 "
+        theory_classes.summary(classified) + "; Theorem 4.1 "
         f"{'holds with equality' if theorem_41 else 'fails'} under its proof's "
         "identical-gradient assumption; false as printed: " + ", ".join(printed_false)
     )
