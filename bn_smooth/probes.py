@@ -223,7 +223,7 @@ def activations_probe(context: Context, section) -> Probe:
         _, collections = train.apply_in_mode(
             context.task, state, state.params, x, section.mode, collections=("intermediates",)
         )
-        return activations.activation_stats(collections["intermediates"], units, percentiles)
+        return activations.chosen_values(collections["intermediates"], units)
 
     def measure(state, data):
         if not section.get("pair"):
@@ -232,13 +232,17 @@ def activations_probe(context: Context, section) -> Probe:
         after = train.train_step(context.task, context.tx, state, data)[0]
         return {"this": at(state, data), "next": at(after, data)}
 
-    def layers_row(stats):
+    def layers_row(values):
+        stats = activations.activation_stats(values, percentiles)
         return {name: {"units": np.asarray(units[name]), **sites} for name, sites in stats.items()}
 
-    def to_row(stats):
+    def to_row(values):
         if not section.get("pair"):
-            return {"layers": layers_row(stats)}
-        return {"layers": layers_row(stats["this"]), "next": {"layers": layers_row(stats["next"])}}
+            return {"layers": layers_row(values)}
+        return {
+            "layers": layers_row(values["this"]),
+            "next": {"layers": layers_row(values["next"])},
+        }
 
     return Probe(measure, to_row)
 

@@ -176,7 +176,10 @@ def test_activation_summaries_match_numpy():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 3, 3, 5)) * np.arange(1, 6) + np.arange(5)
     units = np.array([1, 4])
-    s = activations.summarize(x, units, (5, 50, 95))
+    values = activations.chosen_values(
+        {"layer": {"pre_norm": (x,), "post_norm": (x,)}}, {"layer": units}
+    )
+    s = activations.summarize(values["layer"]["pre_norm"], (5, 50, 95))
     flat = x.reshape(-1, 5)[:, units]
     np.testing.assert_allclose(s["mean"], flat.mean(0), rtol=1e-6)
     np.testing.assert_allclose(s["std"], flat.std(0), rtol=1e-6)
