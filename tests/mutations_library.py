@@ -135,6 +135,14 @@ MUTATIONS = [
         "r_sigma: float = 0.15",
         NORMS,
     ),
+    mutation(
+        "noise-pair-dependent",
+        "the shift and scale noise of an element drawn from the same 16 bits",
+        "bn_smooth/norms.py",
+        "low = ((bits & 0xFFFF)",
+        "low = ((bits >> 16)",
+        NORMS,
+    ),
     Mutation(
         "noise-before-affine",
         "the noise comes before gamma and beta",

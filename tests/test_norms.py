@@ -286,3 +286,17 @@ def test_batch_standardize_derivatives_match_autodiff(layout):
 
     hvp = jax.jvp(jax.grad(loss(ours)), (x,), (tangent,))[1]
     close(hvp, jax.jvp(jax.grad(loss(by_formula)), (x,), (tangent,))[1])
+
+
+def test_the_noise_draws_two_independent_uniforms_per_element():
+    """noisy_batch's per-sample noise takes m and s from one 32-bit draw: its halves must
+    be two independent U(0, 1), neither 0 nor 1, and their inverse normal CDF N(0, 1)."""
+    high, low = map(np.asarray, norms.uniform_pair(jax.random.key(3), (1 << 18,)))
+    for u in (high, low):
+        assert 0 < u.min() < 1e-4 and 1 - 1e-4 < u.max() < 1
+        np.testing.assert_allclose([u.mean(), u.var()], [0.5, 1 / 12], atol=2e-3)
+        assert np.histogram(u, bins=16, range=(0, 1))[0].min() > 0.95 * u.size / 16
+    assert abs(np.corrcoef(high, low)[0, 1]) < 0.01
+    z = np.sqrt(2) * np.asarray(jax.lax.erf_inv(2 * low - 1), np.float64)
+    np.testing.assert_allclose([z.mean(), z.std()], [0.0, 1.0], atol=5e-3)
+    assert 4.0 < np.abs(z).max() < 4.4
