@@ -288,6 +288,14 @@ def curvature_probe(context: Context, section) -> Probe:
     return Probe(measure)
 
 
+# The line search and the curvature again on the evaluation-mode function, in the same run
+# (their sections say mode 'running'): what eval-mode tools read, along the trajectory the
+# training objective's probes see, without training it a second time (claim C7).
+RUNNING_TWINS = {"landscape_running": "landscape", "curvature_running": "curvature"}
+for _twin, _kind in RUNNING_TWINS.items():
+    register(_twin)(REGISTRY[_kind])
+
+
 @register("spectrum")
 def spectrum_probe(context: Context, section) -> Probe:
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al.

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bn_smooth import runlog
+from bn_smooth.probes import RUNNING_TWINS
 
 NORM_LABELS = {
     "none": "Standard",
@@ -64,6 +65,13 @@ class Run:
         config.json, `rows` as metrics.jsonl's ({"step", "kind", ...values}) in step order."""
         status = {"status": "finished", "step": max((r["step"] for r in rows), default=0)}
         return cls(name, None, config, status, _by_kind(rows))
+
+    def in_evaluation_mode(self) -> "Run | None":
+        """The run's probes of the evaluation-mode function (bn_smooth.probes.RUNNING_TWINS)
+        under their plain kinds, as a run of its own; None if it made none."""
+        twins = {kind: self.rows[twin] for twin, kind in RUNNING_TWINS.items() if twin in self.rows}
+        name = f"{self.name} (evaluation mode)"
+        return Run(name, self.workdir, self.config, self.status, twins) if twins else None
 
     # Description
 
@@ -146,7 +154,7 @@ class Run:
         out = {"steps": np.array([r["step"] for r in rows])}
         out.update({k: _array([r[k] for r in rows]) for k in keys})
         for k in ("losses", "grad_dists", "step_norms", "step_sizes"):
-            out[k] = np.array([_array(r[k]) for r in rows]).reshape(len(rows), -1)
+            out[k] = np.array([_array(r[k]) for r in rows]).reshape(len(rows), -1 if rows else 0)
         return out
 
     def smoothness(self) -> dict:

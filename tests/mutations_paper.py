@@ -139,6 +139,14 @@ MUTATIONS = [
         SUITE_RUNS,
     ),
     mutation(
+        "running-twins-in-batch-mode",
+        "the BatchNorm VGG's evaluation-mode twins measure the training objective",
+        "bn_smooth/configs/vgg_cifar.py",
+        'update(every=0, mode="running")',
+        'update(every=0, mode="batch")',
+        SUITE_RUNS,
+    ),
+    mutation(
         "suite-names-swapped",
         "the names of the lr-0.5 runs swapped (none <-> batch)",
         "bn_smooth/configs/reproduce.py",

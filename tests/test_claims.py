@@ -264,3 +264,19 @@ def test_c7_oscillation_must_coincide_with_lambda_at_least_2_over_lr():
     # Descending at or above 2/lr disagrees too.
     result = sharpness_claim.claim_7(c7_runs(dln={"dln_none_lr1e-7": (1.0, 1.0)}))
     assert any(f.startswith("the standard DLN") for f in failing(result))
+
+
+def test_c7_shows_what_eval_mode_tools_read_from_the_batchnorm_runs_twins():
+    """The BatchNorm VGG's probes of its evaluation-mode function (probes.RUNNING_TWINS, at
+    the steps of its own) become C7's table: lambda_1 of both functions and their ratio."""
+    runs = c7_runs()
+    assert "evaluation-mode tools" not in sharpness_claim.claim_7(runs)[2]
+    batchnorm = runs["vgg_batch"]
+    batchnorm.rows["curvature_running"] = [
+        {**r, "kind": "curvature_running", "eigenvalues": [3 * v for v in r["eigenvalues"]]}
+        for r in batchnorm.rows["curvature"]
+    ]
+    assert batchnorm.in_evaluation_mode().curvature()["eigenvalues"][0, 0] == 30.0
+    body = sharpness_claim.claim_7(runs)[2]
+    assert "What evaluation-mode tools read on the BatchNorm VGG" in body
+    assert "| 0 | 10 | 30 | 3 |" in body and "| 50 | 20 | 60 | 3 |" in body

@@ -95,11 +95,20 @@ def test_suite_config_names_real_experiments_and_probes():
         suite_config.get_config("scale=huge")
 
 
+def without_twins(config) -> dict:
+    """The config as a dict, without the evaluation-mode twins' sections."""
+    d = config.to_dict()
+    if "probe" in d:
+        d["probe"] = {k: v for k, v in d["probe"].items() if k not in probes.RUNNING_TWINS}
+    return d
+
+
 def test_each_suite_run_trains_what_its_name_and_the_claims_say():
     """A run's name is what the figures and claims read it as: the network, the norm, the
     learning rate (_lr..., else the experiment's default), the seed (_s..., added to the
-    suite's) and the measurement mode (_running); and runs compared in a figure or a claim
-    differ only in their norm."""
+    suite's); every probe measures the training objective but the evaluation-mode twins
+    (bn_smooth.probes.RUNNING_TWINS); and runs compared in a figure or a claim differ only
+    in their norm (and the BatchNorm run's twins)."""
     import re
 
     from bn_smooth.paper import panels
@@ -107,19 +116,20 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
 
     pattern = re.compile(
         r"(vgg|dln)_(none|batch|noisy_batch|l1|l2|linf)"
-        r"(?:_lr([0-9.e-]+))?(?:_s(\d+))?(_running)?$"
+        r"(?:_lr([0-9.e-]+))?(?:_s(\d+))?$"
     )
     for scale in ("paper", "cpu", "smoke"):
         suite = suite_config.get_config(f"scale={scale},seed=3")
         configs = {run.name: run_config(suite, run) for run in suite.runs}
         for name, config in configs.items():
-            net, norm, lr, seed, running = pattern.match(name).groups()
+            net, norm, lr, seed = pattern.match(name).groups()
             assert config.task == {"vgg": "vgg_cifar", "dln": "dln"}[net], name
             assert config.norm == norm, name
             assert config.lr == (float(lr) if lr else {"vgg": 0.1, "dln": 1e-6}[net]), name
             assert config.seed == 3 + int(seed or 0), name
-            modes = {config.probe[kind].mode for kind in probes.schedule(config)}
-            assert modes <= {"running" if running else "batch"}, name
+            for kind in probes.schedule(config):
+                twin = kind in probes.RUNNING_TWINS
+                assert config.probe[kind].mode == ("running" if twin else "batch"), name
         # Compared step by step: the same config but the norm. Compared by their final
         # numbers: the same training (their probes may differ).
         same_run = [
@@ -146,7 +156,8 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
             (n, {"norm", "probe"}) for n in same_training if n
         ]:
             plain = [
-                {k: v for k, v in configs[n].to_dict().items() if k not in differ} for n in names
+                {k: v for k, v in without_twins(configs[n]).items() if k not in differ}
+                for n in names
             ]
             assert all(p == plain[0] for p in plain), names
         # The runs each claim reads are there, with the probes it reads.
@@ -156,6 +167,7 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
             ), name
         assert {"ics", "landscape", "curvature"} <= set(probes.schedule(configs["dln_none_lr1e-7"]))
         assert "activations" in probes.schedule(configs["vgg_noisy_batch"])
+        assert set(probes.RUNNING_TWINS) <= set(probes.schedule(configs["vgg_batch"]))
         lp = [f"{net}_{p}" for net in ("vgg", "dln") for p in ("l1", "l2", "linf")]
         assert all("landscape" in probes.schedule(configs[n]) for n in lp)
 

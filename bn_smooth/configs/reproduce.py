@@ -24,13 +24,13 @@ from bn_smooth.configs.common import run_spec as _run
 ALL_PROBES = ("landscape", "ics", "activations")
 SHARPNESS = ("curvature", "spectrum")
 LP = ("l1", "l2", "linf")
+RUNNING_TWINS = ("landscape_running", "curvature_running")  # bn_smooth.probes.RUNNING_TWINS
 
 # The suite's run names, declared here once: the paper's figures and claims
 # (bn_smooth.paper) read the runs by these names, and each declares the ones it needs.
 VGG_MAIN = ("vgg_none", "vgg_batch")  # lr 0.1
 VGG_HIGH_LR = ("vgg_none_lr0.5", "vgg_batch_lr0.5")
 VGG_LOW_LR = ("vgg_none_lr0.01", "vgg_batch_lr0.01")  # figure 3's second VGG row
-VGG_RUNNING = "vgg_batch_running"  # vgg_batch's trajectory, probed in evaluation mode
 VGG_NOISY = "vgg_noisy_batch"
 VGG_LP = tuple(f"vgg_{p}" for p in LP)
 DLN_MAIN = ("dln_none", "dln_batch")  # lr 1e-6
@@ -95,25 +95,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             "1 3 4 6 7 10 11 13 14 sharpness spectrum",
             **vgg_sharp,
         ),
+        # Beyond the paper, the BatchNorm run also measures the evaluation-mode function
+        # (on the running averages) as eval-mode tools do, at its curvature probes
+        # (claim C7).
         _run(
             vgg_batch,
             "vgg_cifar",
             "norm=batch,lr=0.1",
-            ALL_PROBES + SHARPNESS,
+            ALL_PROBES + SHARPNESS + RUNNING_TWINS,
             "1 2 3 4 6 7 10 11 13 14 sharpness spectrum",
-            **vgg_sharp,
-        ),
-        # Not a paper figure: the same BatchNorm run measured as eval-mode tools do, on the
-        # running averages (claim C7), over its first third; its probe schedule keeps its
-        # trajectory vgg_batch's, bit for bit.
-        _run(
-            VGG_RUNNING,
-            "vgg_cifar",
-            "norm=batch,lr=0.1,mode=running",
-            ("landscape", "curvature"),
-            "",
-            every={"curvature": vgg_curvature},
-            num_steps={"paper": 5_001, "cpu": 1_001, "smoke": 0}[a.scale],
+            **{
+                **vgg_sharp,
+                "every": {**vgg_sharp["every"], **dict.fromkeys(RUNNING_TWINS, vgg_curvature)},
+            },
         ),
         *[
             _run(

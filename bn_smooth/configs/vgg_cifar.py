@@ -13,8 +13,11 @@ empty: the scale's), width (0: the scale's). Any field can also be set with
 --config.FIELD=VALUE.
 """
 
+import copy
+
 import ml_collections
 
+from bn_smooth import probes
 from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_sections, set_every
 
 
@@ -76,4 +79,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             )
     if a.width:
         c.model.width = a.width
+    # Off unless a run turns them on: the line search and curvature of the evaluation-mode
+    # function beside the training objective's (bn_smooth.probes.RUNNING_TWINS).
+    for twin, kind in probes.RUNNING_TWINS.items():
+        c.probe[twin] = copy.deepcopy(c.probe[kind])
+        c.probe[twin].update(every=0, mode="running")
     return c

@@ -169,7 +169,8 @@ def claim_7(runs):
 def _eval_mode_misreading(runs) -> str:
     """What an eval-mode tool reads on the BatchNorm VGG: the running-average function's
     lambda_1 and beta_eff against the training objective's, at the same steps."""
-    running = runs.get(suite.VGG_RUNNING)
+    batchnorm = runs.get(suite.VGG_MAIN[1])
+    running = batchnorm.in_evaluation_mode() if batchnorm is not None else None
     if running is None:
         return ""
 
@@ -180,7 +181,7 @@ def _eval_mode_misreading(runs) -> str:
             dict(zip(ls["steps"], ls["beta_eff"], strict=True)),
         )
 
-    (lam_b, beta_b), (lam_r, beta_r) = by_step(runs[suite.VGG_MAIN[1]]), by_step(running)
+    (lam_b, beta_b), (lam_r, beta_r) = by_step(batchnorm), by_step(running)
     rows = [
         [
             f"{t:,}",
@@ -197,8 +198,8 @@ def _eval_mode_misreading(runs) -> str:
     ]
     return (
         "\nWhat evaluation-mode tools read on the BatchNorm VGG (run "
-        f"`{suite.VGG_RUNNING}`: the same trajectory, measured on the running "
-        "averages):\n\n"
+        f"`{batchnorm.name}`'s probes of its evaluation-mode function: the same steps, "
+        "measured on the running averages):\n\n"
         + table(
             [
                 "step",
