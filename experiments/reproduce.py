@@ -22,7 +22,6 @@ from ml_collections import config_flags
 from bn_smooth import arithmetic, distributed, results, runlog, theory
 from bn_smooth.paper import plots, report, theory_report
 from experiments import cli
-from experiments import suite as suite_lib
 from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -31,57 +30,25 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
 _FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
 flags.mark_flags_as_required(["config", "workdir"])
-# In suite.json: minus the theory's seconds that ran beside the runs.
-THEORY_OVERLAP = "overlap of the theory with the runs"
 
 
-def theory_cache(suite, workdir) -> Path:
-    """Where the theory rows (claim C6) of `suite` are kept, once per instance count."""
-    sizes = "-".join(map(str, suite.theory_batch_sizes))
-    return workdir / f"theory_{suite.theory_instances}_m{sizes}.json"
-
-
-def check_theory(instances: int, seed: int, batch_sizes) -> tuple[list[dict], float]:
-    """(the theory rows, seconds): every statement of section 4 and appendix C."""
-    start = time.time()
-    with jax.enable_x64(True):
-        rows = runlog.clean(theory.check_all(instances, seed, tuple(batch_sizes)))
-    return rows, time.time() - start
-
-
-def start_theory(suite, workdir) -> suite_lib.Beside | None:
-    """The theory checks in a process beside the runs (on a CPU they compile most of their
-    time, which leaves the runs' cores partly free: 60 s of checks cost the runs about 35),
-    unless they are done already."""
-    if theory_cache(suite, workdir).exists():
-        return None
-    return suite_lib.beside_the_runs(
-        check_theory, suite.theory_instances, suite.seed, suite.theory_batch_sizes
-    )
-
-
-def theory_rows(suite, workdir, figures, times, beside=None) -> list[dict]:
-    """The theory table (claim C6), computed once per workdir and instance count: by
-    `beside` (start_theory) if it was started, else here."""
+def theory_rows(suite, workdir, figures, times) -> list[dict]:
+    """The theory table (claim C6), computed once per workdir and instance count."""
     sizes = tuple(suite.theory_batch_sizes)
-    cache = theory_cache(suite, workdir)
+    cache = workdir / f"theory_{suite.theory_instances}_m{'-'.join(map(str, sizes))}.json"
     if cache.exists():
         rows = json.loads(cache.read_text())
     else:
         logging.info(
             "theory: every statement of section 4 and appendix C on %d random "
-            "instances at batch sizes %s (on 2 CPU cores, about a minute)%s",
+            "instances at batch sizes %s (on 2 CPU cores, about a minute)",
             suite.theory_instances,
             ", ".join(map(str, sizes)),
-            ", beside the runs" if beside is not None else "",
         )
-        waited = time.time()
-        if beside is None:
-            rows, seconds = check_theory(suite.theory_instances, suite.seed, sizes)
-        else:
-            rows, seconds = beside.result()
-            # So that the parts of suite.json still sum to the wall time.
-            times.add(THEORY_OVERLAP, (time.time() - waited) - seconds)
+        start = time.time()
+        with jax.enable_x64(True):
+            rows = runlog.clean(theory.check_all(suite.theory_instances, suite.seed, sizes))
+        seconds = time.time() - start
         times.add("theory", seconds)
         cache.write_text(json.dumps(rows))
     command = (
@@ -120,13 +87,11 @@ def main(argv):
     cli.check_no_arguments(argv)
     cli.setup()
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
-    start, beside = time.time(), []
-    with prepare_and_train(
-        suite, workdir, figures, before_training=lambda: beside.append(start_theory(suite, workdir))
-    ) as (times, messages):
+    start = time.time()
+    with prepare_and_train(suite, workdir, figures) as (times, messages):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
-        rows = theory_rows(suite, workdir, figures, times, beside[0] if beside else None)
+        rows = theory_rows(suite, workdir, figures, times)
         plot_start = time.time()
         written, skipped = write_figures(suite, workdir, figures)
         times.set("figures and report", time.time() - plot_start)

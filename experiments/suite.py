@@ -131,44 +131,6 @@ def _workers() -> int:
     return max(1, min(cores or 1, MAX_WORKERS))
 
 
-def beside_the_runs(fn, *args) -> "Beside | None":
-    """fn(*args) started in a process of its own to run beside the suite's runs, where they
-    train side by side on a CPU (None elsewhere: there the runs use every device)."""
-    return Beside(fn, *args) if _workers() > 1 else None
-
-
-class Beside:
-    """A function called in a fresh process (spawned: JAX does not survive a fork), which
-    dies with this one; `result()` waits for its return value or raises its error."""
-
-    def __init__(self, fn, *args):
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child_end = context.Pipe(duplex=False)
-        self._process = context.Process(target=_call, args=(child_end, fn, args), daemon=True)
-        self._process.start()
-
-    def result(self):
-        try:
-            ok, value = self._pipe.recv()
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(
-                f"the process beside the runs died (exit code {self._process.exitcode})"
-            ) from None
-        self._process.join()
-        if not ok:
-            raise value
-        return value
-
-
-def _call(pipe, fn, args):
-    cli.setup()
-    try:
-        pipe.send((True, fn(*args)))
-    except BaseException as e:  # handed to the parent, which raises it
-        pipe.send((False, e))
-
-
 def _train(config, workdir) -> tuple[dict, float]:
     """(final status, seconds) of one run."""
     start = time.time()
@@ -219,12 +181,12 @@ def _progress(runs, done, seconds: dict, workers: int = 1) -> str:
 
 
 @contextlib.contextmanager
-def prepare_and_train(suite, workdir: Path, figures: Path, before_training=None):
+def prepare_and_train(suite, workdir: Path, figures: Path):
     """Check every run's config, the data and the folders before writing anything; then
-    make the folders, hold the workdir's lock, call `before_training()` (if given), train
-    every run, and yield (times, each run's final message) for the figures to be written
-    under the lock. A user's error is one line (cli.user_errors). In a multi-process job
-    every process trains every run and process 0 writes (bn_smooth.distributed)."""
+    make the folders, hold the workdir's lock, train every run, and yield (times, each
+    run's final message) for the figures to be written under the lock. A user's error is
+    one line (cli.user_errors). In a multi-process job every process trains every run
+    and process 0 writes (bn_smooth.distributed)."""
     with cli.user_errors(workdir):
         distributed.initialize(suite)
         configs = [run_config(suite, run) for run in suite.runs]
@@ -238,6 +200,4 @@ def prepare_and_train(suite, workdir: Path, figures: Path, before_training=None)
         figures.mkdir(parents=True, exist_ok=True)
         with workdir_lock.hold(workdir):
             times = Times(workdir)
-            if before_training is not None:
-                before_training()
             yield times, train_runs(suite, workdir, times)

@@ -23,7 +23,7 @@ def check_and_write(instances: int, seed: int, out) -> tuple[list[dict], float]:
     """Run every check, print the table and write it to `out`; (rows, seconds)."""
     print(
         f"theory: every statement of section 4 and appendix C on {instances:,} random "
-        "instances (on 2 CPU cores, about 2 minutes for 1,000)",
+        "instances (on 2 CPU cores, about a minute for 1,000)",
         flush=True,
     )
     start = time.time()
