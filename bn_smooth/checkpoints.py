@@ -1,34 +1,102 @@
-"""Checkpoints of a run's train state, with orbax, under workdir/checkpoints."""
+"""Checkpoints of a run's train state, with orbax, under workdir/checkpoints.
 
+A checkpoint that cannot be read (its files cut short or overwritten) is set aside in
+workdir/checkpoints_corrupt/ and the run resumes from the newest one that can; nothing is
+deleted.
+"""
+
+import errno
+import re
+import shutil
 from pathlib import Path
 
 import orbax.checkpoint as ocp
+from absl import logging
 
+from bn_smooth import distributed, runlog
+from bn_smooth.errors import DataError
 from bn_smooth.train import TrainState
+
+CORRUPT = "checkpoints_corrupt"
 
 
 class Checkpoints:
     """Orbax checkpoints of the train state under workdir/checkpoints."""
 
     def __init__(self, workdir, max_to_keep: int = 2):
+        self.workdir = Path(workdir).absolute()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
         )
-        self.manager = ocp.CheckpointManager(
-            Path(workdir).absolute() / "checkpoints", options=options
-        )
+        self.manager = ocp.CheckpointManager(self.workdir / "checkpoints", options=options)
 
     def save(self, state: TrainState):
         step = int(state.step)
         if self.manager.latest_step() != step:
-            self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            try:
+                self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            except Exception as e:  # orbax may wrap the OSError
+                if runlog.is_disk_full(e) or "No space left on device" in str(e):
+                    with runlog.disk_full_named(self.workdir / "checkpoints" / str(step)):
+                        raise OSError(errno.ENOSPC, "No space left on device") from None
+                raise
 
     def restore(self, template: TrainState) -> TrainState:
-        """The latest checkpoint, or the template when there is none."""
-        step = self.manager.latest_step()
-        if step is None:
-            return template
-        return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+        """The newest checkpoint that can be read, or the template when there is none.
+        Those that cannot are set aside, each with a warning naming it; if there were
+        checkpoints and none can be read, DataError says how to start over."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for step in steps:
+            try:
+                return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+            except Exception as e:  # tensorstore and orbax raise many kinds
+                aside = self._set_aside(step).relative_to(self.workdir)
+                logging.warning(
+                    "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
+                    "resuming from the one before it",
+                    self.workdir,
+                    step,
+                    unreadable(e, self.workdir),
+                    aside,
+                )
+        if steps:
+            raise DataError(
+                f"{self.workdir}: no checkpoint can be read (the newest, of step {steps[0]}, "
+                f"and every one before it are set aside in {self.workdir / CORRUPT}); "
+                f"delete {self.workdir} to start the run over"
+            )
+        return template
+
+    def _set_aside(self, step: int) -> Path:
+        """Move checkpoint `step` out of the manager's folder, so that the run saves a new
+        one at that step (in a multi-process job, process 0 moves it); returns where to."""
+        target = self.workdir / CORRUPT / str(step)
+        if not distributed.is_writer():
+            return target
+        target.parent.mkdir(exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(self.workdir / "checkpoints" / str(step)), target)
+        self.manager.reload()
+        return target
 
     def close(self):
         self.manager.close()
+
+
+def latest_step(workdir) -> int:
+    """The step of the newest checkpoint in `workdir` (0: none), from the folder names
+    alone: how far a run that failed while setting up had come."""
+    folder = Path(workdir) / "checkpoints"
+    steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    return max(steps, default=0)
+
+
+def unreadable(error: Exception, workdir: Path) -> str:
+    """One short line for a checkpoint that cannot be read: the file under `workdir` the
+    error names (tensorstore's message holds its whole spec), and the error's kind."""
+    text = str(error)
+    paths = re.findall(re.escape(str(workdir)) + r"/([^\s\"',}]*)", text)
+    where = max(paths, key=len) if paths else "its files"  # relative to the workdir
+    kind = re.search(r"(DATA_LOSS|FAILED_PRECONDITION|NOT_FOUND|INVALID_ARGUMENT)", text)
+    return f"{where}: {kind.group(1) if kind else type(error).__name__}"

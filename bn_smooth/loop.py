@@ -103,7 +103,7 @@ def train_and_evaluate(config, workdir) -> dict:
 
 
 def _train_to_the_end(config, workdir, task, data) -> dict:
-    run = None
+    run, reached = None, checkpoints.latest_step(workdir)
     try:
         run = _Run(config, workdir, task, data)
         with _SigtermAsInterrupt():
@@ -116,7 +116,8 @@ def _train_to_the_end(config, workdir, task, data) -> dict:
             )
         raise
     except Exception as e:
-        step = run.step if run is not None else 0
+        # A failure while setting up (restoring, compiling) leaves the run where it was.
+        step = run.step if run is not None else reached
         runlog.write_failure(workdir, step, e, traceback.format_exc())
         raise
     finally:
@@ -132,11 +133,18 @@ class _Run:
         self.task, self.data = task, data
         self.tx = train.make_optimizer(config)
         self.checkpoints = checkpoints.Checkpoints(workdir)
+        try:
+            self._set_up(config)
+        except BaseException:
+            self.checkpoints.close()  # else orbax's event loop complains at exit
+            raise
+
+    def _set_up(self, config):
         self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
         self.step = int(self.state.step)
         if self.step:
-            logging.info("resuming %s from step %d", workdir, self.step)
-        self.writer = runlog.MetricsWriter(workdir)
+            logging.info("resuming %s from step %d", self.workdir, self.step)
+        self.writer = runlog.MetricsWriter(self.workdir)
         self.writer.truncate(self.step)
         self.run_window = _window_runner(
             self.task, self.tx, self.data, self.state, config.get("train_loop")

@@ -14,12 +14,16 @@ Plots and reports read only these files. In a multi-process job only process 0
 writes them (bn_smooth.distributed); the others' writes do nothing.
 """
 
+import contextlib
+import errno
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 from bn_smooth.distributed import is_writer
+from bn_smooth.errors import DataError
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -40,12 +44,64 @@ def clean(value):
     return value
 
 
+class DiskFull(DataError):
+    """The disk filled while a run wrote to it; what it had written before is kept."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def disk_full_named(path: Path):
+    """Turn a full disk while writing `path` into DiskFull: one line, where, and the fix."""
+    try:
+        yield
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        folder = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+        free = shutil.disk_usage(folder).free / 2**20
+        raise DiskFull(
+            f"the disk is full: cannot write {path} ({free:.0f} MiB free on the disk of "
+            f"{folder}); what was written before is kept. Free some space and re-run the "
+            "same command to resume."
+        ) from None
+
+
+_write_some = os.write  # every byte a run writes goes through it (a test fills the disk)
+
+
+def _write_all(path: Path, data: bytes, append: bool):
+    """Write `data` to `path` (after what it holds, if `append`), all of it or nothing: on
+    any error the file is cut back to its size before."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[_write_some(fd, view) :]
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
 def _write_whole(path: Path, text: str):
-    """Write `path` whole or not at all (a temporary file, then a rename): a crash leaves
-    the old file, and the other processes of a job never read it half written."""
+    """Write `path` whole or not at all (a temporary file, then a rename): a crash or a
+    full disk leaves the old file, and the other processes of a job never read it half
+    written."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with disk_full_named(path):
+        try:
+            _write_all(tmp, text.encode(), append=False)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
 
 
 class MetricsWriter:
@@ -67,11 +123,11 @@ class MetricsWriter:
         self.write_rows([{"step": int(step), "kind": kind, **clean(values)}])
 
     def write_rows(self, rows):
-        if not is_writer():
-            return
-        with open(self.path, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
+        """Append `rows` whole or not at all (no half line on a full disk)."""
+        if is_writer():
+            text = "".join(json.dumps(row) + "\n" for row in rows)
+            with disk_full_named(self.path):
+                _write_all(self.path, text.encode(), append=True)
 
 
 def read_metrics(workdir, kind: str | None = None) -> list[dict]:
@@ -98,18 +154,20 @@ def write_status(workdir, status: str, step: int, message: str = "", **extra) ->
 
 
 def write_failure(workdir, step: int, error: BaseException, trace: str):
-    """`failed` with the error's one-line summary; the whole traceback in error.log."""
+    """`failed` with the error's one-line summary; the whole traceback in error.log (if the
+    disk has room for them: a full disk says so in the error itself)."""
     if not is_writer():
         return
     log = Path(workdir) / ERROR_LOG
-    log.write_text(trace)
     summary = (str(error).strip().splitlines() or [""])[0]
-    write_status(
-        workdir,
-        "failed",
-        step,
-        f"failed at step {step}: {type(error).__name__}: {summary} (traceback in {log})",
-    )
+    with contextlib.suppress(DiskFull):
+        _write_whole(log, trace)
+        write_status(
+            workdir,
+            "failed",
+            step,
+            f"failed at step {step}: {type(error).__name__}: {summary} (traceback in {log})",
+        )
 
 
 def read_status(workdir) -> dict | None:

@@ -1,0 +1,136 @@
+"""Recovering what a fault left: a checkpoint that cannot be read, a full disk, a failure
+while a run sets up."""
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from bn_smooth import loop, probes, runlog
+from tests.conftest import dln_config
+from tests.test_reliability import DLN, quiet
+from tests.test_train import run_module
+
+SHORT_DLN = ["--config.log_every=10", "--config.checkpoint_every=10"] + [
+    f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")
+]
+
+
+def corrupt(workdir, step: int):
+    """Random bytes over the data files that restoring checkpoint `step` reads: the merged
+    OCDBT files under default/d (once merged, the per-process files are not read)."""
+    files = list((workdir / "checkpoints" / str(step) / "default" / "d").iterdir())
+    assert files
+    rng = np.random.default_rng(step)
+    for path in files:
+        path.write_bytes(rng.bytes(path.stat().st_size))
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(tmp_path):
+    whole = run_module("experiments.dln", DLN, tmp_path / "whole", *SHORT_DLN)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    workdir = tmp_path / "run"
+    first = run_module("experiments.dln", DLN, workdir, *SHORT_DLN, "--config.num_steps=30")
+    assert first.returncode == 0, first.stderr[-2000:]
+    corrupt(workdir, 30)
+    again = run_module("experiments.dln", DLN, workdir, *SHORT_DLN)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (warning,) = [line for line in again.stderr.splitlines() if "cannot be read" in line]
+    assert "checkpoint of step 30" in warning and len(warning) < 300 + len(str(workdir))
+    assert "(checkpoints/30/default/d/" in warning  # the file it could not read
+    assert (workdir / "checkpoints_corrupt" / "30" / "default").is_dir()  # kept, aside
+    assert runlog.read_status(workdir)["status"] == "finished"
+    assert runlog.read_metrics(workdir) == runlog.read_metrics(tmp_path / "whole")
+
+
+def test_no_readable_checkpoint_is_one_line_that_says_how_to_start_over(tmp_path):
+    first = run_module("experiments.dln", DLN, tmp_path, *SHORT_DLN, "--config.num_steps=30")
+    assert first.returncode == 0, first.stderr[-2000:]
+    rows = runlog.read_metrics(tmp_path)
+    for step in (20, 30):
+        corrupt(tmp_path, step)
+    again = run_module("experiments.dln", DLN, tmp_path, *SHORT_DLN)
+    assert again.returncode == 2, again.stderr[-3000:]
+    (line,) = [line for line in again.stderr.splitlines() if line.startswith("error: ")]
+    assert "no checkpoint can be read" in line and len(line) < 300 + 2 * len(str(tmp_path))
+    assert f"delete {tmp_path} to start the run over" in line
+    status = runlog.read_status(tmp_path)
+    assert status["status"] == "failed" and status["step"] == 30, status
+    assert runlog.read_metrics(tmp_path) == rows  # nothing written is lost
+
+
+def test_a_failure_while_setting_up_keeps_the_step_the_run_had_reached(tmp_path, monkeypatch):
+    config = quiet(dln_config(num_steps=30, log_every=10, checkpoint_every=10))
+    assert loop.train_and_evaluate(config, tmp_path)["step"] == 30
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("compiling the probes failed")
+
+    monkeypatch.setattr(probes, "Probes", broken)  # after the restore, before any step
+    config.num_steps = 40
+    with pytest.raises(RuntimeError):
+        loop.train_and_evaluate(config, tmp_path)
+    status = runlog.read_status(tmp_path)
+    assert status["status"] == "failed" and status["step"] == 30, status
+    assert status["message"].startswith("failed at step 30: RuntimeError: compiling the probes")
+
+
+def fill_the_disk_after(monkeypatch, calls: int):
+    """From the `calls`-th write on, the disk takes half the bytes and then is full."""
+    count = [0]
+    real = runlog._write_some
+
+    def write(fd, data):
+        count[0] += 1
+        if count[0] < calls:
+            return real(fd, data)
+        if len(data) > 1:
+            real(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runlog, "_write_some", write)
+
+
+@pytest.mark.parametrize("calls", [1, 2, 4, 5])
+def test_a_full_disk_loses_nothing_written_and_says_where(tmp_path, monkeypatch, calls):
+    config = quiet(dln_config(num_steps=20, log_every=10, checkpoint_every=10))
+    loop.train_and_evaluate(config, tmp_path / "whole")
+    config.num_steps = 10
+    loop.train_and_evaluate(config, tmp_path)
+    before = {name: (tmp_path / name).read_text() for name in ("metrics.jsonl", "status.json")}
+    fill_the_disk_after(monkeypatch, calls)
+    config.num_steps = 20
+    with pytest.raises(runlog.DiskFull, match=r"^the disk is full: cannot write \S*") as error:
+        loop.train_and_evaluate(config, tmp_path)
+    assert "re-run the same command" in str(error.value) and "\n" not in str(error.value)
+    rows = runlog.read_metrics(tmp_path)
+    text = (tmp_path / "metrics.jsonl").read_text()
+    assert text.endswith("\n") and len(rows) == text.count("\n")  # no half line
+    assert text.startswith(before["metrics.jsonl"][: len(text)])  # nothing lost but a redo
+    assert json.loads((tmp_path / "status.json").read_text())["step"] >= 10
+    assert not list(tmp_path.glob("*.tmp"))
+    monkeypatch.undo()  # space again: the same command resumes to the same run
+    assert loop.train_and_evaluate(config, tmp_path)["status"] == "finished"
+    assert runlog.read_metrics(tmp_path) == runlog.read_metrics(tmp_path / "whole")
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_checkpoint_before(tmp_path, monkeypatch):
+    import orbax.checkpoint as ocp
+
+    config = quiet(dln_config(num_steps=20, log_every=10, checkpoint_every=10))
+    loop.train_and_evaluate(config, tmp_path / "whole")
+    config.num_steps = 10
+    loop.train_and_evaluate(config, tmp_path)
+
+    def full(self, step, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    config.num_steps = 20
+    with pytest.raises(runlog.DiskFull, match="cannot write .*checkpoints/20"):
+        loop.train_and_evaluate(config, tmp_path)
+    assert (tmp_path / "checkpoints" / "10").is_dir()
+    monkeypatch.undo()
+    assert loop.train_and_evaluate(config, tmp_path)["status"] == "finished"
+    assert runlog.read_metrics(tmp_path) == runlog.read_metrics(tmp_path / "whole")
