@@ -1,6 +1,7 @@
 """Whether a workdir's run may be resumed with a config, and whether it has anything left
 to do: the fields a resumed run may change, and the ones it may not."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -34,21 +35,52 @@ def _without_off_probes(config_dict: dict) -> dict:
 
 
 def check_resumable(workdir, config_dict):
+    """Refuse, naming the fields, a config that would not continue the run in `workdir`.
+    A field its config.json predates (code newer than the run) continues it at the value
+    the experiment's config has by default; at any other value it does not."""
     old = runlog.read_config(workdir)
     if old is None:
         return
-    old = _without_off_probes(old)
-    config_dict = _without_off_probes(json.loads(json.dumps(config_dict)))  # tuples -> lists
+    defaults = _defaults(old)
+    old = _flat(_without_off_probes(old))
+    new = _flat(_without_off_probes(json.loads(json.dumps(config_dict))))  # tuples -> lists
     changed = sorted(
-        k
-        for k in set(old) | set(config_dict)
-        if k not in RESUMABLE_CHANGES and old.get(k) != config_dict.get(k)
+        key
+        for key in old.keys() | new.keys()
+        if key.split(".")[0] not in RESUMABLE_CHANGES
+        and old.get(key, _MISSING) != new.get(key, _MISSING)
+        and not (key not in old and key in defaults and new.get(key) == defaults[key])
     )
     if changed:
         raise ConfigError(
             f"{workdir} holds a run with a different config (differs in {', '.join(changed)}); "
             "use a new --workdir, or delete that one to start over."
         )
+
+
+_MISSING = object()
+
+
+def _flat(config_dict: dict, prefix: str = "") -> dict:
+    """{"probe.landscape.every": 100, ...}: every value of a nested config by its path."""
+    out = {}
+    for key, value in config_dict.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _defaults(old: dict) -> dict:
+    """The flat config the experiment of `old` (its task) has by default today, at the
+    run's scale, norm, lr and seed; {} where that cannot be known."""
+    try:
+        module = importlib.import_module(f"bn_smooth.configs.{old['task']}")
+        arg = ",".join(f"{key}={old[key]}" for key in ("scale", "norm", "lr", "seed"))
+        return _flat(json.loads(json.dumps(module.get_config(arg).to_dict())))
+    except (KeyError, ImportError, ConfigError):
+        return {}
 
 
 def already_done(status, config) -> bool:

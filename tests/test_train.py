@@ -222,6 +222,26 @@ def test_settings_of_a_probe_that_never_runs_do_not_block_resuming(tmp_path):
         loop.train_and_evaluate(config, tmp_path)
 
 
+def test_a_field_newer_than_the_workdir_resumes_at_its_default_only(tmp_path):
+    """config.json written before a field existed: the run resumes where the field has the
+    value the experiment's config gives it by default, and refuses any other value."""
+    loop.train_and_evaluate(dln_config(num_steps=20), tmp_path)
+
+    def forget(*path):  # as if config.json were written before that field existed
+        old = runlog.read_config(tmp_path)
+        node = old
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+        runlog.write_config(tmp_path, old)
+
+    forget("momentum")
+    forget("probe", "landscape", "mode")
+    with pytest.raises(ValueError, match=r"differs in momentum\)"):
+        loop.train_and_evaluate(dln_config(num_steps=40, momentum=0.9), tmp_path)
+    assert loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)["step"] == 40
+
+
 def test_a_workdir_from_before_the_probe_sections_refuses_to_resume(tmp_path):
     config = dln_config(num_steps=20)
     old = config.to_dict()
