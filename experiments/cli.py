@@ -3,6 +3,7 @@ user's error (one line, exit code 2, nothing written)."""
 
 import contextlib
 import difflib
+import logging as std_logging
 import os
 import platform
 import sys
@@ -39,11 +40,20 @@ def pin_codegen():
         os.environ["XLA_FLAGS"] = f"{xla_flags} {PINNED_CODEGEN}".strip()
 
 
+# What a user need not see on every start: JAX's search for a TPU (an INFO line about
+# libtpu.so on every machine without one).
+QUIET_LOGGERS = ("jax._src.xla_bridge",)
+
+
 def setup():
     """Logging and the compilation cache of every entrypoint (and of the suite's worker
     processes, which app.run does not start)."""
+    if not flags.FLAGS.is_parsed():  # a worker: its parent parsed the flags
+        flags.FLAGS.mark_as_parsed()  # (else absl warns "Logging before flag parsing")
     logging.use_absl_handler()
     logging.set_verbosity(logging.INFO)
+    for name in QUIET_LOGGERS:
+        std_logging.getLogger(name).setLevel(std_logging.WARNING)
     # Orbax logs every checkpoint step at INFO; keep the run's own progress readable.
     logging.get_absl_handler().addFilter(lambda record: "orbax" not in record.pathname)
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(COMPILATION_CACHE))

@@ -260,3 +260,25 @@ def test_the_suite_says_how_far_it_is_and_roughly_how_long_is_left():
     assert suite_lib._progress(runs, done, seconds) == " (3 done, 3 left: about 9 min)"
     # Three side by side: a third of the time.
     assert suite_lib._progress(runs, done, seconds, 3) == " (3 done, 3 left: about 3 min)"
+
+
+def test_a_start_says_nothing_that_does_not_concern_the_user():
+    """What every entrypoint and suite worker logs on starting: not JAX's search for a TPU
+    on a machine without one, not absl's warning about logging before flag parsing (a
+    worker process does not parse the flags its parent parsed)."""
+    code = (
+        "from experiments import cli; cli.setup(); import jax; jax.devices(); "
+        "from absl import logging; logging.info('the run starts')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the run starts" in result.stderr
+    assert "libtpu" not in result.stderr
+    assert "before flag parsing" not in result.stderr
