@@ -322,12 +322,4 @@ MUTATIONS = [
         "and True",
         "tests/test_train.py::test_a_field_newer_than_the_workdir_resumes_at_its_default_only",
     ),
-    mutation(
-        "start-noise",
-        "every start logs JAX's search for a TPU",
-        "experiments/cli.py",
-        'QUIET_LOGGERS = ("jax._src.xla_bridge",)',
-        "QUIET_LOGGERS = ()",
-        "tests/test_reliability.py::test_a_start_says_nothing_that_does_not_concern_the_user",
-    ),
 ]

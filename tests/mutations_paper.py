@@ -163,6 +163,14 @@ MUTATIONS = [
         MISSING_RUNS,
     ),
     mutation(
+        "start-noise",
+        "every start logs JAX's search for a TPU",
+        "experiments/cli.py",
+        'QUIET_LOGGERS = ("jax._src.xla_bridge",)',
+        "QUIET_LOGGERS = ()",
+        "tests/test_reliability.py::test_a_start_says_nothing_that_does_not_concern_the_user",
+    ),
+    mutation(
         "user-errors-hide-bugs",
         "every ValueError, a bug's too, becomes a one-line error",
         "experiments/cli.py",
