@@ -5,7 +5,6 @@ workdir/checkpoints_corrupt/ and the run resumes from the newest one that can; n
 deleted.
 """
 
-import errno
 import re
 import shutil
 from pathlib import Path
@@ -37,8 +36,7 @@ class Checkpoints:
                 self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
             except Exception as e:  # orbax may wrap the OSError
                 if runlog.is_disk_full(e) or "No space left on device" in str(e):
-                    with runlog.disk_full_named(self.workdir / "checkpoints" / str(step)):
-                        raise OSError(errno.ENOSPC, "No space left on device") from None
+                    raise runlog.disk_full(self.workdir / "checkpoints" / str(step)) from None
                 raise
 
     def restore(self, template: TrainState) -> TrainState:

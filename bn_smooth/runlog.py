@@ -52,21 +52,26 @@ def is_disk_full(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def disk_full(path: Path) -> DiskFull:
+    """The error of a full disk while writing `path`: one line, where, and the fix."""
+    folder = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(folder).free / 2**20
+    return DiskFull(
+        f"the disk is full: cannot write {path} ({free:.0f} MiB free on the disk of "
+        f"{folder}); what was written before is kept. Free some space and re-run the "
+        "same command to resume."
+    )
+
+
 @contextlib.contextmanager
 def disk_full_named(path: Path):
-    """Turn a full disk while writing `path` into DiskFull: one line, where, and the fix."""
+    """Turn a full disk while writing `path` into DiskFull."""
     try:
         yield
     except OSError as e:
         if not is_disk_full(e):
             raise
-        folder = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
-        free = shutil.disk_usage(folder).free / 2**20
-        raise DiskFull(
-            f"the disk is full: cannot write {path} ({free:.0f} MiB free on the disk of "
-            f"{folder}); what was written before is kept. Free some space and re-run the "
-            "same command to resume."
-        ) from None
+        raise disk_full(path) from None
 
 
 _write_some = os.write  # every byte a run writes goes through it (a test fills the disk)
