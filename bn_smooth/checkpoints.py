@@ -2,7 +2,7 @@
 
 A checkpoint that cannot be read (its files cut short or overwritten) is set aside in
 workdir/checkpoints_corrupt/ and the run resumes from the newest one that can; nothing is
-deleted.
+deleted but an older copy set aside at the same step.
 """
 
 import re
@@ -16,6 +16,7 @@ from bn_smooth import distributed, runlog
 from bn_smooth.errors import DataError
 from bn_smooth.train import TrainState
 
+FOLDER = "checkpoints"
 CORRUPT = "checkpoints_corrupt"
 
 
@@ -24,10 +25,11 @@ class Checkpoints:
 
     def __init__(self, workdir, max_to_keep: int = 2):
         self.workdir = Path(workdir).absolute()
+        self.folder = self.workdir / FOLDER
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
         )
-        self.manager = ocp.CheckpointManager(self.workdir / "checkpoints", options=options)
+        self.manager = ocp.CheckpointManager(self.folder, options=options)
 
     def save(self, state: TrainState):
         step = int(state.step)
@@ -36,7 +38,7 @@ class Checkpoints:
                 self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
             except Exception as e:  # orbax may wrap the OSError
                 if runlog.is_disk_full(e) or "No space left on device" in str(e):
-                    raise runlog.disk_full(self.workdir / "checkpoints" / str(step)) from None
+                    raise runlog.disk_full(self.folder / str(step)) from None
                 raise
 
     def restore(self, template: TrainState) -> TrainState:
@@ -74,7 +76,7 @@ class Checkpoints:
         target.parent.mkdir(exist_ok=True)
         if target.exists():
             shutil.rmtree(target)
-        shutil.move(str(self.workdir / "checkpoints" / str(step)), target)
+        shutil.move(str(self.folder / str(step)), target)
         self.manager.reload()
         return target
 
@@ -85,7 +87,7 @@ class Checkpoints:
 def latest_step(workdir) -> int:
     """The step of the newest checkpoint in `workdir` (0: none), from the folder names
     alone: how far a run that failed while setting up had come."""
-    folder = Path(workdir) / "checkpoints"
+    folder = Path(workdir) / FOLDER
     steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
     return max(steps, default=0)
 
