@@ -15,14 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-from absl import flags, logging
+from absl import flags
 from ml_collections import config_flags
 
 from bn_smooth import arithmetic, distributed, results, runlog, theory
 from bn_smooth.paper import plots, report, theory_report
 from experiments import cli
-from experiments.suite import prepare_and_train
+from experiments.suite import SideJob, prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Suite config file[:args].", lock_config=True
@@ -32,29 +31,34 @@ _FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPO
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def theory_rows(suite, workdir, figures, times) -> list[dict]:
-    """The theory table (claim C6), computed once per workdir and instance count."""
-    sizes = tuple(suite.theory_batch_sizes)
-    cache = workdir / f"theory_{suite.theory_instances}_m{'-'.join(map(str, sizes))}.json"
+def theory_cache(suite, workdir) -> Path:
+    """Where the theory table (claim C6) is kept: computed once per workdir, instance
+    count and batch sizes."""
+    sizes = "-".join(map(str, suite.theory_batch_sizes))
+    return workdir / f"theory_{suite.theory_instances}_m{sizes}.json"
+
+
+def theory_job(suite, workdir) -> SideJob | None:
+    """The theory checks, in a worker beside the runs, unless a past invocation did them."""
+    cache = theory_cache(suite, workdir)
     if cache.exists():
-        rows = json.loads(cache.read_text())
-    else:
-        logging.info(
-            "theory: every statement of section 4 and appendix C on %d random "
-            "instances at batch sizes %s (on 2 CPU cores, about a minute)",
-            suite.theory_instances,
-            ", ".join(map(str, sizes)),
-        )
-        start = time.time()
-        with jax.enable_x64(True):
-            rows = runlog.clean(theory.check_all(suite.theory_instances, suite.seed, sizes))
-        seconds = time.time() - start
-        times.add("theory", seconds)
-        cache.write_text(json.dumps(rows))
+        return None
+    args = (suite.theory_instances, suite.seed, tuple(suite.theory_batch_sizes))
+    return SideJob(
+        "theory",
+        theory.check_all_in_float64,
+        args,
+        lambda rows: cache.write_text(json.dumps(runlog.clean(rows))),
+    )
+
+
+def theory_rows(suite, workdir, figures, times) -> list[dict]:
+    """The theory table (claim C6), from its cache, written out as figures/theory.md."""
+    rows = json.loads(theory_cache(suite, workdir).read_text())
     command = (
         f"python -m experiments.reproduce (scale={suite.scale}): "
         f"{suite.theory_instances} instances per statement, seed {suite.seed}, "
-        f"batch sizes {', '.join(map(str, sizes))}"
+        f"batch sizes {', '.join(map(str, suite.theory_batch_sizes))}"
     )
     theory_report.write_markdown(
         rows, figures / "theory.md", command, times.seconds.get("theory", 0)
@@ -88,7 +92,10 @@ def main(argv):
     cli.setup()
     suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
     start = time.time()
-    with prepare_and_train(suite, workdir, figures) as (times, messages):
+    with prepare_and_train(suite, workdir, figures, theory_job(suite, workdir)) as (
+        times,
+        messages,
+    ):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
         rows = theory_rows(suite, workdir, figures, times)

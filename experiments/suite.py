@@ -16,8 +16,10 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 from absl import logging
@@ -82,9 +84,21 @@ class Times:
             self.path.write_text(json.dumps(self.seconds, indent=1))
 
 
-def train_runs(suite, workdir, times) -> dict[str, str]:
-    """Train (or resume) every run not done yet, starting them in order, side by side on
-    a CPU; returns each run's final message."""
+class SideJob(NamedTuple):
+    """Work besides the runs (the theory checks) that shares the suite's workers. It
+    starts first, as `function(*args)` in a worker, and `done(result)` takes its result
+    in this process (process 0 of a multi-process job, the only one that runs it). On 2
+    cores the runs keep both busy: run after them, it would leave one idle."""
+
+    name: str
+    function: Callable
+    args: tuple
+    done: Callable
+
+
+def train_runs(suite, workdir, times, side: SideJob | None = None) -> dict[str, str]:
+    """Train (or resume) every run not done yet, starting them in order (after `side`),
+    side by side on a CPU; returns each run's final message."""
     runs, messages = suite.runs, {}
     configs = [run_config(suite, run) for run in runs]
     for run, config in zip(runs, configs, strict=True):  # no worker needed for these
@@ -94,10 +108,16 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
     if messages:
         logging.info("%d of %d runs are done already", len(messages), len(runs))
     todo = [i for i, run in enumerate(runs) if run.name not in messages]
-    jobs = [(configs[i], workdir / runs[i].name) for i in todo]
+    jobs = [(_train, configs[i], workdir / runs[i].name) for i in todo]
+    if side is not None and distributed.is_writer():
+        jobs.insert(0, (_timed, side.function, *side.args))
+        todo.insert(0, None)
     workers = max(1, min(len(jobs), _workers()))
 
     def starting(k):
+        if todo[k] is None:
+            logging.info("%s: in a worker beside the runs", side.name)
+            return
         run = runs[todo[k]]
         logging.info(
             "[%d/%d] %s: %s %s%s",
@@ -111,9 +131,13 @@ def train_runs(suite, workdir, times) -> dict[str, str]:
 
     start, run_seconds = time.time(), 0.0
     for k, (status, seconds) in _train_all(jobs, workers, starting):
+        run_seconds += seconds
+        if todo[k] is None:
+            times.add(side.name, seconds)
+            side.done(status)
+            continue
         run = runs[todo[k]]
         times.add(run.name, seconds)
-        run_seconds += seconds
         messages[run.name] = status["message"]
         if status["status"] == "diverged":
             logging.warning("%s %s; the suite goes on", run.name, status["message"])
@@ -133,20 +157,25 @@ def _workers() -> int:
 
 def _train(config, workdir) -> tuple[dict, float]:
     """(final status, seconds) of one run."""
+    return _timed(loop.train_and_evaluate, config, workdir)
+
+
+def _timed(function, *args) -> tuple[object, float]:
     start = time.time()
-    status = loop.train_and_evaluate(config, workdir)
-    return status, time.time() - start
+    result = function(*args)
+    return result, time.time() - start
 
 
 def _train_all(jobs, workers: int, starting):
-    """Yield (job index, (final status, seconds)) as each job ends, calling starting(k)
-    as job k starts: one after the other in this process, or side by side on `workers`
-    fresh worker processes (JAX does not survive a fork), each taking the next job in
-    order when its last one is done. After an error (or Ctrl-C) nothing more starts."""
+    """Yield (job index, its function's (result, seconds)) as each job (function,
+    *args) ends, calling starting(k) as job k starts: one after the other in this
+    process, or side by side on `workers` fresh worker processes (JAX does not survive
+    a fork), each taking the next job in order when its last one is done. After an
+    error (or Ctrl-C) nothing more starts."""
     if workers == 1:
-        for k, job in enumerate(jobs):
+        for k, (function, *args) in enumerate(jobs):
             starting(k)
-            yield k, _train(*job)
+            yield k, function(*args)
         return
     waiting, running = iter(enumerate(jobs)), {}
     context = multiprocessing.get_context("spawn")
@@ -156,7 +185,7 @@ def _train_all(jobs, workers: int, starting):
         while True:
             for k, job in itertools.islice(waiting, workers - len(running)):
                 starting(k)
-                running[pool.submit(_train, *job)] = k
+                running[pool.submit(*job)] = k
             if not running:
                 return
             done, _ = concurrent.futures.wait(running, return_when=FIRST_COMPLETED)
@@ -181,7 +210,7 @@ def _progress(runs, done, seconds: dict, workers: int = 1) -> str:
 
 
 @contextlib.contextmanager
-def prepare_and_train(suite, workdir: Path, figures: Path):
+def prepare_and_train(suite, workdir: Path, figures: Path, side: SideJob | None = None):
     """Check every run's config, the data and the folders before writing anything; then
     make the folders, hold the workdir's lock, train every run, and yield (times, each
     run's final message) for the figures to be written under the lock. A user's error is
@@ -200,4 +229,4 @@ def prepare_and_train(suite, workdir: Path, figures: Path):
         figures.mkdir(parents=True, exist_ok=True)
         with workdir_lock.hold(workdir):
             times = Times(workdir)
-            yield times, train_runs(suite, workdir, times)
+            yield times, train_runs(suite, workdir, times, side)

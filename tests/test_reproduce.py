@@ -49,6 +49,9 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert "not measured" not in text and "n/a" not in text
     assert "**smoke** scale" in text
     assert (figures / "theory.md").exists()
+    # The theory checks ran in a worker beside the runs, and count in the suite's time.
+    assert "theory: in a worker beside the runs" in result.stderr
+    assert json.loads((workdir / "suite.json").read_text())["theory"] > 0
     # Each figure the paper has data for draws it (the legend says so).
     runs = results.load_runs(
         workdir, [run.name for run in suite_config.get_config("scale=smoke").runs]
@@ -250,11 +253,34 @@ def test_suite_goes_on_after_a_run_diverges(tmp_path, monkeypatch):
     assert runlog.read_metrics(tmp_path / "alone") == runlog.read_metrics(tmp_path / "dln_trains")
 
 
+def test_a_side_job_starts_first_in_a_worker_and_hands_back_its_result(tmp_path, caplog):
+    from experiments.suite import OVERLAP, SideJob, Times, train_runs
+
+    suite = dln_suite(("dln_a", "norm=none"), ("dln_b", "norm=none,seed=1"))
+    results_ = []
+    side = SideJob("side", os.getpid, (), results_.append)
+    start = time.time()
+    with caplog.at_level("INFO"):
+        messages = train_runs(suite, tmp_path, Times(tmp_path), side)
+    wall = time.time() - start
+    assert set(messages) == {"dln_a", "dln_b"}
+    assert len(results_) == 1 and results_[0] != os.getpid()  # in a worker process
+    started = [
+        r.getMessage()
+        for r in caplog.records
+        if "dln_a" in r.getMessage() or "side" in r.getMessage()
+    ]
+    assert started[0] == "side: in a worker beside the runs"
+    seconds = json.loads((tmp_path / "suite.json").read_text())
+    assert set(seconds) == {"side", "dln_a", "dln_b", OVERLAP}
+    assert sum(seconds.values()) == pytest.approx(wall, abs=1.0)
+
+
 def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_path):
-    from experiments.suite import _train_all, run_config
+    from experiments.suite import _train, _train_all, run_config
 
     suite = dln_suite(*[(f"dln_s{seed}", f"norm=none,seed={seed}") for seed in range(3)])
-    jobs = [(run_config(suite, run), tmp_path / run.name) for run in suite.runs]
+    jobs = [(_train, run_config(suite, run), tmp_path / run.name) for run in suite.runs]
     events = []
     for k, (status, _) in _train_all(jobs, 2, lambda k: events.append(("start", k))):
         assert status["status"] == "finished"

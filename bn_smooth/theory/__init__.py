@@ -17,11 +17,18 @@ sees above the normalization), grad_y = dL^/dy_j, H = d2L^/dz_j2. The
 paper's proofs assume the "identical loss" setup, dL^/dz_j = dL/dy_j and
 equal Hessians; each check says which reading it tests.
 
-Call the checks inside `jax.enable_x64(True)`.
+Call the checks inside `jax.enable_x64(True)`, or `check_all_in_float64`.
 """
 
 from bn_smooth.theory.instances import Instance, normalize, quantities, sample
-from bn_smooth.theory.runner import BATCH_SIZES, SCALE_FLOOR, TOLERANCE, check_all, run_statements
+from bn_smooth.theory.runner import (
+    BATCH_SIZES,
+    SCALE_FLOOR,
+    TOLERANCE,
+    check_all,
+    check_all_in_float64,
+    run_statements,
+)
 from bn_smooth.theory.statements import scale_invariance
 from bn_smooth.theory.table import STATEMENTS, Statement
 from bn_smooth.theory.trust_region import max_quadratic_on_ball
@@ -34,6 +41,7 @@ __all__ = [
     "Instance",
     "Statement",
     "check_all",
+    "check_all_in_float64",
     "max_quadratic_on_ball",
     "normalize",
     "quantities",

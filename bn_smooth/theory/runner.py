@@ -165,3 +165,9 @@ def check_all(instances: int = 1000, seed: int = 0, batch_sizes=BATCH_SIZES) -> 
     return run_statements(STATEMENTS, instances, seed, batch_sizes) + [
         lemma_4_5_rows(instances, seed)
     ]
+
+
+def check_all_in_float64(instances: int = 1000, seed: int = 0, batch_sizes=BATCH_SIZES):
+    """`check_all` under float64 (what the suite's worker process runs)."""
+    with jax.enable_x64(True):
+        return check_all(instances, seed, batch_sizes)
