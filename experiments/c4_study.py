@@ -5,8 +5,9 @@
 
 Each run trains in `workdir/<name>`; finished runs are skipped and interrupted
 ones resume, so re-running the command only does what is missing and rewrites
-the study's table (figures/c4_study.md and .json) and figure (c4_study.png).
-REPORT.md's claim C4 reads the table when the suite next writes it.
+the study's table (c4_study.md and .json) and figure (c4_study.png) in --figures
+(default: WORKDIR/figures). REPORT.md's claim C4 reads the table when the suite next
+writes its report into the same folder (both with --figures=figures, as the README does).
 """
 
 import sys
@@ -18,14 +19,19 @@ from ml_collections import config_flags
 
 from bn_smooth import distributed, results
 from bn_smooth.paper import c4_analysis, c4_report, study_plots
-from experiments import cli
+from experiments import cli, figures_dir
 from experiments.suite import prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Study config file[:args].", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
-_FIGURES = flags.DEFINE_string("figures", "figures", "Where the table and figure go.")
+_FIGURES = flags.DEFINE_string(
+    "figures", None, "Where the table and figure go (default: WORKDIR/figures)."
+)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite_figures", False, "Replace a study's made at another scale or from another workdir."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -44,9 +50,12 @@ def stamp(study, runs) -> str:
 def main(argv):
     cli.check_no_arguments(argv)
     cli.setup()
-    study, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
+    study, workdir = _CONFIG.value, Path(_WORKDIR.value)
+    figures = Path(_FIGURES.value or figures_dir.default(workdir))
     start = time.time()
-    with prepare_and_train(study, workdir, figures) as (times, messages):
+    with prepare_and_train(
+        study, workdir, figures, owner="c4_study", overwrite_figures=_OVERWRITE.value
+    ) as (times, messages):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
         runs = results.load_runs(workdir, [run.name for run in study.runs])

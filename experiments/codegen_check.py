@@ -33,7 +33,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Suite config file[:ar
 _A = flags.DEFINE_string("a", None, "The suite workdir of the first setting.")
 _B = flags.DEFINE_string("b", None, "The suite workdir of the second setting.")
 _LABELS = flags.DEFINE_list("labels", ["default", "other"], "The two settings' names.")
-_OUT = flags.DEFINE_string("out", "figures/codegen.md", "Where to write the comparison.")
+_OUT = flags.DEFINE_string(
+    "out", None, "Where to write the comparison (default: B/codegen.md, beside its runs)."
+)
 flags.mark_flags_as_required(["config", "a", "b"])
 
 
@@ -101,9 +103,10 @@ def main(argv):
     both = set(suites[0]) & set(suites[1])  # like with like: the runs both settings trained
     suites = [{n: r for n, r in s.items() if n in both} for s in suites]
     text = compare(*suites, _LABELS.value)
-    Path(_OUT.value).write_text(text)
+    out = Path(_OUT.value or Path(_B.value) / "codegen.md")
+    out.write_text(text)
     print(text.split("\n\n")[1])
-    print(f"wrote {_OUT.value}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 Each run trains in `workdir/<name>`. Runs already finished are skipped and
 interrupted ones resume, so re-running the command only does what is missing
 (and redraws the figures). A run that diverges is reported and the suite goes
-on. Figures and REPORT.md go to --figures (default: figures/).
+on. Figures and REPORT.md go to --figures (default: WORKDIR/figures; the repository's
+figures/ only when asked, and over figures made at another scale or from another
+workdir only with --overwrite_figures: experiments.figures_dir).
 """
 
 import json
@@ -20,14 +22,19 @@ from ml_collections import config_flags
 
 from bn_smooth import arithmetic, distributed, results, runlog, theory
 from bn_smooth.paper import plots, report, theory_report
-from experiments import cli
+from experiments import cli, figures_dir
 from experiments.suite import SideJob, prepare_and_train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Suite config file[:args].", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
-_FIGURES = flags.DEFINE_string("figures", "figures", "Where the figures and REPORT.md go.")
+_FIGURES = flags.DEFINE_string(
+    "figures", None, "Where the figures and REPORT.md go (default: WORKDIR/figures)."
+)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite_figures", False, "Replace figures made at another scale or from another workdir."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -90,12 +97,16 @@ def write_report(suite, workdir, figures, theory_rows, times, command: str):
 def main(argv):
     cli.check_no_arguments(argv)
     cli.setup()
-    suite, workdir, figures = _CONFIG.value, Path(_WORKDIR.value), Path(_FIGURES.value)
+    suite, workdir = _CONFIG.value, Path(_WORKDIR.value)
+    figures = Path(_FIGURES.value or figures_dir.default(workdir))
     start = time.time()
-    with prepare_and_train(suite, workdir, figures, theory_job(suite, workdir)) as (
-        times,
-        messages,
-    ):
+    with prepare_and_train(
+        suite,
+        workdir,
+        figures,
+        theory_job(suite, workdir),
+        overwrite_figures=_OVERWRITE.value,
+    ) as (times, messages):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
         rows = theory_rows(suite, workdir, figures, times)

@@ -26,7 +26,7 @@ from absl import logging
 
 from bn_smooth import checks, cifar10, distributed, loop, probes, resume, workdir_lock
 from bn_smooth.errors import ConfigError
-from experiments import cli
+from experiments import cli, figures_dir
 
 TIMES = "suite.json"  # per run: the seconds this suite spent on it, summed over invocations
 # On a CPU the suite trains its runs side by side, one worker process per core (at most
@@ -210,12 +210,21 @@ def _progress(runs, done, seconds: dict, workers: int = 1) -> str:
 
 
 @contextlib.contextmanager
-def prepare_and_train(suite, workdir: Path, figures: Path, side: SideJob | None = None):
-    """Check every run's config, the data and the folders before writing anything; then
+def prepare_and_train(
+    suite,
+    workdir: Path,
+    figures: Path,
+    side: SideJob | None = None,
+    owner: str = "reproduce",
+    overwrite_figures: bool = False,
+):
+    """Check every run's config, the data and the folders before writing anything (the
+    figures folder as experiments.figures_dir says, for the entrypoint `owner`); then
     make the folders, hold the workdir's lock, train every run, and yield (times, each
-    run's final message) for the figures to be written under the lock. A user's error is
-    one line (cli.user_errors). In a multi-process job every process trains every run
-    and process 0 writes (bn_smooth.distributed)."""
+    run's final message) for the figures to be written under the lock; then record what
+    they were made from. A user's error is one line (cli.user_errors). In a
+    multi-process job every process trains every run and process 0 writes
+    (bn_smooth.distributed)."""
     with cli.user_errors(workdir):
         distributed.initialize(suite)
         configs = [run_config(suite, run) for run in suite.runs]
@@ -225,8 +234,11 @@ def prepare_and_train(suite, workdir: Path, figures: Path, side: SideJob | None 
             cifar10.load(suite.data_dir, suite.download)
         checks.check_workdir(workdir)
         checks.check_workdir(figures)
+        figures_dir.check(figures, owner, suite.scale, workdir, overwrite_figures)
         workdir.mkdir(parents=True, exist_ok=True)
         figures.mkdir(parents=True, exist_ok=True)
         with workdir_lock.hold(workdir):
             times = Times(workdir)
             yield times, train_runs(suite, workdir, times, side)
+            if distributed.is_writer():
+                figures_dir.record(figures, owner, suite.scale, workdir)

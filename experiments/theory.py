@@ -1,6 +1,6 @@
 """Check every formal statement of section 4 and appendix C numerically.
 
-    python -m experiments.theory --instances=1000 --out=figures/theory.md
+    python -m experiments.theory --instances=1000 --out=runs/theory.md
 
 Prints the table and writes it, with what each verdict means, to --out.
 """
@@ -15,7 +15,9 @@ from experiments import cli
 
 _INSTANCES = flags.DEFINE_integer("instances", 1000, "Random instances per statement.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the instances.")
-_OUT = flags.DEFINE_string("out", "figures/theory.md", "Where to write the table.")
+_OUT = flags.DEFINE_string(
+    "out", "runs/theory.md", "Where to write the table (the suite's is in its figures)."
+)
 
 
 def check_and_write(instances: int, seed: int, out) -> tuple[list[dict], float]:

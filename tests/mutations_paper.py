@@ -179,6 +179,14 @@ MUTATIONS = [
         USER_ERRORS,
     ),
     mutation(
+        "figures-overwritten",
+        "a quick check writes over figures made at another scale",
+        "experiments/figures_dir.py",
+        "if overwrite or not (figures / MARKS[owner]).exists():",
+        "if True:",
+        "tests/test_figures_dir.py",
+    ),
+    mutation(
         "suite-seeds",
         "C5's extra DLN seeds all train seed 0",
         "bn_smooth/configs/reproduce.py",

@@ -24,13 +24,13 @@ def raw_series(workdir, key):
 
 
 def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
-    workdir, figures = tmp_path / "runs", tmp_path / "figures"
+    workdir = tmp_path / "runs"
+    figures = workdir / "figures"  # by default beside the runs
     result = run_module(
         "experiments.c4_study",
         "bn_smooth/configs/c4_study.py:scale=smoke",
         workdir,
         f"--config.data_dir={fake_cifar}",
-        f"--figures={figures}",
         fast_compile=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -40,6 +40,8 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
     assert (figures / "c4_study.png").read_bytes().startswith(PNG_MAGIC)
     text = (figures / "c4_study.md").read_text()
     assert "**Why.**" in text and "Windows: step 0 apart" in text
+    made = json.loads((figures / "provenance.json").read_text())
+    assert made == {"c4_study": {"scale": "smoke", "workdir": ".."}}
 
     first = summary["settings"][0]
     name, until, start = first["name"], summary["early_until"], first["early_start"]
@@ -100,7 +102,6 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
         "bn_smooth/configs/c4_study.py:scale=smoke",
         workdir,
         f"--config.data_dir={fake_cifar}",
-        f"--figures={figures}",
     )
     assert again.returncode == 0 and re.search(r"(\d+) of \1 runs are done already", again.stderr)
     assert json.loads((figures / c4_analysis.SUMMARY).read_text()) == summary

@@ -26,7 +26,8 @@ def report_row(text: str, first_cell: str) -> list[str]:
 
 
 def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_path):
-    workdir, figures = tmp_path / "runs", tmp_path / "figures"
+    workdir = tmp_path / "runs"
+    figures = workdir / "figures"  # by default beside the runs
 
     def suite():
         return run_module(
@@ -34,7 +35,6 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
             "bn_smooth/configs/reproduce.py:scale=smoke",
             workdir,
             f"--config.data_dir={fake_cifar}",
-            f"--figures={figures}",
             fast_compile=True,
         )
 
@@ -49,6 +49,9 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert "not measured" not in text and "n/a" not in text
     assert "**smoke** scale" in text
     assert (figures / "theory.md").exists()
+    assert json.loads((figures / "provenance.json").read_text()) == {
+        "reproduce": {"scale": "smoke", "workdir": ".."}
+    }
     # The theory checks ran in a worker beside the runs, and count in the suite's time.
     assert "theory: in a worker beside the runs" in result.stderr
     assert json.loads((workdir / "suite.json").read_text())["theory"] > 0
