@@ -6,8 +6,6 @@ it writes is described in bn_smooth.runlog.
 
 import contextlib
 import os
-import signal
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -20,6 +18,7 @@ from bn_smooth import (
     arithmetic,
     checkpoints,
     checks,
+    interrupts,
     probes,
     progress,
     resume,
@@ -47,23 +46,6 @@ def _next_stop(step: int, config) -> int:
 
 def _due(step: int, every) -> bool:
     return bool(every) and step % every == 0
-
-
-class _SigtermAsInterrupt:
-    """Treat SIGTERM like Ctrl-C, so a killed run checkpoints and says so."""
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-
-    @staticmethod
-    def _raise(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
 
 
 def train_and_evaluate(config, workdir) -> dict:
@@ -104,33 +86,38 @@ def train_and_evaluate(config, workdir) -> dict:
 
 def _train_to_the_end(config, workdir, task, data) -> dict:
     run, reached = None, checkpoints.latest_step(workdir)
-    try:
-        run = _Run(config, workdir, task, data)
-        with _SigtermAsInterrupt():
+    # SIGTERM and Ctrl-C stop the run at the end of a window (bn_smooth.interrupts).
+    with interrupts.stop_requests(str(workdir)) as stop:
+        try:
+            run = _Run(config, workdir, task, data, stop)
             return run.train()
-    except KeyboardInterrupt:
-        if run is not None:
-            run.checkpoints.save(run.state)
-            run.finish(
-                "interrupted", f"interrupted at step {run.step}; re-run the same command to resume"
-            )
-        raise
-    except Exception as e:
-        # A failure while setting up (restoring, compiling) leaves the run where it was.
-        step = run.step if run is not None else reached
-        runlog.write_failure(workdir, step, e, traceback.format_exc())
-        raise
-    finally:
-        if run is not None:
-            run.checkpoints.close()
+        except KeyboardInterrupt:
+            if run is None:  # while setting up
+                runlog.write_status(workdir, "interrupted", reached, _interrupted(reached))
+            else:
+                run.checkpoints.save(run.state)
+                run.finish("interrupted", _interrupted(run.step))
+            raise
+        except Exception as e:
+            # A failure while setting up (restoring, compiling) leaves the run where it was.
+            step = run.step if run is not None else reached
+            runlog.write_failure(workdir, step, e, traceback.format_exc())
+            raise
+        finally:
+            if run is not None:
+                run.checkpoints.close()
+
+
+def _interrupted(step: int) -> str:
+    return f"interrupted at step {step}; re-run the same command to resume"
 
 
 class _Run:
     """One invocation of a run: its state, its step, and what it writes."""
 
-    def __init__(self, config, workdir: Path, task, data):
+    def __init__(self, config, workdir: Path, task, data, stop=None):
         self.config, self.workdir = config, workdir
-        self.task, self.data = task, data
+        self.task, self.data, self.stop = task, data, stop
         self.tx = train.make_optimizer(config)
         self.checkpoints = checkpoints.Checkpoints(workdir)
         try:
@@ -159,6 +146,8 @@ class _Run:
         self.write_running()
         logging.info("compiling the training step (on a CPU, up to a minute for VGG)")
         while True:
+            if self.stop is not None and self.stop.requested:
+                raise KeyboardInterrupt(self.stop.requested)
             self.evaluate_if_due()
             if self.step >= self.config.num_steps:
                 break

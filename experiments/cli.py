@@ -6,6 +6,7 @@ import difflib
 import logging as std_logging
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -159,5 +160,12 @@ def user_errors(workdir):
     except KeyboardInterrupt:
         sys.exit(
             f"interrupted; checkpoints and metrics are kept in {workdir}. "
-            "Re-run the same command to resume."
+            f"To resume, run the same command again: {command_line()}"
         )
+
+
+def command_line() -> str:
+    """This process's command, as the user typed it (`python -m module` for an entrypoint)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    program = f"python -m {spec.name}" if spec is not None else f"python {sys.argv[0]}"
+    return " ".join([program, *map(shlex.quote, sys.argv[1:])])

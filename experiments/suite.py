@@ -14,6 +14,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -24,7 +25,16 @@ from typing import NamedTuple
 import jax
 from absl import logging
 
-from bn_smooth import checks, cifar10, distributed, loop, probes, resume, workdir_lock
+from bn_smooth import (
+    checks,
+    cifar10,
+    distributed,
+    interrupts,
+    loop,
+    probes,
+    resume,
+    workdir_lock,
+)
 from bn_smooth.errors import ConfigError
 from experiments import cli, figures_dir
 
@@ -130,17 +140,19 @@ def train_runs(suite, workdir, times, side: SideJob | None = None) -> dict[str, 
         )
 
     start, run_seconds = time.time(), 0.0
-    for k, (status, seconds) in _train_all(jobs, workers, starting):
-        run_seconds += seconds
-        if todo[k] is None:
-            times.add(side.name, seconds)
-            side.done(status)
-            continue
-        run = runs[todo[k]]
-        times.add(run.name, seconds)
-        messages[run.name] = status["message"]
-        if status["status"] == "diverged":
-            logging.warning("%s %s; the suite goes on", run.name, status["message"])
+    # Closed however the loop ends, so that an interrupt stops the workers too.
+    with contextlib.closing(_train_all(jobs, workers, starting)) as ended:
+        for k, (status, seconds) in ended:
+            run_seconds += seconds
+            if todo[k] is None:
+                times.add(side.name, seconds)
+                side.done(status)
+                continue
+            run = runs[todo[k]]
+            times.add(run.name, seconds)
+            messages[run.name] = status["message"]
+            if status["status"] == "diverged":
+                logging.warning("%s %s; the suite goes on", run.name, status["message"])
     if workers > 1:  # so that the parts still sum to the wall time
         times.add(OVERLAP, (time.time() - start) - run_seconds)
     return messages
@@ -179,18 +191,37 @@ def _train_all(jobs, workers: int, starting):
         return
     waiting, running = iter(enumerate(jobs)), {}
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=cli.setup
-    ) as pool:
-        while True:
-            for k, job in itertools.islice(waiting, workers - len(running)):
-                starting(k)
-                running[pool.submit(*job)] = k
-            if not running:
-                return
-            done, _ = concurrent.futures.wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield running.pop(future), future.result()
+    with (
+        concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=cli.setup
+        ) as pool,
+        interrupts.sigterm_as_interrupt(),
+    ):
+        try:
+            while True:
+                for k, job in itertools.islice(waiting, workers - len(running)):
+                    starting(k)
+                    running[pool.submit(*job)] = k
+                if not running:
+                    return
+                done, _ = concurrent.futures.wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
+        except (KeyboardInterrupt, GeneratorExit):
+            _stop(pool, running)
+            raise
+
+
+def _stop(pool, running):
+    """Ctrl-C or SIGTERM here: send the workers SIGTERM (Ctrl-C in a terminal reaches them
+    too, a scheduler's SIGTERM does not), so that each run stops at the end of its window,
+    checkpoints and says it was interrupted, and wait until they have."""
+    with interrupts.sigterm_ignored():
+        # The pool has no public handle on its processes.
+        for process in list(pool._processes.values()):  # noqa: SLF001
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+        concurrent.futures.wait(running)
 
 
 def _progress(runs, done, seconds: dict, workers: int = 1) -> str:

@@ -1,17 +1,24 @@
 """Recovering what a fault left: a checkpoint that cannot be read, a full disk, a failure
-while a run sets up."""
+while a run sets up, a scheduler's SIGTERM to the suite."""
 
+import contextlib
 import errno
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bn_smooth import loop, probes, runlog
+from bn_smooth import checkpoints, loop, probes, runlog
 from tests.conftest import dln_config
 from tests.test_reliability import DLN, quiet
-from tests.test_train import run_module
+from tests.test_train import ROOT, run_module
 
 SHORT_DLN = ["--config.log_every=10", "--config.checkpoint_every=10"] + [
     f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")
@@ -140,3 +147,70 @@ def test_a_full_disk_while_checkpointing_keeps_the_checkpoint_before(tmp_path, m
     monkeypatch.undo()
     assert loop.train_and_evaluate(config, tmp_path)["status"] == "finished"
     assert runlog.read_metrics(tmp_path) == runlog.read_metrics(tmp_path / "whole")
+
+
+# Two long DLN runs side by side in the suite's worker processes, as the suite trains them.
+SUITE = """
+import sys
+from pathlib import Path
+import ml_collections
+from bn_smooth.configs.common import run_spec
+from experiments import cli, suite
+cli.setup()
+runs = [run_spec(f"dln_{k}", "dln", f"norm=none,seed={k}", (), num_steps=10**7) for k in (0, 1)]
+config = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=runs))
+workdir = Path(sys.argv[1])
+with cli.user_errors(workdir):
+    suite.train_runs(config, workdir, suite.Times(workdir))
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the suite", "Ctrl-C in its terminal"])
+def test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume(tmp_path, how):
+    names = ("dln_0", "dln_1")
+    suite = subprocess.Popen(
+        [sys.executable, "-c", SUITE, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    workers = []
+    try:
+        deadline = time.time() + 300
+        while not all(under_way(tmp_path / n) for n in names):
+            assert suite.poll() is None and time.time() < deadline, "the runs did not start"
+            time.sleep(0.5)
+        workers = [runlog.read_status(tmp_path / n)["pid"] for n in names]
+        if how == "SIGTERM to the suite":  # a scheduler's: the suite's process only
+            suite.send_signal(signal.SIGTERM)
+        else:  # the whole process group, workers too
+            os.killpg(suite.pid, signal.SIGINT)
+        _, stderr = suite.communicate(timeout=120)
+    finally:
+        for pid in [suite.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert suite.returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"interrupted; checkpoints and metrics are kept in {tmp_path}")
+    assert "To resume, run the same command again: python" in last
+    for name in names:
+        status = runlog.read_status(tmp_path / name)
+        assert status["status"] == "interrupted" and 100 <= status["step"] < 10**7
+        assert checkpoints.latest_step(tmp_path / name) == status["step"]
+    assert not any(map(alive, workers))  # each checkpointed and stopped; none trains on
+
+
+def under_way(workdir) -> bool:
+    status = runlog.read_status(workdir)
+    return status is not None and status["status"] == "running" and status["step"] >= 100
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
