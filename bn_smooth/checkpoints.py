@@ -7,6 +7,7 @@ deleted but an older copy set aside at the same step.
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import orbax.checkpoint as ocp
@@ -50,6 +51,7 @@ class Checkpoints:
             try:
                 return self.manager.restore(step, args=ocp.args.StandardRestore(template))
             except Exception as e:  # tensorstore and orbax raise many kinds
+                _drop_late_reads()
                 aside = self._set_aside(step).relative_to(self.workdir)
                 logging.warning(
                     "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
@@ -90,6 +92,24 @@ def latest_step(workdir) -> int:
     folder = Path(workdir) / FOLDER
     steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
     return max(steps, default=0)
+
+
+def _drop_late_reads():
+    """After a failed restore, orbax has closed its event loop while tensorstore still
+    reads the checkpoint's other files: each read that ends calls into the closed loop,
+    and Python prints that RuntimeError, with its traceback, as unraisable, a dozen times
+    over the one line that names the checkpoint. Drop those, and only those."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_late_reads", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_late_reads = True
+    sys.unraisablehook = hook
 
 
 def unreadable(error: Exception, workdir: Path) -> str:

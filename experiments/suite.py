@@ -97,8 +97,9 @@ class Times:
 class SideJob(NamedTuple):
     """Work besides the runs (the theory checks) that shares the suite's workers. It
     starts first, as `function(*args)` in a worker, and `done(result)` takes its result
-    in this process (process 0 of a multi-process job, the only one that runs it). On 2
-    cores the runs keep both busy: run after them, it would leave one idle."""
+    in this process (process 0 of a multi-process job, the only one that runs it). A
+    failing check shows at the start, not after the runs; on 2 cores the theory took 110 s
+    there against 62 s alone after the runs, so it saves the suite only a few seconds."""
 
     name: str
     function: Callable
