@@ -31,7 +31,8 @@ def made_from(scale: str, workdir, figures) -> dict:
 
 def check(figures, owner: str, scale: str, workdir, overwrite: bool):
     """Raise ConfigError if `owner` writing `scale`'s figures from `workdir` into
-    `figures` would replace files made from something else, unless `overwrite`."""
+    `figures` would replace files made from something else, unless `overwrite`. (The
+    record holds the workdir relative to the folder; the message names it as given.)"""
     figures = Path(figures)
     if overwrite or not (figures / MARKS[owner]).exists():
         return
@@ -46,7 +47,7 @@ def check(figures, owner: str, scale: str, workdir, overwrite: bool):
     )
     raise ConfigError(
         f"{figures}/ holds {what}; this command would replace them with the "
-        f"{scale} scale's from {now['workdir']}. Leave out --figures to write them beside "
+        f"{scale} scale's from {workdir}. Leave out --figures to write them beside "
         f"the runs ({default(workdir)}), choose another --figures, or pass "
         "--overwrite_figures to replace them"
     )

@@ -188,7 +188,7 @@ MUTATIONS = [
     ),
     mutation(
         "side-job-last",
-        "the theory checks start after the runs, leaving a core idle",
+        "the theory checks start after the runs instead of first",
         "experiments/suite.py",
         "jobs.insert(0, (_timed, side.function, *side.args))",
         "jobs.append((_timed, side.function, *side.args))",
