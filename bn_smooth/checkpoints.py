@@ -5,6 +5,7 @@ workdir/checkpoints_corrupt/ and the run resumes from the newest one that can; n
 deleted but an older copy set aside at the same step.
 """
 
+import logging as std_logging
 import re
 import shutil
 import sys
@@ -47,11 +48,12 @@ class Checkpoints:
         Those that cannot are set aside, each with a warning naming it; if there were
         checkpoints and none can be read, DataError says how to start over."""
         steps = sorted(self.manager.all_steps(), reverse=True)
+        if steps:
+            _drop_late_reads()
         for step in steps:
             try:
                 return self.manager.restore(step, args=ocp.args.StandardRestore(template))
             except Exception as e:  # tensorstore and orbax raise many kinds
-                _drop_late_reads()
                 aside = self._set_aside(step).relative_to(self.workdir)
                 logging.warning(
                     "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
@@ -94,11 +96,17 @@ def latest_step(workdir) -> int:
     return max(steps, default=0)
 
 
+# asyncio's messages for a task or a future whose exception nobody retrieved.
+NEVER_RETRIEVED = ("Task exception was never retrieved", "Future exception was never retrieved")
+
+
 def _drop_late_reads():
-    """After a failed restore, orbax has closed its event loop while tensorstore still
-    reads the checkpoint's other files: each read that ends calls into the closed loop,
-    and Python prints that RuntimeError, with its traceback, as unraisable, a dozen times
-    over the one line that names the checkpoint. Drop those, and only those."""
+    """When a restore fails, orbax closes its event loop while tensorstore still reads the
+    checkpoint's other files, and the reads that end later are reported twice over the
+    one line that names the checkpoint: a read that calls into the closed loop as an
+    unraisable RuntimeError, and one that failed too as an asyncio task or future whose
+    exception nobody retrieved, each with its traceback (a dozen in all). Drop those two, and only
+    those, in this process."""
     previous = sys.unraisablehook
     if getattr(previous, "drops_late_reads", False):
         return
@@ -110,6 +118,9 @@ def _drop_late_reads():
 
     hook.drops_late_reads = True
     sys.unraisablehook = hook
+    std_logging.getLogger("asyncio").addFilter(
+        lambda record: record.getMessage() not in NEVER_RETRIEVED
+    )
 
 
 def unreadable(error: Exception, workdir: Path) -> str:
