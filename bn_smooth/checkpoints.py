@@ -2,9 +2,14 @@
 
 A checkpoint that cannot be read (its files cut short or overwritten) is set aside in
 workdir/checkpoints_corrupt/ and the run resumes from the newest one that can; nothing is
-deleted but an older copy set aside at the same step.
+deleted but an older copy set aside at the same step. Each checkpoint's folder holds the
+SHA-256 of its files as they were saved (DIGEST), checked before orbax reads them: orbax
+given a corrupt file fails with tensorstore's whole spec and leaves reads behind that
+print tracebacks.
 """
 
+import hashlib
+import json
 import logging as std_logging
 import re
 import shutil
@@ -20,6 +25,7 @@ from bn_smooth.train import TrainState
 
 FOLDER = "checkpoints"
 CORRUPT = "checkpoints_corrupt"
+DIGEST = "bn_smooth_digest.json"  # in each step's folder, beside orbax's
 
 
 class Checkpoints:
@@ -42,6 +48,9 @@ class Checkpoints:
                 if runlog.is_disk_full(e) or "No space left on device" in str(e):
                     raise runlog.disk_full(self.folder / str(step)) from None
                 raise
+            if distributed.is_writer():
+                folder = self.folder / str(step)
+                runlog.write_whole(folder / DIGEST, json.dumps(digest(folder), indent=1))
 
     def restore(self, template: TrainState) -> TrainState:
         """The newest checkpoint that can be read, or the template when there is none.
@@ -51,18 +60,22 @@ class Checkpoints:
         if steps:
             _drop_late_reads()
         for step in steps:
+            changed = changed_file(self.folder / str(step))
             try:
-                return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+                if changed is None:
+                    return self.manager.restore(step, args=ocp.args.StandardRestore(template))
+                why = f"{changed.relative_to(self.workdir)}: changed since it was saved"
             except Exception as e:  # tensorstore and orbax raise many kinds
-                aside = self._set_aside(step).relative_to(self.workdir)
-                logging.warning(
-                    "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
-                    "resuming from the one before it",
-                    self.workdir,
-                    step,
-                    unreadable(e, self.workdir),
-                    aside,
-                )
+                why = unreadable(e, self.workdir)
+            aside = self._set_aside(step).relative_to(self.workdir)
+            logging.warning(
+                "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
+                "resuming from the one before it",
+                self.workdir,
+                step,
+                why,
+                aside,
+            )
         if steps:
             raise DataError(
                 f"{self.workdir}: no checkpoint can be read (the newest, of step {steps[0]}, "
@@ -96,17 +109,43 @@ def latest_step(workdir) -> int:
     return max(steps, default=0)
 
 
+def digest(folder: Path) -> dict[str, str]:
+    """The SHA-256 of every file under `folder` but the digest, by path relative to it."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DIGEST)
+    return {str(p.relative_to(folder)): _sha256(p) for p in files}
+
+
+def changed_file(folder: Path) -> Path | None:
+    """The first file of checkpoint `folder` that is missing or differs from its digest;
+    None when all match, or when there is no digest to check (a checkpoint written before
+    digests were, or whose digest a full disk stopped: orbax's own checks decide)."""
+    try:
+        saved = json.loads((folder / DIGEST).read_text())
+    except (OSError, ValueError):
+        return None
+    for name, sha in saved.items():
+        path = folder / name
+        if not path.is_file() or _sha256(path) != sha:
+            return path
+    return None
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 # asyncio's messages for a task or a future whose exception nobody retrieved.
 NEVER_RETRIEVED = ("Task exception was never retrieved", "Future exception was never retrieved")
 
 
 def _drop_late_reads():
-    """When a restore fails, orbax closes its event loop while tensorstore still reads the
-    checkpoint's other files, and the reads that end later are reported twice over the
-    one line that names the checkpoint: a read that calls into the closed loop as an
-    unraisable RuntimeError, and one that failed too as an asyncio task or future whose
-    exception nobody retrieved, each with its traceback (a dozen in all). Drop those two, and only
-    those, in this process."""
+    """When a restore fails (a corrupt checkpoint without a digest), orbax closes its
+    event loop while tensorstore still reads the checkpoint's other files, and the reads
+    that end later are reported twice over the one line that names the checkpoint: a read
+    that calls into the closed loop as an unraisable RuntimeError, and one that failed too
+    as an asyncio task or future whose exception nobody retrieved, each with its traceback
+    (a dozen in all). Drop those two, and only those, in this process."""
     previous = sys.unraisablehook
     if getattr(previous, "drops_late_reads", False):
         return

@@ -95,7 +95,7 @@ def _write_all(path: Path, data: bytes, append: bool):
         os.close(fd)
 
 
-def _write_whole(path: Path, text: str):
+def write_whole(path: Path, text: str):
     """Write `path` whole or not at all (a temporary file, then a rename): a crash or a
     full disk leaves the old file, and the other processes of a job never read it half
     written."""
@@ -122,7 +122,7 @@ class MetricsWriter:
             self._rewrite(kept)
 
     def _rewrite(self, rows):
-        _write_whole(self.path, "".join(json.dumps(row) + "\n" for row in rows))
+        write_whole(self.path, "".join(json.dumps(row) + "\n" for row in rows))
 
     def write(self, step: int, kind: str, values: dict):
         self.write_rows([{"step": int(step), "kind": kind, **clean(values)}])
@@ -154,7 +154,7 @@ def write_status(workdir, status: str, step: int, message: str = "", **extra) ->
     """Write status.json; returns what it holds (on every process of a job)."""
     values = {"status": status, "step": int(step), "message": message, **extra}
     if is_writer():
-        _write_whole(Path(workdir) / STATUS, json.dumps(values, indent=1))
+        write_whole(Path(workdir) / STATUS, json.dumps(values, indent=1))
     return values
 
 
@@ -166,7 +166,7 @@ def write_failure(workdir, step: int, error: BaseException, trace: str):
     log = Path(workdir) / ERROR_LOG
     summary = (str(error).strip().splitlines() or [""])[0]
     with contextlib.suppress(DiskFull):
-        _write_whole(log, trace)
+        write_whole(log, trace)
         write_status(
             workdir,
             "failed",
@@ -182,7 +182,7 @@ def read_status(workdir) -> dict | None:
 
 def write_config(workdir, config_dict: dict):
     if is_writer():
-        _write_whole(Path(workdir) / CONFIG, json.dumps(config_dict, indent=1, sort_keys=True))
+        write_whole(Path(workdir) / CONFIG, json.dumps(config_dict, indent=1, sort_keys=True))
 
 
 def read_config(workdir) -> dict | None:

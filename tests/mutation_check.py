@@ -1,7 +1,7 @@
 """The mutation check: deliberate mistakes that would change the paper's results, each of
 which some fast test must catch.
 
-    python -m tests.mutation_check              # every mutation (about 10 minutes on 2 cores)
+    python -m tests.mutation_check              # every mutation (about 20 minutes on 2 cores)
     python -m tests.mutation_check noise-reused C4-two-orders   # some, by name
     python -m tests.mutation_check --list
 
@@ -14,8 +14,9 @@ is no longer in the file (the code moved on) is an error, which tests/test_style
 catches in the fast suite: update its text.
 
 The mutations are listed in tests/mutations_library.py (the measurements, training, the
-model, the normalizations) and tests/mutations_paper.py (the claims' rules, the suite's
-runs, the entrypoints' errors). Every new measurement, claim or rule adds its mutations
+model, the normalizations), tests/mutations_paper.py (the claims' rules, the suite's runs,
+the entrypoints' errors) and tests/mutations_runs.py (how a run is kept: checkpoints,
+failures, a full disk, a resume). Every new measurement, claim or rule adds its mutations
 there, and a change to
 measurement code reports this table. None of the tests named here is the smoke suite:
 each mutation must be caught by a test aimed at it.
@@ -31,13 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import mutations_library, mutations_paper
+from tests import mutations_library, mutations_paper, mutations_runs
 from tests.conftest import SHARED, SHARED_ENV, TEST_CACHE_ENV
 from tests.mutation import Mutation
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MUTATIONS = mutations_paper.MUTATIONS + mutations_library.MUTATIONS
+MUTATIONS = mutations_paper.MUTATIONS + mutations_library.MUTATIONS + mutations_runs.MUTATIONS
 
 
 def copy_repository(into: Path) -> Path:

@@ -1,0 +1,73 @@
+"""The mutation check's mistakes in how a run is kept: the arithmetic it records, the code
+generation it pins, its checkpoints, its failures, a full disk, a resume.
+"""
+
+from tests.mutation import mutation
+
+MUTATIONS = [
+    mutation(
+        "arithmetic-overwritten",
+        "a resumed run's config.json keeps only the last arithmetic it was trained under",
+        "bn_smooth/arithmetic.py",
+        "return settings if settings and settings[-1] == now else [*settings, now]",
+        "return [now]",
+        "tests/test_arithmetic.py::test_config_json_records_each_arithmetic_the_run_was_trained_under",
+    ),
+    mutation(
+        "codegen-unpinned",
+        "the entrypoints leave the code generation to the host CPU and XLA_FLAGS",
+        "experiments/cli.py",
+        "    pin_codegen()\n    app.run(main, flags_parser=parse_flags)",
+        "    app.run(main, flags_parser=parse_flags)",
+        "tests/test_arithmetic.py::test_the_entrypoints_pin_the_code_generation",
+    ),
+    # Faults: what a corrupt checkpoint, a full disk or a failed set-up leaves
+    mutation(
+        "corrupt-checkpoint-fatal",
+        "a checkpoint that cannot be read ends the run, the older intact one unused",
+        "bn_smooth/checkpoints.py",
+        "        for step in steps:\n",
+        "        for step in steps[:1]:\n",
+        "tests/test_recovery.py::test_a_corrupt_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before",
+    ),
+    mutation(
+        "failed-setup-at-step-0",
+        "a run that fails while setting up is recorded as failed at step 0",
+        "bn_smooth/loop.py",
+        "step = run.step if run is not None else reached",
+        "step = run.step if run is not None else 0",
+        "tests/test_recovery.py::test_a_failure_while_setting_up_keeps_the_step_the_run_had_reached",
+    ),
+    mutation(
+        "full-disk-half-line",
+        "a full disk leaves half a metrics row behind",
+        "bn_smooth/runlog.py",
+        "            os.ftruncate(fd, size)\n",
+        "",
+        "tests/test_recovery.py::test_a_full_disk_loses_nothing_written_and_says_where",
+    ),
+    mutation(
+        "new-field-refused",
+        "a config field newer than the workdir refuses to resume even at its default",
+        "bn_smooth/resume.py",
+        "and not (key not in old and key in defaults and new.get(key) == defaults[key])",
+        "and True",
+        "tests/test_train.py::test_a_field_newer_than_the_workdir_resumes_at_its_default_only",
+    ),
+    mutation(
+        "digest-unchecked",
+        "a checkpoint is restored without checking its files against their digest",
+        "bn_smooth/checkpoints.py",
+        "            changed = changed_file(self.folder / str(step))\n",
+        "            changed = None\n",
+        "tests/test_recovery.py::test_no_readable_checkpoint_is_one_line_that_says_how_to_start_over",
+    ),
+    mutation(
+        "digest-of-sizes",
+        "a checkpoint's digest records its files' sizes, not their contents",
+        "bn_smooth/checkpoints.py",
+        'return hashlib.file_digest(f, "sha256").hexdigest()',
+        "return str(path.stat().st_size)",
+        "tests/test_recovery.py::test_a_checkpoint_digest_names_the_file_that_changed",
+    ),
+]
