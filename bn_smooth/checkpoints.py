@@ -69,12 +69,12 @@ class Checkpoints:
                 why = unreadable(e, self.workdir)
             aside = self._set_aside(step).relative_to(self.workdir)
             logging.warning(
-                "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, "
-                "resuming from the one before it",
+                "%s: the checkpoint of step %d cannot be read (%s); set aside in %s, %s",
                 self.workdir,
                 step,
                 why,
                 aside,
+                "trying the one before it" if step != steps[-1] else "and there is none before it",
             )
         if steps:
             raise DataError(
