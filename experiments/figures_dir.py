@@ -15,7 +15,7 @@ from bn_smooth.errors import ConfigError
 
 PROVENANCE = "provenance.json"
 # The file that says an entrypoint has written into a folder before.
-MARKS = {"reproduce": "REPORT.md", "c4_study": "c4_study.md"}
+MARKS = {"reproduce": "REPORT.md", "c4_study": "c4_study.md", "calibration": "calibration.md"}
 
 
 def default(workdir) -> Path:

@@ -15,10 +15,10 @@ catches in the fast suite: update its text.
 
 The mutations are listed in tests/mutations_library.py (the measurements, training, the
 model, the normalizations), tests/mutations_paper.py (the claims' rules, the suite's runs,
-the entrypoints' errors) and tests/mutations_runs.py (how a run is kept: checkpoints,
-failures, a full disk, a resume). Every new measurement, claim or rule adds its mutations
-there, and a change to
-measurement code reports this table. None of the tests named here is the smoke suite:
+the entrypoints' errors), tests/mutations_runs.py (how a run is kept: checkpoints,
+failures, a full disk, a resume) and tests/mutations_calibration.py (the calibration at
+the paper's width). Every new measurement, claim or rule adds its mutations there, and a
+change to measurement code reports this table. None of the tests named here is the smoke suite:
 each mutation must be caught by a test aimed at it.
 """
 
@@ -32,13 +32,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import mutations_library, mutations_paper, mutations_runs
+from tests import mutations_calibration, mutations_library, mutations_paper, mutations_runs
 from tests.conftest import SHARED, SHARED_ENV, TEST_CACHE_ENV
 from tests.mutation import Mutation
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MUTATIONS = mutations_paper.MUTATIONS + mutations_library.MUTATIONS + mutations_runs.MUTATIONS
+MUTATIONS = (
+    mutations_paper.MUTATIONS
+    + mutations_library.MUTATIONS
+    + mutations_runs.MUTATIONS
+    + mutations_calibration.MUTATIONS
+)
 
 
 def copy_repository(into: Path) -> Path:

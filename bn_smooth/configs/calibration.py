@@ -1,0 +1,54 @@
+"""The paper's network at the paper's width: VGG-11 at full width, calibrated against the
+paper's figures 1 and 4 (bn_smooth.paper.calibration holds the gate and the comparison).
+
+    python -m experiments.calibration \
+        --config=bn_smooth/configs/calibration.py:scale=cpu --workdir=runs/calibration
+
+Arguments: scale (cpu: VGG-11 at full width for 2,000 steps, about 80 minutes on 2 cores;
+smoke: a two-layer VGG for 30 steps, for tests). Three runs, all at seed 0 with the
+paper's settings (SGD, batch 128, no augmentation): the standard and the BatchNorm network
+at lr 0.1, with figure 4's line search every 10 steps to step 500 and every 100 after and
+the curvature probe every 100; and the standard network at lr 0.5, training only (the
+paper's stays at chance). The training accuracy of every step is in every run's log.
+"""
+
+import ml_collections
+
+from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, run_spec
+
+MAIN = ("vgg_none", "vgg_batch")  # lr 0.1, the names the paper's figures read
+HIGH_LR = "vgg_none_lr0.5"
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    a = parse_arg(arg, scale="cpu")
+    smoke = a.scale == "smoke"
+    c = ml_collections.ConfigDict()
+    c.scale, c.seed = a.scale, 0
+    c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
+    c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
+    add_job_fields(c)
+    c.num_steps = 30 if smoke else 2_000
+    c.high_lr_steps = 20 if smoke else 600
+    c.early_step = 10 if smoke else 600  # the gate's first step (its second: the last)
+    early = dict(early_every={"landscape": 2 if smoke else 10}, early_until=10 if smoke else 500)
+    every = 10 if smoke else 100
+    # Figure 4 is compared at the paper's probe steps (every 100, from step 100 on).
+    c.paper_every = every
+    # width=1 is the paper's at any scale; at the smoke scale the VGG is the smoke one.
+    c.runs = [
+        *[
+            run_spec(
+                name,
+                "vgg_cifar",
+                f"norm={norm},lr=0.1,width=1",
+                ("landscape", "curvature"),
+                every={"landscape": every, "curvature": every},
+                num_steps=c.num_steps,
+                **early,
+            )
+            for name, norm in zip(MAIN, ("none", "batch"), strict=True)
+        ],
+        run_spec(HIGH_LR, "vgg_cifar", "norm=none,lr=0.5,width=1", (), num_steps=c.high_lr_steps),
+    ]
+    return c

@@ -1,0 +1,32 @@
+"""The mutation check's mistakes in the calibration at the paper's width: its gate and its
+comparison with the paper's figures 1 and 4 (bn_smooth/paper/calibration.py).
+"""
+
+from tests.mutation import mutation
+
+MUTATIONS = [
+    mutation(
+        "calibration-one-point",
+        "the calibration gate reads the paper's one plotted minibatch at the step",
+        "bn_smooth/paper/calibration.py",
+        "if abs(x - step) <= WINDOW]",
+        "if abs(x - step) <= 0]",
+        "tests/test_calibration.py",
+    ),
+    mutation(
+        "calibration-ceiling-one-step",
+        "the calibration gate's ceiling at lr 0.5 applies to single minibatches",
+        "bn_smooth/paper/calibration.py",
+        "blocks = [values[i : i + WINDOW] for i in range(0, len(values), WINDOW)]",
+        "blocks = [values[i : i + 1] for i in range(len(values))]",
+        "tests/test_calibration.py",
+    ),
+    mutation(
+        "calibration-ratio-of-medians",
+        "the calibration's ratio standard / BatchNorm is of medians, not per step",
+        "bn_smooth/paper/calibration.py",
+        "ours=float(np.median(ratio)),",
+        "ours=float(np.median(pair[0][key]) / np.median(pair[1][key])),",
+        "tests/test_calibration.py",
+    ),
+]
