@@ -20,7 +20,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from bn_smooth import distributed, results
-from bn_smooth.paper import calibration
+from bn_smooth.paper import calibration, calibration_report
 from experiments import cli, figures_dir
 from experiments.suite import prepare_and_train
 
@@ -51,12 +51,13 @@ def main(argv):
         if not distributed.is_writer():  # process 0 of a multi-process job writes them
             return
         runs = results.load_runs(workdir, [run.name for run in config.runs])
-        summary = calibration.write(
+        summary = calibration_report.write(
             figures, runs, config, times.seconds, command=" ".join(sys.argv[1:])
         )
     print(
         f"{len(messages)} runs; the gate {'passes' if summary['gate']['passed'] else 'fails'}; "
-        f"wrote {calibration.MARKDOWN}, {calibration.SUMMARY} and {calibration.FIGURE} to "
+        f"wrote {calibration_report.MARKDOWN}, {calibration.SUMMARY} and "
+        f"{calibration_report.FIGURE} to "
         f"{figures}/ ({time.time() - start:.0f} s in this invocation)"
     )
 

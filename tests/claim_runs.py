@@ -1,8 +1,12 @@
-"""Hand-written runs for the claims' tests, and reading a claim's checklist back."""
+"""Hand-written runs for the claims' tests, and reading a claim's checklist back; a
+hand-written calibration summary for the report's."""
 
 import math
 import re
 
+import numpy as np
+
+from bn_smooth.paper import calibration
 from bn_smooth.results import Run
 
 STEPS = 100  # every hand-written run: 100 steps, so "early" is steps 1-19 (EARLY = 0.2)
@@ -139,3 +143,42 @@ def check_one_part_fails(result, part: str):
         assert result[1] == "not confirmed", result[1]
     else:
         assert result[1].startswith("confirmed, but 1 of"), result[1]
+
+
+def made_run(name: str, norm: str, lr: float, accuracy) -> Run:
+    config = {"task": "vgg_cifar", "norm": norm, "lr": lr, "num_steps": len(accuracy)}
+    train = [
+        {"step": i, "kind": "train", "accuracy": a, "loss": 1.0} for i, a in enumerate(accuracy)
+    ]
+    return Run.from_rows(name, config, train)
+
+
+def example_summary() -> dict:
+    """A calibration summary with recognizable numbers (REPORT.md must cite them)."""
+    chance = made_run("vgg_none_lr0.5", "none", 0.5, np.full(600, 0.1))
+    pair = {
+        f"vgg_{norm}": made_run(f"vgg_{norm}", norm, 0.1, np.full(2000, level))
+        for norm, level in (("none", 0.456), ("batch", 0.654))
+    }
+    landscape = [
+        dict(quantity=f"{q}, {who}", where="probes 100-2,000", paper=2.0, ours=ours, ratio=ours / 2)
+        for q, _, _, _ in calibration.FIGURE_4
+        for who, ours in (
+            ("Standard", 1.0),
+            ("Standard + BatchNorm", 1.0),
+            ("standard / BatchNorm (per-step ratio)", 3.21),
+        )
+    ]
+    sharpness = [
+        dict(network=f"{n}, lr 0.1", lambda_1=0.97, beta_eff=1.01)
+        for n in ("Standard", "Standard + BatchNorm")
+    ]
+    return dict(
+        scale="cpu",
+        description="VGG-11 at width 1, 2,000 SGD steps of batch 128",
+        minutes=80.0,
+        paper_every=100,
+        gate=calibration.gate({**pair, "vgg_none_lr0.5": chance}, 600),
+        landscape=landscape,
+        sharpness=sharpness,
+    )

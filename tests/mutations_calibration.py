@@ -29,4 +29,12 @@ MUTATIONS = [
         "ours=float(np.median(pair[0][key]) / np.median(pair[1][key])),",
         "tests/test_calibration.py",
     ),
+    mutation(
+        "calibration-not-cited",
+        "REPORT.md leaves out the calibration at the paper's width",
+        "bn_smooth/paper/report.py",
+        "calibration = calibration_report.load(path.parent)",
+        "calibration = None",
+        "tests/test_reproduce.py::test_smoke_suite_draws_every_figure_and_reports_every_claim",
+    ),
 ]

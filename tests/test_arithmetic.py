@@ -51,6 +51,9 @@ def test_the_entrypoints_pin_the_code_generation(tmp_path):
                 f"--workdir={tmp_path / name}",
                 f"--config.data_dir={shared_cifar_dir()}",
                 "--config.num_steps=12",
+                # Training only: the probes and the evaluation would only add compiling.
+                "--config.eval_every=0",
+                *(f"--config.probe.{kind}.every=0" for kind in ("landscape", "ics", "activations")),
             ],
             cwd=ROOT,
             env=dict(os.environ, XLA_FLAGS=xla_flags, PYTHONPATH=str(ROOT)),

@@ -8,8 +8,8 @@ import pytest
 
 from bn_smooth import runlog
 from bn_smooth.configs import calibration as config_module
-from bn_smooth.paper import calibration
-from bn_smooth.results import Run
+from bn_smooth.paper import calibration, calibration_report
+from tests.claim_runs import example_summary, made_run
 from tests.test_reproduce import PNG_MAGIC
 from tests.test_train import run_module
 
@@ -31,8 +31,8 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     config = config_module.get_config("scale=smoke")
     summary = json.loads((figures / calibration.SUMMARY).read_text())
-    assert (figures / calibration.FIGURE).read_bytes().startswith(PNG_MAGIC)
-    assert "## The gate" in (figures / calibration.MARKDOWN).read_text()
+    assert (figures / calibration_report.FIGURE).read_bytes().startswith(PNG_MAGIC)
+    assert "## The gate" in (figures / calibration_report.MARKDOWN).read_text()
     made = json.loads((figures / "provenance.json").read_text())
     assert made == {"calibration": {"scale": "smoke", "workdir": ".."}}
 
@@ -79,14 +79,6 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
         assert row["lambda_1"] == pytest.approx(np.median(top1))
 
 
-def made_run(name: str, norm: str, lr: float, accuracy) -> Run:
-    config = {"task": "vgg_cifar", "norm": norm, "lr": lr, "num_steps": len(accuracy)}
-    train = [
-        {"step": i, "kind": "train", "accuracy": a, "loss": 1.0} for i, a in enumerate(accuracy)
-    ]
-    return Run.from_rows(name, config, train)
-
-
 def test_the_gate_compares_window_means_and_holds_lr_0_5_under_its_ceiling():
     # The paper's standard network at lr 0.1 plots 45.3125, 37.5 and 45.3125 at steps
     # 500, 600 and 700: 42.708 at step 600 (by hand).
@@ -123,3 +115,11 @@ def test_the_gate_compares_window_means_and_holds_lr_0_5_under_its_ceiling():
     block[300:400] = 0.21
     late = calibration.gate({**pair(0), "vgg_none_lr0.5": made_run("h", "none", 0.5, block)}, 600)
     assert not late["passed"] and late["conditions"][-1]["ours"] == pytest.approx(21.0)
+
+
+def test_the_report_notes_cite_the_calibrations_numbers():
+    summary = example_summary()
+    assert "Standard, lr 0.1 at step 600: 45.6%" in calibration_report.c1_note(summary)
+    assert "gradient change 3.21x (paper, same steps: 2x)" in calibration_report.c4_note(summary)
+    section = calibration_report.report_section(summary)
+    assert section.startswith("## At the paper's width") and "### The gate" in section

@@ -13,8 +13,9 @@ import pytest
 
 from bn_smooth import cifar10, loop, probes, results, runlog
 from bn_smooth.configs import reproduce as suite_config
-from bn_smooth.paper import claims, plots
+from bn_smooth.paper import calibration, claims, plots
 from bn_smooth.paper.markdown import fmt
+from tests.claim_runs import example_summary
 from tests.test_train import ROOT, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -79,10 +80,17 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     (workdir / "vgg_batch" / runlog.METRICS).write_text(
         "".join(json.dumps(r) + "\n" for r in forged)
     )
+    # The calibration at the paper's width, beside the figures: the report cites it.
+    (figures / calibration.SUMMARY).write_text(json.dumps(example_summary()))
     result = suite()
     assert result.returncode == 0, result.stderr[-3000:]
-    row = report_row((figures / "REPORT.md").read_text(), "Standard + BatchNorm, LR=0.1")
+    text = (figures / "REPORT.md").read_text()
+    row = report_row(text, "Standard + BatchNorm, LR=0.1")
     assert row[2] == "0.988"
+    assert "\n## At the paper's width\n" in text and "### The gate" in text
+    c1, c4 = (text.split(f"## {c}: ")[1].split("\n## ")[0] for c in ("C1", "C4"))
+    assert "Standard, lr 0.1 at step 600: 45.6%" in c1
+    assert "gradient change 3.21x (paper, same steps: 2x)" in c4
     assert re.search(r"(\d+) of \1 runs are done already", result.stderr)  # none trained
 
 

@@ -16,15 +16,11 @@ probe steps (every 100) from step 100 to our last, against the paper's medians o
 same steps; and lambda_1 lr/2 and beta_eff lr/2 (1 at (S)GD's stability threshold 2/lr).
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from bn_smooth.configs.calibration import HIGH_LR, MAIN
-from bn_smooth.paper import overlays, panels, sharpness_plots
-from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.paper_values import line, loss_range, paper_median, paper_ratio, series, top
 from bn_smooth.summaries import matched_ratio
 
@@ -36,7 +32,7 @@ FIGURE_4 = (
     ("largest gradient change", "figure_04b", top, "gradient change"),
     ("beta_eff", "figure_04c", line, "beta_eff"),
 )
-SUMMARY, MARKDOWN, FIGURE = "calibration.json", "calibration.md", "calibration.png"
+SUMMARY = "calibration.json"  # beside the figures; REPORT.md reads it
 
 
 # ---------------------------------------------------------------------------
@@ -73,7 +69,8 @@ def highest_window_mean(run) -> float:
 
 
 def gate(runs, early_step: int) -> dict:
-    """{"conditions": [{condition, paper, ours, passed}], "passed": all of them}: the
+    """{"conditions": [{network, step, condition, paper, ours, passed}], "passed": all of
+    them}: the
     accuracies at `early_step` and at the last step."""
     conditions = []
     for name in MAIN:
@@ -83,6 +80,8 @@ def gate(runs, early_step: int) -> dict:
             paper = paper_accuracy_near(run.norm, run.lr, step)
             conditions.append(
                 dict(
+                    network=f"{run.label}, lr {run.lr:g}",
+                    step=step,
                     condition=f"{run.label}, lr {run.lr:g}: training accuracy at step "
                     f"{step:,} within {POINTS:g} points of the paper's",
                     paper=paper,
@@ -94,6 +93,8 @@ def gate(runs, early_step: int) -> dict:
     ours = highest_window_mean(high)
     conditions.append(
         dict(
+            network=f"{high.label}, lr {high.lr:g}",
+            step=None,
             condition=f"{high.label}, lr {high.lr:g}: at or below {CEILING:g}% throughout "
             f"({high.num_steps:,} steps; the highest {WINDOW}-step mean)",
             paper=paper_highest(high.norm, high.lr, high.num_steps),
@@ -171,83 +172,3 @@ def summarize(runs, config, seconds: dict) -> dict:
         landscape=landscape(runs, config.paper_every),
         sharpness=sharpness(runs, config.paper_every),
     )
-
-
-# ---------------------------------------------------------------------------
-# The report and the figure
-
-
-def markdown(summary, command: str) -> str:
-    g = summary["gate"]
-    gate_rows = [
-        [c["condition"], fmt(c["paper"]), fmt(c["ours"]), "pass" if c["passed"] else "**fail**"]
-        for c in g["conditions"]
-    ]
-    land_rows = [
-        [r["quantity"], r["where"], fmt(r["paper"]), fmt(r["ours"]), times(r["ratio"])]
-        for r in summary["landscape"]
-    ]
-    sharp_rows = [
-        [r["network"], fmt(r["lambda_1"]), fmt(r["beta_eff"])] for r in summary["sharpness"]
-    ]
-    return "\n".join(
-        [
-            "# At the paper's width: VGG-11 at full width against figures 1 and 4\n",
-            f"Made with `python -m experiments.calibration {command}` at the "
-            f"**{summary['scale']}** scale ({summary['description']}, seed 0), "
-            f"{summary['minutes']:.0f} min on this machine. The figure is [{FIGURE}]({FIGURE}); "
-            "the paper's series are read from its PDF (arXiv v3).\n",
-            "## The gate (fixed before the runs were looked at)\n",
-            f"An accuracy at a step is the mean over the steps within {WINDOW} of it, on both "
-            "sides (the paper plots one minibatch every 100 steps).\n",
-            table(["condition", "paper (%)", "ours (%)", ""], gate_rows),
-            f"\nThe gate **{'passes' if g['passed'] else 'fails'}**"
-            f" ({sum(c['passed'] for c in g['conditions'])} of {len(g['conditions'])} "
-            "conditions).\n",
-            "## Figure 4 beside the paper's data\n",
-            f"Medians over the probes at the paper's probe steps (every {summary['paper_every']})"
-            " in the window, ours and the paper's over the same steps.\n",
-            table(["quantity", "where", "paper", "ours", "ours / paper"], land_rows),
-            "\n## Sharpness against 2/lr\n",
-            f"Medians over the probes from step {summary['paper_every']} on; 1 is (S)GD's "
-            "stability threshold.\n",
-            table(["network", "lambda_1 lr/2", "beta_eff lr/2"], sharp_rows),
-            "",
-        ]
-    )
-
-
-def times(ratio: float) -> str:
-    return f"{fmt(ratio)}x" if math.isfinite(ratio) else "-"
-
-
-def figure(runs, stamp_text: str):
-    """(a) training accuracy with the paper's, (b) the per-step ratio, (c) lambda_1 lr/2,
-    and figure 4's three panels with the paper's."""
-    curves = [runs[n] for n in (*MAIN, HIGH_LR)]
-    pair = [runs[n] for n in MAIN]
-    fig = panels.new(2, 3, width=4.2)
-    axes = fig.subplots(2, 3)
-    panels.train_panel(axes[0, 0], curves, "accuracy", "training accuracy", base_lr=0.1)
-    axes[0, 0].set_title("(a) training accuracy (running mean)")
-    overlays.draw(axes[0, 0], "figure_01a", curves, scale=0.01)
-    panels.step_ratio_panel(axes[0, 1], *pair)
-    axes[0, 1].set_title("(b) " + axes[0, 1].get_title(), fontsize=8)
-    sharpness_plots.sharpness_panel(axes[0, 2], pair)
-    axes[0, 2].set_title("(c) top Hessian eigenvalue against 2/lr", fontsize=8)
-    panels.landscape_panels(axes[1], pair, log=True, eta_note=panels.eta_note(pair[0]))
-    overlays.landscape(axes[1], [stem for _, stem, _, _ in FIGURE_4], pair)
-    return panels.finish(
-        fig, "At the paper's width: VGG-11 at full width against figures 1 and 4", stamp_text
-    )
-
-
-def write(figures, runs, config, seconds: dict, command: str) -> dict:
-    """calibration.json, calibration.md and calibration.png in `figures`; the summary."""
-    figures = Path(figures)
-    summary = summarize(runs, config, seconds)
-    (figures / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=True))
-    (figures / MARKDOWN).write_text(markdown(summary, command))
-    stamp_text = f"bn_smooth calibration, scale={config.scale}: {summary['description']}"
-    figure(runs, stamp_text).savefig(figures / FIGURE, dpi=110)
-    return summary

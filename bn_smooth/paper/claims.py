@@ -11,7 +11,7 @@ import numpy as np
 
 from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
-from bn_smooth.paper import agreement, c4_report, paper_says, paper_values
+from bn_smooth.paper import agreement, c4_report, calibration_report, paper_says, paper_values
 from bn_smooth.paper.c4_analysis import TWO_ORDERS
 from bn_smooth.paper.ics_claims import claim_1, claim_2, claim_3
 from bn_smooth.paper.markdown import fmt, table
@@ -39,7 +39,9 @@ BY_NORM = {
 
 
 @reads(*VGG_MAIN, *DLN_MAIN)
-def claim_4(runs, study=None):
+def claim_4(runs, study=None, calibration=None):
+    """`study`, `calibration`: the C4 study's and the calibration's summaries, cited when
+    given."""
     paper = paper_values.paper_early("figure_04b", paper_values.top)
     paper_max = paper_values.paper_early("figure_04b", paper_values.top, max)
     per_seed = [
@@ -87,7 +89,10 @@ def claim_4(runs, study=None):
         if net == "DLN":
             dln = summaries.early_step_ratio(none, batch)
             summary.append(f"DLN early gradient change {fmt(dln)}x")
-    body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps) + (
+    body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps)
+    if calibration:
+        body += calibration_report.c4_note(calibration)
+    body += (
         "\nLine search along the training gradient at every probe; medians over probed "
         "steps of the loss range (max - min), the largest gradient change and beta_eff, "
         "standard / BatchNorm (ratio) (figures 4, 9, 10). Step 0 is reported apart: the "
@@ -235,7 +240,7 @@ CLAIMS = [
         "figures 1, 13",
         "83% vs 80% test accuracy (VGG, 15,000 steps); consistently faster training",
         claim_1,
-        "runs",
+        "runs+calibration",
     ),
     (
         "C2",

@@ -7,7 +7,7 @@ markdown body) and declares the runs it reads; bn_smooth/paper/claims.py lists t
 import numpy as np
 
 from bn_smooth import summaries
-from bn_smooth.paper import paper_says
+from bn_smooth.paper import calibration_report, paper_says
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import (
     DLN_MAIN,
@@ -24,7 +24,8 @@ CHANCE = 0.2  # "at chance" on CIFAR-10: 10% and noise, at most 20% training acc
 
 
 @reads(*VGG_MAIN, *VGG_HIGH_LR)
-def claim_1(runs):
+def claim_1(runs, calibration=None):
+    """`calibration`: the calibration's summary at the paper's width, cited when given."""
     lines, parts = [], []
     rows = []
     for names in (VGG_MAIN, VGG_HIGH_LR):
@@ -84,6 +85,8 @@ def claim_1(runs):
         + "\nConfirmed when BatchNorm is ahead at both points, at both learning rates.\n"
         + checklist(parts)
     )
+    if calibration:
+        body = calibration_report.c1_note(calibration) + "\n" + body
     summary = "final training accuracy, none vs BN: " + "; ".join(lines)
     return summary, verdict(parts), paper_says.claim_1(summary) + "\n" + body
 

@@ -10,7 +10,7 @@ import datetime
 import json
 from pathlib import Path
 
-from bn_smooth.paper import agreement, c4_analysis, unstated
+from bn_smooth.paper import agreement, c4_analysis, calibration_report, unstated
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import missing
@@ -25,9 +25,15 @@ def write(
     path = Path(path)
     study = path.parent / c4_analysis.SUMMARY
     study = json.loads(study.read_text()) if study.exists() else None
+    calibration = calibration_report.load(path.parent)
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:
-        args = {"theory": (theory_rows,), "runs": (runs,), "runs+study": (runs, study)}[needs]
+        args = {
+            "theory": (theory_rows,),
+            "runs": (runs,),
+            "runs+calibration": (runs, calibration),
+            "runs+study": (runs, study, calibration),
+        }[needs]
         lacking = missing(fn, runs) if needs != "theory" else []
         if lacking:
             summary, result = "n/a", "not measured"
@@ -74,6 +80,7 @@ def write(
         "it alone decides *confirmed* or *not confirmed*; the others qualify a "
         "confirmation (*confirmed, but ...*).\n",
         *sections,
+        *([calibration_report.report_section(calibration)] if calibration else []),
         "## Also measured\n",
         "Results that no claim's check decides, beside the sentence of the paper they bear on.\n",
         unstated.sections(runs),
