@@ -9,8 +9,8 @@ MUTATIONS = [
         "calibration-one-point",
         "the calibration gate reads the paper's one plotted minibatch at the step",
         "bn_smooth/paper/calibration.py",
-        "if abs(x - step) <= WINDOW]",
-        "if abs(x - step) <= 0]",
+        "if abs(x - step) <= WINDOW and x <= last",
+        "if abs(x - step) <= 0 and x <= last",
         "tests/test_calibration.py",
     ),
     mutation(

@@ -83,9 +83,14 @@ def test_the_gate_compares_window_means_and_holds_lr_0_5_under_its_ceiling():
     # The paper's standard network at lr 0.1 plots 45.3125, 37.5 and 45.3125 at steps
     # 500, 600 and 700: 42.708 at step 600 (by hand).
     assert calibration.paper_accuracy_near("none", 0.1, 600) == pytest.approx(42.708333, 1e-6)
+    # At a run's last step, only the points up to it: 71.0938 and 76.5625 at 1,900 and 2,000.
+    last = calibration.paper_accuracy_near("none", 0.1, 2000, last=2000)
+    assert last == pytest.approx(73.828125, 1e-6)
     steps = np.arange(2000)
     paper = {
-        norm: np.array([calibration.paper_accuracy_near(norm, 0.1, s) for s in (600, 2000)])
+        norm: np.array(
+            [calibration.paper_accuracy_near(norm, 0.1, s, last=2000) for s in (600, 2000)]
+        )
         for norm in ("none", "batch")
     }
 
