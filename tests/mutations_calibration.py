@@ -37,4 +37,12 @@ MUTATIONS = [
         "calibration = None",
         "tests/test_reproduce.py::test_smoke_suite_draws_every_figure_and_reports_every_claim",
     ),
+    mutation(
+        "calibration-candidate-is-base",
+        "the experiment on the gap reads VGG-11's accuracy as VGG-16's",
+        "bn_smooth/paper/calibration.py",
+        "candidate=accuracy_near(other, early_step),",
+        "candidate=accuracy_near(base, early_step),",
+        "tests/test_calibration.py",
+    ),
 ]

@@ -72,6 +72,13 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
     spans = [[p[s]["loss_max"] - p[s]["loss_min"] for s in steps] for p in pair]
     assert table["loss range, Standard + BatchNorm"] == pytest.approx(np.median(spans[1]))
 
+    # The experiment on the gap: the deeper network's accuracy read as the gate reads it.
+    for row, norm in zip(summary["candidate"], ("none", "batch"), strict=True):
+        train = rows(workdir / f"{config_module.CANDIDATE}_{norm}", "train")
+        assert len(train) == config.candidate_steps
+        near = [r["accuracy"] for r in train if abs(r["step"] - config.early_step) <= 100]
+        assert row["candidate"] == pytest.approx(100 * np.mean(near), rel=1e-9)
+
     # Sharpness: lambda_1 lr/2 from the curvature rows.
     for name, row in zip(config_module.MAIN, summary["sharpness"], strict=True):
         curvature = [r for r in rows(workdir / name, "curvature") if r["step"] >= every]
@@ -128,3 +135,4 @@ def test_the_report_notes_cite_the_calibrations_numbers():
     assert "gradient change 3.21x (paper, same steps: 2x)" in calibration_report.c4_note(summary)
     section = calibration_report.report_section(summary)
     assert section.startswith("## At the paper's width") and "### The gate" in section
+    assert "| 50 | 45 | 47.5 | +2.5 |" in section  # the experiment on the gap

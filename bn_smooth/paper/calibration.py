@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from bn_smooth.configs.calibration import HIGH_LR, MAIN
+from bn_smooth.configs.calibration import CANDIDATE, HIGH_LR, MAIN
 from bn_smooth.paper.paper_values import line, loss_range, paper_median, paper_ratio, series, top
 from bn_smooth.summaries import matched_ratio
 
@@ -164,6 +164,25 @@ def sharpness(runs, first: int) -> list[dict]:
     return rows
 
 
+def candidate(runs, early_step: int) -> list[dict]:
+    """The experiment on the gap (CANDIDATE): per network, the training accuracy (%) at
+    `early_step` of VGG-11 and of the candidate, and the paper's."""
+    rows = []
+    for name in MAIN:
+        base = runs[name]
+        other = runs[f"{CANDIDATE}_{base.norm}"]
+        rows.append(
+            dict(
+                network=f"{base.label}, lr {base.lr:g}",
+                step=early_step,
+                paper=paper_accuracy_near(base.norm, base.lr, early_step),
+                vgg11=accuracy_near(base, early_step),
+                candidate=accuracy_near(other, early_step),
+            )
+        )
+    return rows
+
+
 def summarize(runs, config, seconds: dict) -> dict:
     return dict(
         scale=config.scale,
@@ -173,4 +192,5 @@ def summarize(runs, config, seconds: dict) -> dict:
         paper_every=config.paper_every,
         landscape=landscape(runs, config.paper_every),
         sharpness=sharpness(runs, config.paper_every),
+        candidate=candidate(runs, config.early_step),
     )

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from bn_smooth.configs.calibration import HIGH_LR, MAIN
+from bn_smooth.configs.calibration import CANDIDATE, HIGH_LR, MAIN
 from bn_smooth.paper import overlays, panels, sharpness_plots
 from bn_smooth.paper.calibration import FIGURE_4, SUMMARY, WINDOW, summarize
 from bn_smooth.paper.markdown import fmt, table
@@ -60,6 +60,24 @@ def tables(summary, heading: str = "##") -> str:
             f"\n{heading} Sharpness against 2/lr\n",
             f"Medians over the probes from step {every} on; 1 is (S)GD's stability threshold.\n",
             table(["network", "lambda_1 lr/2", "beta_eff lr/2"], sharp_rows),
+            f"\n{heading} What could close a gap: depth\n",
+            "The same pair as VGG-16, 13 normalized layers as the paper's figures 7 and 14 "
+            "number them (VGG-11 has 8), to the end of the gate's first window; training "
+            "accuracy (%) there, as the gate reads it.\n",
+            table(
+                ["network", "step", "paper", "VGG-11", "VGG-16", "VGG-16 - VGG-11"],
+                [
+                    [
+                        r["network"],
+                        f"{r['step']:,}",
+                        fmt(r["paper"]),
+                        fmt(r["vgg11"]),
+                        fmt(r["candidate"]),
+                        f"{r['candidate'] - r['vgg11']:+.1f}",
+                    ]
+                    for r in summary["candidate"]
+                ],
+            ),
             "",
         ]
     )
@@ -136,13 +154,18 @@ def c4_note(summary) -> str:
 
 
 def figure(runs, stamp_text: str):
-    """(a) training accuracy with the paper's, (b) the per-step ratio, (c) lambda_1 lr/2,
-    and figure 4's three panels with the paper's."""
+    """(a) training accuracy with the paper's (and VGG-16's, dotted), (b) the per-step
+    ratio, (c) lambda_1 lr/2, and figure 4's three panels with the paper's."""
     curves = [runs[n] for n in (*MAIN, HIGH_LR)]
     pair = [runs[n] for n in MAIN]
     fig = panels.new(2, 3, width=4.2)
     axes = fig.subplots(2, 3)
     panels.train_panel(axes[0, 0], curves, "accuracy", "training accuracy", base_lr=0.1)
+    for norm in ("none", "batch"):  # the experiment on the gap, dotted
+        run = runs[f"{CANDIDATE}_{norm}"]
+        steps, values = run.train_curve("accuracy", curves[0].window)
+        color = panels.COLORS.get(norm, "black")
+        axes[0, 0].plot(steps, values, color=color, ls=":", lw=1.3, label=f"VGG-16, {run.label}")
     axes[0, 0].set_title("(a) training accuracy (running mean)")
     overlays.draw(axes[0, 0], "figure_01a", curves, scale=0.01)
     panels.step_ratio_panel(axes[0, 1], *pair)
