@@ -45,4 +45,12 @@ MUTATIONS = [
         "candidate=accuracy_near(base, early_step),",
         "tests/test_calibration.py",
     ),
+    mutation(
+        "calibration-not-in-agreement",
+        "REPORT.md's agreement table leaves out the rows at the paper's width",
+        "bn_smooth/paper/report.py",
+        "+ (calibration_report.agreement_rows(calibration) if calibration else [])",
+        "+ []",
+        "tests/test_reproduce.py::test_smoke_suite_draws_every_figure_and_reports_every_claim",
+    ),
 ]

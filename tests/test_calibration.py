@@ -136,3 +136,6 @@ def test_the_report_notes_cite_the_calibrations_numbers():
     section = calibration_report.report_section(summary)
     assert section.startswith("## At the paper's width") and "### The gate" in section
     assert "| 50 | 45 | 47.5 | +2.5 |" in section  # the experiment on the gap
+    rows = calibration_report.agreement_rows(summary)  # four accuracies, figure 4's nine
+    assert len(rows) == 13 and all(r.scale.endswith("(the calibration)") for r in rows)
+    assert [r.ours for r in rows[:4]] == [c["ours"] for c in summary["gate"]["conditions"][:4]]

@@ -91,6 +91,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     c1, c4 = (text.split(f"## {c}: ")[1].split("\n## ")[0] for c in ("C1", "C4"))
     assert "Standard, lr 0.1 at step 600: 45.6%" in c1
     assert "gradient change 3.21x (paper, same steps: 2x)" in c4
+    assert "(the calibration) |" in text.split("## Agreement")[1].split("\n## ")[0]
     assert re.search(r"(\d+) of \1 runs are done already", result.stderr)  # none trained
 
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from bn_smooth.configs.calibration import CANDIDATE, HIGH_LR, MAIN
-from bn_smooth.paper import overlays, panels, sharpness_plots
+from bn_smooth.paper import agreement, overlays, panels, sharpness_plots
 from bn_smooth.paper.calibration import FIGURE_4, SUMMARY, WINDOW, summarize
 from bn_smooth.paper.markdown import fmt, table
 
@@ -151,6 +151,31 @@ def c4_note(summary) -> str:
         )
         + ".\n"
     )
+
+
+def agreement_rows(summary) -> list[agreement.Row]:
+    """REPORT.md's agreement rows at the paper's width, beside the suite's: figure 1's
+    training accuracies as the gate reads them, and figure 4's medians and ratios."""
+    scale = f"ours: {summary['description']} (the calibration)"
+    rows = [
+        agreement.Row(
+            "1a",
+            f"train accuracy (%), {c['network']}",
+            f"step {c['step']:,}, mean over ±{WINDOW}",
+            c["paper"],
+            c["ours"],
+            "points",
+            (),
+            scale,
+        )
+        for c in summary["gate"]["conditions"]
+        if c["step"] is not None
+    ]
+    rows += [
+        agreement.Row("4", r["quantity"], r["where"], r["paper"], r["ours"], "factor", (), scale)
+        for r in summary["landscape"]
+    ]
+    return [r for r in rows if math.isfinite(r.paper) and math.isfinite(r.ours)]
 
 
 def figure(runs, stamp_text: str):

@@ -74,7 +74,10 @@ def write(
         "(interpolated between its plotted points) or its median over the probes of a "
         "window both cover, and ours; on VGG at lr 0.1, ours is the median over the "
         "suite's seeds (their range in brackets).\n",
-        agreement.markdown(agreement.all_rows(runs)),
+        agreement.markdown(
+            agreement.all_rows(runs)
+            + (calibration_report.agreement_rows(calibration) if calibration else [])
+        ),
         "Each claim below opens with what the paper's text says, what its figure shows and "
         "what we measure. Its checklist marks one check *(primary)*, fixed before the runs: "
         "it alone decides *confirmed* or *not confirmed*; the others qualify a "
