@@ -125,6 +125,13 @@ def test_the_readme_results_table_is_reports():
     assert table in (ROOT / "README.md").read_text()
 
 
+def test_the_readme_calibration_gate_is_the_calibrations():
+    text = (ROOT / "figures" / "calibration.md").read_text()
+    gate = text.split("## The gate", 1)[1].split("\n\n", 2)[2].split("\n\n", 1)[0].strip()
+    assert gate.count("\n") >= 6  # a header, its rule and five conditions
+    assert gate in (ROOT / "README.md").read_text()
+
+
 def test_the_readme_is_short_and_links_to_real_files():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 200

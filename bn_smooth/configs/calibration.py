@@ -4,7 +4,7 @@ paper's figures 1 and 4 (bn_smooth.paper.calibration holds the gate and the comp
     python -m experiments.calibration \
         --config=bn_smooth/configs/calibration.py:scale=cpu --workdir=runs/calibration
 
-Arguments: scale (cpu: VGG-11 at full width for 2,000 steps, about 80 minutes on 2 cores;
+Arguments: scale (cpu: VGG-11 at full width for 2,000 steps, 97 minutes on 2 cores, measured;
 smoke: a two-layer VGG for 30 steps, for tests). Three runs, all at seed 0 with the
 paper's settings (SGD, batch 128, no augmentation): the standard and the BatchNorm network
 at lr 0.1, with figure 4's line search every 10 steps to step 500 and every 100 after and
