@@ -131,7 +131,10 @@ def test_the_gate_compares_window_means_and_holds_lr_0_5_under_its_ceiling():
 
 def test_the_report_notes_cite_the_calibrations_numbers():
     summary = example_summary()
-    assert "Standard, lr 0.1 at step 600: 45.6%" in calibration_report.c1_note(summary)
+    c1 = calibration_report.c1_note(summary)
+    assert "Standard, lr 0.1 at step 600: 45.6%" in c1
+    assert "lr 0.5 stays at chance, its highest 100-step mean 10%" in c1
+    assert "gate fails (3 of 5 conditions hold)" in c1  # flat runs miss step 2,000
     assert "gradient change 3.21x (paper, same steps: 2x)" in calibration_report.c4_note(summary)
     section = calibration_report.report_section(summary)
     assert section.startswith("## At the paper's width") and "### The gate" in section

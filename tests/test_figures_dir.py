@@ -54,9 +54,11 @@ def test_the_committed_figures_say_they_come_from_the_readme_commands():
     assert made == {
         "reproduce": {"scale": "cpu", "workdir": "../runs/reproduce"},
         "c4_study": {"scale": "cpu", "workdir": "../runs/c4_study"},
+        "calibration": {"scale": "cpu", "workdir": "../runs/calibration"},
     }
     readme = (ROOT / "README.md").read_text()
     assert "scale=cpu --workdir=runs/reproduce --figures=figures" in readme
+    assert "calibration.py:scale=cpu \\\n    --workdir=runs/calibration --figures=figures" in readme
 
 
 def test_a_quick_check_cannot_replace_the_repository_figures(fake_cifar, tmp_path):
