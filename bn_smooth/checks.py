@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from bn_smooth import models
+from bn_smooth.data import INPUTS
 from bn_smooth.errors import ConfigError
 
 
@@ -49,6 +50,11 @@ def check_config(config):
     )
     if "cfg" in config.get("model", {}):
         _check_vgg(config.model)
+    inputs = config.get("inputs", "standardized")
+    _require(
+        inputs in INPUTS,
+        f"inputs {inputs!r} is not a preprocessing; valid: {', '.join(INPUTS)}",
+    )
     for kind, section in config.get("probe", {}).items():
         for field in ("every", "early_every"):
             value = section.get(field, 0)
@@ -67,6 +73,12 @@ def _check_vgg(model):
     _require(
         all(isinstance(v, int) and v > 0 for v in widths),
         f"model.cfg must list positive channel counts and 'M', not {tuple(cfg)}",
+    )
+    head_init = model.get("head_init", "glorot")
+    _require(
+        head_init in models.HEAD_INITS,
+        f"model.head_init {head_init!r} is not an initializer; valid: "
+        f"{', '.join(models.HEAD_INITS)}",
     )
     narrowest = min(widths)
     _require(

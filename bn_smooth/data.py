@@ -5,6 +5,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+# How stored pixels become model inputs: per channel with the training set's mean and std
+# (the default), or pixels / 255 (in [0, 1], not centered).
+INPUTS = ("standardized", "unit")
+
 
 def standardize(images, mean, std):
     return (jnp.asarray(images, jnp.float32) - mean) / std

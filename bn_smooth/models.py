@@ -18,6 +18,9 @@ from bn_smooth.norms import Identity
 ModuleDef = Callable[..., nn.Module]
 
 glorot = nn.initializers.glorot_uniform()
+# The classifier's last Dense: Glorot, as the paper's every layer, or zeros (the logits
+# start at 0 and the layers below get no gradient in the first step).
+HEAD_INITS = {"glorot": glorot, "zeros": nn.initializers.zeros_init()}
 
 # Simonyan & Zisserman's configurations A, B, D, E: widths, 'M' = 2x2 max pool.
 # fmt: off
@@ -105,7 +108,8 @@ class VGG(nn.Module):
     `cfg` is a name from VGG_CFGS or a sequence of widths and 'M'; every width
     is multiplied by `width`. `classifier` lists hidden dense widths before the
     final Dense(num_classes) (empty: the common CIFAR head, a single Dense).
-    `formulation` picks how convolutions run (bn_smooth.layers; None: per backend and layer).
+    `head_init` names the final Dense's kernel initializer (HEAD_INITS). `formulation`
+    picks how convolutions run (bn_smooth.layers; None: per backend and layer).
     """
 
     cfg: str | Sequence = "vgg11"
@@ -114,6 +118,7 @@ class VGG(nn.Module):
     classifier: Sequence[int] = ()
     num_classes: int = 10
     formulation: str | None = None
+    head_init: str = "glorot"
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -126,7 +131,7 @@ class VGG(nn.Module):
         for index, hidden in enumerate(self.classifier, start=len(convs)):
             features = max(1, round(hidden * self.width))
             x = Block(features, self.norm, conv=False, name=layer_name(index))(x, train)
-        return nn.Dense(self.num_classes, kernel_init=glorot, name="head")(x)
+        return nn.Dense(self.num_classes, kernel_init=HEAD_INITS[self.head_init], name="head")(x)
 
 
 class DeepLinearNet(nn.Module):

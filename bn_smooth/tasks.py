@@ -85,16 +85,16 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         limit = config.get("train_limit")  # a smaller training set, for smoke runs
         train_images = raw["train_images"][:limit] if limit else raw["train_images"]
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
+        mean, std = raw["train_mean"], raw["train_std"]
+        if config.get("inputs", "standardized") == "unit":
+            mean, std = 0 * mean, 0 * std + 255
         data = data_lib.Dataset(
-            train_images,
-            train_labels,
-            raw["test_images"],
-            raw["test_labels"],
-            raw["train_mean"],
-            raw["train_std"],
+            train_images, train_labels, raw["test_images"], raw["test_labels"], mean, std
         )
         m = config.model
-        model = models.VGG(m.cfg, norm, m.width, tuple(m.classifier))
+        model = models.VGG(
+            m.cfg, norm, m.width, tuple(m.classifier), head_init=m.get("head_init", "glorot")
+        )
         task = Task("vgg_cifar", model, cross_entropy, config.batch_size, (32, 32, 3), mesh)
     elif config.task == "dln":
         x, y = data_lib.gaussian_regression(config.seed, config.num_samples, config.model.dim)

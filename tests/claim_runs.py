@@ -181,8 +181,16 @@ def example_summary() -> dict:
         gate=calibration.gate({**pair, "vgg_none_lr0.5": chance}, 600),
         landscape=landscape,
         sharpness=sharpness,
-        candidate=[
-            dict(network=f"{n}, lr 0.1", step=600, paper=50.0, vgg11=45.0, candidate=47.5)
+        candidates=[
+            dict(
+                candidate="vgg16",
+                change="depth: VGG-16",
+                network=f"{n}, lr 0.1",
+                step=600,
+                paper=50.0,
+                vgg11=45.0,
+                changed=47.5,
+            )
             for n in ("Standard", "Standard + BatchNorm")
         ],
     )

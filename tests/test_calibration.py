@@ -72,12 +72,23 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
     spans = [[p[s]["loss_max"] - p[s]["loss_min"] for s in steps] for p in pair]
     assert table["loss range, Standard + BatchNorm"] == pytest.approx(np.median(spans[1]))
 
-    # The experiment on the gap: the deeper network's accuracy read as the gate reads it.
-    for row, norm in zip(summary["candidate"], ("none", "batch"), strict=True):
-        train = rows(workdir / f"{config_module.CANDIDATE}_{norm}", "train")
+    # The experiments on the gap: each changed run's accuracy read as the gate reads it,
+    # beside the gate's own.
+    assert (figures / calibration_report.GAP_FIGURE).read_bytes().startswith(PNG_MAGIC)
+    expected = [(c, n) for c in config_module.CANDIDATES for n in ("none", "batch")]
+    assert [(r["candidate"], r["network"]) for r in summary["candidates"]] == [
+        (c, "Standard + BatchNorm, lr 0.1" if n == "batch" else "Standard, lr 0.1")
+        for c, n in expected
+    ]
+    gate_600 = {c["network"]: c["ours"] for c in summary["gate"]["conditions"] if c["step"] == 10}
+    for row, (candidate, norm) in zip(summary["candidates"], expected, strict=True):
+        train = rows(workdir / f"{candidate}_{norm}", "train")
         assert len(train) == config.candidate_steps
         near = [r["accuracy"] for r in train if abs(r["step"] - config.early_step) <= 100]
-        assert row["candidate"] == pytest.approx(100 * np.mean(near), rel=1e-9)
+        assert row["changed"] == pytest.approx(100 * np.mean(near), rel=1e-9)
+        assert row["vgg11"] == gate_600[row["network"]]
+    seed1 = json.loads((workdir / "seed1_batch" / "config.json").read_text())
+    assert seed1["seed"] == 1 and seed1["model"]["cfg"] == [8, "M", 16, "M"]
 
     # Sharpness: lambda_1 lr/2 from the curvature rows.
     for name, row in zip(config_module.MAIN, summary["sharpness"], strict=True):

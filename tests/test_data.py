@@ -10,8 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from bn_smooth import cifar10, tasks
+from bn_smooth import checks, cifar10, tasks
 from bn_smooth import data as data_lib
+from bn_smooth.configs import vgg_cifar
+from bn_smooth.errors import ConfigError
 from tests.conftest import make_fake_cifar, shared_cifar_dir
 
 
@@ -283,3 +285,26 @@ def test_channel_stats_match_numpy():
     flat = images.reshape(-1, 3).astype(np.float64)
     np.testing.assert_allclose(mean, flat.mean(0), rtol=1e-6)
     np.testing.assert_allclose(std, flat.std(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("inputs", data_lib.INPUTS)
+def test_the_models_inputs_are_standardized_or_pixels_over_255(fake_cifar, inputs):
+    config = vgg_cifar.get_config(f"scale=smoke,inputs={inputs}")
+    config.data_dir = str(fake_cifar)
+    task, data = tasks.make_task(config)
+    x, _ = task.batch(data, jax.random.key(0), 0)
+    raw = cifar10.load(fake_cifar)
+    pixels = np.asarray(raw["train_images"], np.float64)
+    if inputs == "unit":  # pixels / 255, not centered
+        expected = pixels / 255
+    else:  # per channel, with the training set's own mean and std
+        expected = (pixels - pixels.reshape(-1, 3).mean(0)) / pixels.reshape(-1, 3).std(0)
+    first = np.asarray(task.epoch_order(data, jax.random.key(0), 0))[: config.batch_size]
+    np.testing.assert_allclose(x, expected[first], rtol=1e-5, atol=1e-5)
+
+
+def test_an_unknown_preprocessing_or_head_init_is_refused_by_name():
+    with pytest.raises(ConfigError, match="inputs 'raw' is not a preprocessing; valid: "):
+        checks.check_config(vgg_cifar.get_config("scale=smoke,inputs=raw"))
+    with pytest.raises(ConfigError, match="model.head_init 'ones' is not an initializer"):
+        checks.check_config(vgg_cifar.get_config("scale=smoke,head_init=ones"))

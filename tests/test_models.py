@@ -112,3 +112,13 @@ def test_glorot_initialization():
     limit = np.sqrt(6 / (400 + 400))  # Glorot & Bengio's uniform
     assert np.abs(kernel).max() <= limit
     np.testing.assert_allclose(np.var(kernel), 2 / 800, rtol=0.02)
+
+
+def test_the_head_starts_at_zero_with_head_init_zeros():
+    x = jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
+    for head_init, zero in (("zeros", True), ("glorot", False)):
+        model = models.VGG([4, "M"], norms.get_norm("batch"), head_init=head_init)
+        variables = model.init(jax.random.key(1), x, train=False)
+        assert (np.abs(variables["params"]["head"]["kernel"]).max() == 0) == zero
+        logits = model.apply(variables, x, train=False)
+        assert (np.abs(logits).max() == 0) == zero

@@ -9,8 +9,10 @@ the evaluation-mode function that eval-mode tools measure), scale (paper:
 appendix A; cpu: VGG-11 at 1/8 width for 3,000 steps, a few minutes on 2
 cores; smoke: a two-layer VGG for seconds), seed, cfg (a name of
 bn_smooth.models.VGG_CFGS, or widths and M joined by "-", e.g. 8-M-16-M;
-empty: the scale's), width (0: the scale's). Any field can also be set with
---config.FIELD=VALUE.
+empty: the scale's), width (0: the scale's), classifier (hidden dense widths of the
+head joined by "-", e.g. 512-512; empty: a single Dense(10)), head_init (glorot, the
+paper's, or zeros), inputs (standardized: per channel with the training set's mean and
+std; unit: pixels / 255). Any field can also be set with --config.FIELD=VALUE.
 """
 
 import copy
@@ -22,7 +24,19 @@ from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_s
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    a = parse_arg(arg, norm="batch", lr=0.1, mode="batch", scale="cpu", seed=0, cfg="", width=0.0)
+    a = parse_arg(
+        arg,
+        norm="batch",
+        lr=0.1,
+        mode="batch",
+        scale="cpu",
+        seed=0,
+        cfg="",
+        width=0.0,
+        classifier="",
+        head_init="glorot",
+        inputs="standardized",
+    )
     c = ml_collections.ConfigDict()
     c.task = "vgg_cifar"
     c.scale, c.seed, c.norm, c.lr = a.scale, a.seed, a.norm, a.lr
@@ -35,8 +49,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set
     c.train_limit = 0  # 0: the whole training set
+    c.inputs = a.inputs  # bn_smooth.data.INPUTS
     # The paper does not name the VGG depth; VGG-11 (cfg A) with a Dense(10) head.
-    c.model = ml_collections.ConfigDict(dict(cfg="vgg11", width=1.0, classifier=()))
+    c.model = ml_collections.ConfigDict(
+        dict(cfg="vgg11", width=1.0, classifier=(), head_init=a.head_init)
+    )
     c.num_steps = 15_000
     c.log_every = 100
     c.eval_every = 1_000
@@ -79,6 +96,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             )
     if a.width:
         c.model.width = a.width
+    if a.classifier:
+        c.model.classifier = tuple(int(v) for v in a.classifier.split("-"))
     # Off unless a run turns them on: the line search and curvature of the evaluation-mode
     # function beside the training objective's (bn_smooth.probes.RUNNING_TWINS).
     for twin, kind in probes.RUNNING_TWINS.items():

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from bn_smooth.configs.calibration import CANDIDATE, HIGH_LR, MAIN
+from bn_smooth.configs.calibration import CANDIDATES, HIGH_LR, MAIN
 from bn_smooth.paper.paper_values import line, loss_range, paper_median, paper_ratio, series, top
 from bn_smooth.summaries import matched_ratio
 
@@ -164,22 +164,25 @@ def sharpness(runs, first: int) -> list[dict]:
     return rows
 
 
-def candidate(runs, early_step: int) -> list[dict]:
-    """The experiment on the gap (CANDIDATE): per network, the training accuracy (%) at
-    `early_step` of VGG-11 and of the candidate, and the paper's."""
+def candidates(runs, early_step: int) -> list[dict]:
+    """The experiments on the gap (CANDIDATES): per candidate and network, the training
+    accuracy (%) at `early_step` of VGG-11 as the gate reads it, of the candidate, and
+    the paper's."""
     rows = []
-    for name in MAIN:
-        base = runs[name]
-        other = runs[f"{CANDIDATE}_{base.norm}"]
-        rows.append(
-            dict(
-                network=f"{base.label}, lr {base.lr:g}",
-                step=early_step,
-                paper=paper_accuracy_near(base.norm, base.lr, early_step),
-                vgg11=accuracy_near(base, early_step),
-                candidate=accuracy_near(other, early_step),
+    for candidate, (change, _) in CANDIDATES.items():
+        for name in MAIN:
+            base = runs[name]
+            rows.append(
+                dict(
+                    candidate=candidate,
+                    change=change,
+                    network=f"{base.label}, lr {base.lr:g}",
+                    step=early_step,
+                    paper=paper_accuracy_near(base.norm, base.lr, early_step),
+                    vgg11=accuracy_near(base, early_step),
+                    changed=accuracy_near(runs[f"{candidate}_{base.norm}"], early_step),
+                )
             )
-        )
     return rows
 
 
@@ -192,5 +195,5 @@ def summarize(runs, config, seconds: dict) -> dict:
         paper_every=config.paper_every,
         landscape=landscape(runs, config.paper_every),
         sharpness=sharpness(runs, config.paper_every),
-        candidate=candidate(runs, config.early_step),
+        candidates=candidates(runs, config.early_step),
     )
