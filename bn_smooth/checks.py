@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bn_smooth import models
+from bn_smooth import models, precision
 from bn_smooth.data import INPUTS
 from bn_smooth.errors import ConfigError
 
@@ -50,6 +50,13 @@ def check_config(config):
     )
     if "cfg" in config.get("model", {}):
         _check_vgg(config.model)
+    for part in ("train", "probes"):
+        value = precision.of(config, part)
+        _require(
+            value in precision.PRECISIONS,
+            f"precision.{part} {value!r} is not a precision; valid: "
+            f"{', '.join(precision.PRECISIONS)}",
+        )
     inputs = config.get("inputs", "standardized")
     _require(
         inputs in INPUTS,

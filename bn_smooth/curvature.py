@@ -25,8 +25,7 @@ from jax.flatten_util import ravel_pytree
 
 from bn_smooth.batching import batched_map
 from bn_smooth.errors import ConfigError
-
-HIGHEST = jax.lax.Precision.HIGHEST
+from bn_smooth.precision import of_vectors, tree_vdot
 
 
 def hvp(loss_fn, params, v):
@@ -67,7 +66,9 @@ def _orthogonalize(w, basis, upto):
     mask = (jnp.arange(basis.shape[0]) <= upto)[:, None]
     active = jnp.where(mask, basis, 0)
     for _ in range(2):
-        w = w - jnp.matmul(active.T, jnp.matmul(active, w, precision=HIGHEST), precision=HIGHEST)
+        w = w - jnp.matmul(
+            active.T, jnp.matmul(active, w, precision=of_vectors()), precision=of_vectors()
+        )
     return w
 
 
@@ -88,7 +89,7 @@ def lanczos(matvec, v0, num_steps: int, key) -> Tridiagonal:
     def body(i, carry):
         basis, alphas, betas = carry
         w = matvec(basis[i])
-        alpha = jnp.vdot(basis[i], w, precision=HIGHEST)
+        alpha = jnp.vdot(basis[i], w, precision=of_vectors())
         scale = jnp.linalg.norm(w)
         w = _orthogonalize(w, basis, i)
         beta = jnp.linalg.norm(w)
@@ -130,7 +131,7 @@ def top_eigenvalues(loss_fn, params, k: int, num_steps: int, key, init=None) -> 
     tri = lanczos(matvec, v0, num_steps, restart_key)
     values, vectors = tri.eigh()
     top = jnp.argsort(values)[::-1][:k]
-    ritz = jnp.matmul(vectors[:, top].T, tri.basis, precision=HIGHEST)  # [k, n]
+    ritz = jnp.matmul(vectors[:, top].T, tri.basis, precision=of_vectors())  # [k, n]
     return Eigen(values[top], jax.vmap(unravel)(ritz))
 
 
@@ -168,8 +169,8 @@ def hessian_trace(
 
     def quadratic_form(k):
         v = jax.random.rademacher(k, flat.shape, flat.dtype)
-        g = v - jnp.matmul(q.T, jnp.matmul(q, v, precision=HIGHEST), precision=HIGHEST)
-        return jnp.vdot(g, matvec(g), precision=HIGHEST)
+        g = v - jnp.matmul(q.T, jnp.matmul(q, v, precision=of_vectors()), precision=of_vectors())
+        return jnp.vdot(g, matvec(g), precision=of_vectors())
 
     samples = batched_map(quadratic_form, jax.random.split(sample_key, num_samples), strategy)
     return Trace(
@@ -243,7 +244,7 @@ def gradient_curvature(loss_fn, params) -> GradientCurvature:
     grad_norm = optax.tree.norm(g)
     g_hat = optax.tree.scale(1 / grad_norm, g)
     hg = hvp(loss_fn, params, g_hat)
-    return GradientCurvature(optax.tree.vdot(g_hat, hg), optax.tree.norm(hg), grad_norm)
+    return GradientCurvature(tree_vdot(g_hat, hg), optax.tree.norm(hg), grad_norm)
 
 
 def hessian_matrix(loss_fn, params, batch_size: int = 64) -> jax.Array:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bn_smooth import precision
 from bn_smooth.batching import batched_map
 
 
@@ -54,7 +55,7 @@ def internal_covariate_shift(
         g = jax.tree.map(lambda x: x[0], grads[name])
         g_mixed = jax.tree.map(lambda x, i=i: x[i], grads[name])
         l2 = optax.tree.norm(optax.tree.sub(g, g_mixed))
-        # optax's vdot asks for full float32 precision, also on TPUs and TF32 GPUs.
-        cosine = optax.tree.vdot(g, g_mixed) / (optax.tree.norm(g) * optax.tree.norm(g_mixed))
+        # At full float32 on TPUs and TF32 GPUs too, unless the program says otherwise.
+        cosine = precision.tree_vdot(g, g_mixed) / (optax.tree.norm(g) * optax.tree.norm(g_mixed))
         out[name] = ICS(l2, jnp.where(l2 == 0, 1.0, cosine))
     return out

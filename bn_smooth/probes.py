@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bn_smooth import activations, curvature, ics, landscape, models, sharding, train
+from bn_smooth import activations, curvature, ics, landscape, models, precision, sharding, train
 from bn_smooth.errors import ConfigError
 
 
@@ -135,7 +135,8 @@ def build(kind: str, task, tx, config, params) -> Probe:
     probe = REGISTRY[kind](Context(task, tx, config, params), config.probe[kind])
     # Every value on every device: each process of a multi-process job reads them whole.
     out = sharding.replicated(task.mesh) if task.mesh is not None else None
-    return dataclasses.replace(probe, measure=jax.jit(probe.measure, out_shardings=out))
+    measure = precision.traced_at(precision.of(config, "probes"), probe.measure)
+    return dataclasses.replace(probe, measure=jax.jit(measure, out_shardings=out))
 
 
 class Probes:

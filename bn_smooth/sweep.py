@@ -15,7 +15,7 @@ sweep is a batched copy of N independent runs, with the runs' own optimizer
 import jax
 import jax.numpy as jnp
 
-from bn_smooth import train
+from bn_smooth import precision, train
 
 
 def stack(trees):
@@ -50,7 +50,7 @@ def make_sweep_step(task, tx):
     def step(state, data, perm):
         return train.train_step(task, tx, state, data, perm)
 
-    return jax.jit(jax.vmap(step, in_axes=(0, None, 0)))
+    return jax.jit(precision.traced_at(task.precision, jax.vmap(step, in_axes=(0, None, 0))))
 
 
 def epoch_order(task, data, states: train.TrainState) -> train.EpochOrder:

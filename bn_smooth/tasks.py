@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bn_smooth import cifar10, models, norms, sharding
+from bn_smooth import cifar10, models, norms, precision, sharding
 from bn_smooth import data as data_lib
 from bn_smooth.errors import ConfigError
 
@@ -33,6 +33,8 @@ class Task:
     """A model, an objective and how to draw a batch from the on-device data.
 
     With a `mesh`, each batch is sharded over its 'data' axis (bn_smooth.sharding).
+    `precision` is that of the training and evaluation programs' products
+    (bn_smooth.precision; the probes have their own).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Task:
     batch_size: int | None  # None: full-batch
     input_shape: tuple
     mesh: jax.sharding.Mesh | None = None
+    precision: str = "highest"
 
     def batch(self, data: data_lib.Dataset, key, step, perm=None):
         """The (inputs, targets) of training step `step` (`perm`: its epoch's order)."""
@@ -105,5 +108,6 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         )
     else:
         raise ConfigError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
+    task = dataclasses.replace(task, precision=precision.of(config, "train"))
     sharding.check_divisible(task.batch_size or data.num_train, mesh)
     return task, task.replicate(data)

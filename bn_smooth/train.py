@@ -16,7 +16,7 @@ import optax
 from flax import struct
 
 from bn_smooth import data as data_lib
-from bn_smooth import tasks
+from bn_smooth import precision, tasks
 from bn_smooth.errors import ConfigError
 
 STREAMS = {"params": 0, "data": 1, "noise": 2, "probe": 3}
@@ -203,7 +203,7 @@ def make_train_step(task, tx):
     host only waits when it reads the metrics. `default_train_loop` says why
     the default loop is `make_train_chunk` instead.
     """
-    return jax.jit(functools.partial(train_step, task, tx))
+    return jax.jit(precision.traced_at(task.precision, functools.partial(train_step, task, tx)))
 
 
 def default_train_loop() -> str:
@@ -243,7 +243,7 @@ def make_train_chunk(task, tx):
         (state, _), metrics = jax.lax.scan(body, (state, perm), None, length=num_steps)
         return state, metrics
 
-    return jax.jit(chunk, static_argnums=2)
+    return jax.jit(precision.traced_at(task.precision, chunk), static_argnums=2)
 
 
 class EpochOrder:
@@ -277,7 +277,8 @@ class EpochOrder:
 def _eval_sums(task, params, batch_stats, data, start, size: int):
     x = jax.lax.dynamic_slice_in_dim(data.test_inputs, start, size)
     y = jax.lax.dynamic_slice_in_dim(data.test_targets, start, size)
-    outputs, _ = apply_evaluation_mode(task, params, batch_stats, data.prepare(x))
+    with jax.default_matmul_precision(task.precision):
+        outputs, _ = apply_evaluation_mode(task, params, batch_stats, data.prepare(x))
 
     def one(o, t):
         loss, metrics = task.objective(o[None], t[None])

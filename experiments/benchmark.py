@@ -15,7 +15,10 @@ Times, in one process and one after the other:
 (f) the Hessian of the BatchNorm VGG's training-mode loss: one HVP (forward-over-
     reverse; torch.func there) and a 20-step Lanczos, at the smallest width;
 (g) ours only: the VGG curvature probe as the cpu-scale suite runs it, against
-    the line search (b), at the smallest width (the target: at most 3x).
+    the line search (b), at the smallest width (the target: at most 3x);
+(h) ours only: the training steps and the line search with every product at the
+    backend's default precision against `highest` (bn_smooth.precision; on a CPU
+    both are float32, so the expected ratio is 1).
 
 Each time is the median of several repeats after a warm-up (which includes
 JAX's compilation). The reference is PyTorch eager, written for this benchmark
@@ -195,6 +198,29 @@ def main(argv):
             n=5 * repeats,
             per_call=STEPS_PER_CALL,
         )
+    # (h) the precision setting: the backend's default against highest.
+    for kind, norm, width in (("vgg", "batch", 1 / 8), ("dln", "batch", None)):
+        at = {p: Ours(kind, norm, width or 1.0, precision=p) for p in ("highest", "default")}
+        for what, time_of in (
+            ("steps", lambda o: median_time(o.steps, repeats)),
+            ("line search", lambda o: median_time(o.probe("landscape"), repeats)),
+        ):
+            seconds = {p: time_of(o) for p, o in at.items()}
+            rows.append(
+                {
+                    "task": kind,
+                    "norm": norm,
+                    "width": width,
+                    "what": f"(h) {what}, precision default / highest",
+                    "ours_s": seconds["default"],
+                    "highest_s": seconds["highest"],
+                    "default_vs_highest": seconds["default"] / seconds["highest"],
+                }
+            )
+            print(
+                f"(h) {kind} {what}, {norm}: precision default / highest "
+                f"{seconds['default'] / seconds['highest']:.2f}x the time"
+            )
     # (e) N models in one program against N separate steps of the same model.
     width, n = 1 / 8, 4
     sweep_run = OursSweep("batch", width, n)

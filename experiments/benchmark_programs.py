@@ -1,6 +1,8 @@
 """Our side of experiments/benchmark.py: the programs it times, built as the training loop
 and the probes build them, and the model FLOPs it divides by."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -46,7 +48,7 @@ def probe_config(lr, eta_min, eta_max, spacing, strategy=None):
 class Ours:
     """The library's own step and probes on a VGG or DLN task with in-memory data."""
 
-    def __init__(self, kind, norm, width=1.0):
+    def __init__(self, kind, norm, width=1.0, precision="highest"):
         if kind == "vgg":
             x, y = images()
             data = Dataset(
@@ -61,6 +63,9 @@ class Ours:
             model = models.DeepLinearNet(25, 10, norms.get_norm(norm, **kwargs))
             self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,))
             self.lr, self.config = 1e-6, probe_config(1e-6, 0.01, 30.0, "log", "map")
+        # bn_smooth.precision: the training step's and the probes' products
+        self.task = dataclasses.replace(self.task, precision=precision)
+        self.config.precision = ml_collections.ConfigDict(dict(train=precision, probes=precision))
         self.data = jax.device_put(data)
         self.tx = train.make_optimizer(self.config)  # as training builds it: probes read its lr
         self.state = train.init_state(self.task, self.tx, 0)

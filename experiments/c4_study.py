@@ -17,7 +17,7 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
-from bn_smooth import distributed, results
+from bn_smooth import distributed, precision, results
 from bn_smooth.paper import c4_analysis, c4_report, study_plots
 from experiments import cli, figures_dir
 from experiments.suite import prepare_and_train
@@ -44,6 +44,7 @@ def stamp(study, runs) -> str:
             f"{s['label']} at width {s['width']:g} ({len(s['seeds'])} seeds)"
             for s in study.settings
         )
+        + f"; {precision.describe(run.config for run in runs.values())}"
     )
 
 

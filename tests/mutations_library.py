@@ -273,4 +273,29 @@ MUTATIONS = [
         "return sigma, out / sigma",
         "tests/test_results.py::test_batchnorm_scale_reads_gamma_and_sigma_off_the_probed_units",
     ),
+    mutation(
+        "precision-not-applied",
+        "a run's programs multiply at the backend's default whatever config.precision says",
+        "bn_smooth/precision.py",
+        "        with jax.default_matmul_precision(precision):\n"
+        "            return fn(*args, **kwargs)",
+        "        return fn(*args, **kwargs)",
+        "tests/test_precision.py",
+    ),
+    mutation(
+        "probe-vectors-always-highest",
+        "the probes' own inner products ask for HIGHEST under precision.probes=default",
+        "bn_smooth/precision.py",
+        "return None if jax.config.jax_default_matmul_precision is not None else HIGHEST",
+        "return HIGHEST",
+        "tests/test_precision.py",
+    ),
+    mutation(
+        "evaluation-precision-ignored",
+        "the evaluation multiplies at the backend's default",
+        "bn_smooth/train.py",
+        "    with jax.default_matmul_precision(task.precision):\n",
+        "    with jax.default_matmul_precision(None):\n",
+        "tests/test_precision.py",
+    ),
 ]

@@ -4,6 +4,7 @@ their own (JAX) side runs as the timed code does."""
 import jax.numpy as jnp
 import pytest
 
+from bn_smooth import probes
 from experiments import benchmark_programs as programs
 
 
@@ -44,3 +45,12 @@ def test_layer_benchmark_runs_its_layers_in_scan_windows():
         values = run()[1]
         assert values.shape == (benchmark_layers.STEPS_PER_CALL,)
         assert bool(jnp.all(jnp.isfinite(values)))
+
+
+def test_the_benchmarks_precision_rows_time_programs_at_each_setting():
+    for setting, highest in (("highest", True), ("default", False)):
+        ours = programs.Ours("dln", "batch", precision=setting)
+        window = ours.chunk_fn.lower(ours.state, ours.data, 2).as_text()
+        probe = probes.build("landscape", ours.task, ours.tx, ours.config, ours.state.params)
+        search = probe.measure.lower(ours.state, ours.data).as_text()
+        assert ("HIGHEST" in window) == highest and ("HIGHEST" in search) == highest

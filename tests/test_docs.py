@@ -132,6 +132,13 @@ def test_the_readme_calibration_gate_is_the_calibrations():
     assert gate in (ROOT / "README.md").read_text()
 
 
+def test_the_precision_pages_table_is_the_emulations():
+    text = (ROOT / "figures" / "precision_emulation.md").read_text()
+    rows = "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))
+    assert rows.count("\n") >= 2 + 2 * 2 * 7  # two networks, two states, seven measures
+    assert rows in (ROOT / "docs" / "precision.md").read_text()
+
+
 def test_the_readme_is_short_and_links_to_real_files():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 200

@@ -49,6 +49,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
         assert f"## {claim}: " in text
     assert "not measured" not in text and "n/a" not in text
     assert "**smoke** scale" in text
+    assert "float32 products at highest precision" in text  # bn_smooth.precision
     assert (figures / "theory.md").exists()
     assert json.loads((figures / "provenance.json").read_text()) == {
         "reproduce": {"scale": "smoke", "workdir": ".."}

@@ -31,6 +31,13 @@ def none_or(field_type) -> ml_collections.FieldReference:
     return ml_collections.FieldReference(None, field_type=field_type)
 
 
+def add_precision(c: ml_collections.ConfigDict):
+    """config.precision: of the products in the training steps (and the evaluation) and in
+    the probes, 'highest' (full float32, the paper's arithmetic) or 'default' (the backend's:
+    bfloat16 passes on TPUs, TF32 on recent GPUs; faster). bn_smooth.precision."""
+    c.precision = ml_collections.ConfigDict(dict(train="highest", probes="highest"))
+
+
 def add_job_fields(c: ml_collections.ConfigDict):
     """A multi-process job's coordinates (bn_smooth.distributed.initialize); None: those
     of a cluster JAX detects, or this one process."""

@@ -11,7 +11,14 @@ seconds to minutes on a CPU); smoke is short and 8 layers deep.
 
 import ml_collections
 
-from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_sections, set_every
+from bn_smooth.configs.common import (
+    add_job_fields,
+    add_precision,
+    none_or,
+    parse_arg,
+    probe_sections,
+    set_every,
+)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -24,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
     add_job_fields(c)
+    add_precision(c)
     c.batch_size = none_or(int)  # None: full batch
     c.num_samples = 1_000
     c.model = ml_collections.ConfigDict(dict(depth=25, dim=10))

@@ -20,7 +20,14 @@ import copy
 import ml_collections
 
 from bn_smooth import probes
-from bn_smooth.configs.common import add_job_fields, none_or, parse_arg, probe_sections, set_every
+from bn_smooth.configs.common import (
+    add_job_fields,
+    add_precision,
+    none_or,
+    parse_arg,
+    probe_sections,
+    set_every,
+)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -45,6 +52,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
     add_job_fields(c)
+    add_precision(c)
     c.batch_size = 128
     c.data_dir = none_or(str)  # None: $BN_SMOOTH_CIFAR10, then ~/.cache/bn_smooth
     c.download = True  # fetch CIFAR-10 if found nowhere, unless $BN_SMOOTH_OFFLINE is set

@@ -14,7 +14,7 @@ the panels they are made of are in bn_smooth.paper.panels.
 
 from pathlib import Path
 
-from bn_smooth import summaries
+from bn_smooth import precision, summaries
 from bn_smooth.paper import lp_plots, overlays, panels, sharpness_plots
 from bn_smooth.paper.panels import (
     COLORS,
@@ -33,7 +33,11 @@ from bn_smooth.results import Run, task_descriptions
 def stamp(suite, runs: dict[str, Run]) -> str:
     """What a figure was made from: scale, seed, and what each task trained."""
     return " | ".join(
-        [f"bn_smooth, scale={suite.scale}, seed {suite.seed}", *task_descriptions(runs)]
+        [
+            f"bn_smooth, scale={suite.scale}, seed {suite.seed}",
+            *task_descriptions(runs),
+            precision.describe(run.config for run in runs.values()),
+        ]
     )
 
 

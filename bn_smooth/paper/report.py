@@ -10,6 +10,7 @@ import datetime
 import json
 from pathlib import Path
 
+from bn_smooth import precision
 from bn_smooth.paper import agreement, c4_analysis, calibration_report, unstated
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
@@ -59,7 +60,8 @@ def write(
         '# Reproducing "How Does Batch Normalization Help Optimization?"\n',
         f"Made with `python -m experiments.reproduce {command}` from the code in this "
         f"repository, on {datetime.date.today().isoformat()}, at the **{suite.scale}** scale, "
-        f"seed {suite.seed}: {'; '.join(task_descriptions(runs))}. "
+        f"seed {suite.seed}: {'; '.join(task_descriptions(runs))}; "
+        f"{precision.describe(run.config for run in runs.values())}. "
         "The paper trains full-width networks for 15,000 steps: at a reduced scale the "
         "numbers differ from the paper's, and the verdicts say where that matters.\n",
         f"Suite wall time: **{total / 60:.1f} min** (sum over its parts below; runs skipped "
