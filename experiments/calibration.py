@@ -57,8 +57,8 @@ def main(argv):
         )
     print(
         f"{len(messages)} runs; the gate {'passes' if summary['gate']['passed'] else 'fails'}; "
-        f"wrote {calibration_report.MARKDOWN}, {calibration.SUMMARY} and "
-        f"{calibration_report.FIGURE} to "
+        f"wrote {calibration_report.MARKDOWN}, {calibration.SUMMARY}, "
+        f"{calibration_report.FIGURE} and {calibration_report.GAP_FIGURE} to "
         f"{figures}/ ({time.time() - start:.0f} s in this invocation)"
     )
 

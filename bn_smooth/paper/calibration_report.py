@@ -8,11 +8,14 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
+from bn_smooth import precision
 from bn_smooth.configs.calibration import CANDIDATES, HIGH_LR, MAIN
 from bn_smooth.paper import agreement, overlays, panels, sharpness_plots
 from bn_smooth.paper.calibration import FIGURE_4, SUMMARY, WINDOW, summarize
 from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.paper_values import series
 
 MARKDOWN, FIGURE, GAP_FIGURE = "calibration.md", "calibration.png", "calibration_gap.png"
 TITLE = "At the paper's width: VGG-11 at full width against figures 1 and 4"
@@ -217,12 +220,16 @@ def gap_figure(runs, config, stamp_text: str):
         base = runs[name]
         steps, values = base.train_curve("accuracy", base.window)
         keep = steps <= config.candidate_steps
-        ax.plot(steps[keep], values[keep], color="black", lw=1.6, label="VGG-11 (the gate's)")
+        ax.plot(steps[keep], values[keep], color="0.45", lw=2.2, label="VGG-11 (the gate's)")
         for i, (candidate, (change, _)) in enumerate(CANDIDATES.items()):
             run = runs[f"{candidate}_{base.norm}"]
             ax.plot(*run.train_curve("accuracy", base.window), color=colors[i], lw=1, label=change)
         ax.axvspan(config.early_step - WINDOW, config.early_step + WINDOW, color="0.92")
-        overlays.draw(ax, "figure_01a", [run], scale=0.01)  # a change's run: the paper's to its end
+        paper = series("figure_01a", base.norm, base.lr)
+        x, y = np.array(paper["x"]), np.array(paper["y"]) / 100
+        keep = x <= config.candidate_steps
+        ax.plot(x[keep], y[keep], color="black", **overlays.DASHED, label=overlays.LABEL[8:])
+        ax.legend(fontsize=6)
         ax.set(title=f"{base.label}, lr {base.lr:g}", xlabel="step", ylabel="training accuracy")
     return panels.finish(fig, title, stamp_text)
 
@@ -234,7 +241,10 @@ def write(figures, runs, config, seconds: dict, command: str) -> dict:
     summary = summarize(runs, config, seconds)
     (figures / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=True))
     (figures / MARKDOWN).write_text(markdown(summary, command))
-    stamp_text = f"bn_smooth calibration, scale={config.scale}: {summary['description']}"
+    stamp_text = (
+        f"bn_smooth calibration, scale={config.scale}: {summary['description']}; "
+        + precision.describe(run.config for run in runs.values())
+    )
     figure(runs, stamp_text).savefig(figures / FIGURE, dpi=110)
     gap_figure(runs, config, stamp_text).savefig(figures / GAP_FIGURE, dpi=110)
     return summary
