@@ -26,30 +26,39 @@ NETWORKS = {"none": "Standard", "batch": "Standard + BatchNorm"}
 HEADER = ["network", "measure", "step", "float64 value", "float32", "TF32", "bfloat16"]
 
 
-def rows_of(scale: str, steps: int) -> list[list[str]]:
-    out = []
-    for norm, label in NETWORKS.items():
-        config = dln.get_config(f"norm={norm},scale={scale}")
-        for r in precision_emulation.relative_errors(config, steps):
-            errors = [fmt(r[f]) for f in precision_emulation.FORMATS]
-            out.append([label, r["measure"], f"{r['step']:,}", fmt(r["float64"]), *errors])
-    return out
+def relative_errors(scale: str, steps: int) -> dict[str, list[dict]]:
+    """{norm: bn_smooth.precision_emulation.relative_errors of the DLN with it}."""
+    return {
+        norm: precision_emulation.relative_errors(
+            dln.get_config(f"norm={norm},scale={scale}"), steps
+        )
+        for norm in NETWORKS
+    }
 
 
-def main(argv):
-    cli.check_no_arguments(argv)
-    cli.setup()
-    rows = rows_of(_SCALE.value, _STEPS.value)
-    config = dln.get_config(f"scale={_SCALE.value}")
-    text = "\n".join(
+def markdown(errors: dict[str, list[dict]], scale: str, steps: int) -> str:
+    """The page: what was measured, and one row per network, state and measure."""
+    rows = [
+        [
+            NETWORKS[norm],
+            r["measure"],
+            f"{r['step']:,}",
+            fmt(r["float64"]),
+            *[fmt(r[f]) for f in precision_emulation.FORMATS],
+        ]
+        for norm, rows_of_norm in errors.items()
+        for r in rows_of_norm
+    ]
+    config = dln.get_config(f"scale={scale}")
+    search = config.probe.landscape
+    return "\n".join(
         [
             "# Reduced-precision products, emulated: relative error against float64\n",
-            f"Made with `python -m experiments.precision_emulation --scale={_SCALE.value} "
-            f"--steps={_STEPS.value}`: the {config.model.depth}-layer DLN on "
-            f"{config.num_samples:,} samples, at initialization and after {_STEPS.value:,} "
-            f"GD steps at lr {config.lr:g}; the line search at {config.probe.landscape.num_etas} "
-            f"step sizes in [{config.probe.landscape.eta_min:g}, "
-            f"{config.probe.landscape.eta_max:g}] x lr, ICS of the last layer with the GD "
+            f"Made with `python -m experiments.precision_emulation --scale={scale} "
+            f"--steps={steps}`: the {config.model.depth}-layer DLN on "
+            f"{config.num_samples:,} samples, at initialization and after {steps:,} GD steps "
+            f"at lr {config.lr:g}; the line search at {search.num_etas} step sizes in "
+            f"[{search.eta_min:g}, {search.eta_max:g}] x lr, ICS of the last layer with the GD "
             f"update, lambda_1 from {config.probe.curvature.num_steps} Lanczos steps. Each "
             "column is |value - float64| / |float64|; TF32 and bfloat16 round both operands "
             "of every product (forward, backward, and the HVPs') to 10 and 7 mantissa bits.\n",
@@ -57,6 +66,13 @@ def main(argv):
             "",
         ]
     )
+
+
+def main(argv):
+    cli.check_no_arguments(argv)
+    cli.setup()
+    errors = relative_errors(_SCALE.value, _STEPS.value)
+    text = markdown(errors, _SCALE.value, _STEPS.value)
     Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
     Path(_OUT.value).write_text(text)
     print(text)

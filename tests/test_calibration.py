@@ -75,7 +75,7 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
     # The experiments on the gap: each changed run's accuracy read as the gate reads it,
     # beside the gate's own.
     assert (figures / calibration_report.GAP_FIGURE).read_bytes().startswith(PNG_MAGIC)
-    expected = [(c, n) for c in config_module.CANDIDATES for n in ("none", "batch")]
+    expected = [(c, n) for c in config.candidates for n in ("none", "batch")]
     assert [(r["candidate"], r["network"]) for r in summary["candidates"]] == [
         (c, "Standard + BatchNorm, lr 0.1" if n == "batch" else "Standard, lr 0.1")
         for c, n in expected
@@ -89,6 +89,9 @@ def test_smoke_calibration_tables_are_the_runs_own_metrics(fake_cifar, tmp_path)
         assert row["vgg11"] == gate_600[row["network"]]
     seed1 = json.loads((workdir / "seed1_batch" / "config.json").read_text())
     assert seed1["seed"] == 1 and seed1["model"]["cfg"] == [8, "M", 16, "M"]
+    cpu = config_module.get_config("scale=cpu")
+    assert cpu.candidates == tuple(config_module.CANDIDATES)  # every change at the cpu scale
+    assert {r.name for r in cpu.runs} >= {f"{c}_batch" for c in config_module.CANDIDATES}
 
     # Sharpness: lambda_1 lr/2 from the curvature rows.
     for name, row in zip(config_module.MAIN, summary["sharpness"], strict=True):

@@ -164,12 +164,13 @@ def sharpness(runs, first: int) -> list[dict]:
     return rows
 
 
-def candidates(runs, early_step: int) -> list[dict]:
-    """The experiments on the gap (CANDIDATES): per candidate and network, the training
-    accuracy (%) at `early_step` of VGG-11 as the gate reads it, of the candidate, and
-    the paper's."""
+def candidates(runs, names, early_step: int) -> list[dict]:
+    """The experiments on the gap (`names` of CANDIDATES): per candidate and network, the
+    training accuracy (%) at `early_step` of VGG-11 as the gate reads it, of the
+    candidate, and the paper's."""
     rows = []
-    for candidate, (change, _) in CANDIDATES.items():
+    for candidate in names:
+        change, _ = CANDIDATES[candidate]
         for name in MAIN:
             base = runs[name]
             rows.append(
@@ -195,5 +196,5 @@ def summarize(runs, config, seconds: dict) -> dict:
         paper_every=config.paper_every,
         landscape=landscape(runs, config.paper_every),
         sharpness=sharpness(runs, config.paper_every),
-        candidates=candidates(runs, config.early_step),
+        candidates=candidates(runs, config.candidates, config.early_step),
     )

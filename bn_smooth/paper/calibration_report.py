@@ -221,7 +221,8 @@ def gap_figure(runs, config, stamp_text: str):
         steps, values = base.train_curve("accuracy", base.window)
         keep = steps <= config.candidate_steps
         ax.plot(steps[keep], values[keep], color="0.45", lw=2.2, label="VGG-11 (the gate's)")
-        for i, (candidate, (change, _)) in enumerate(CANDIDATES.items()):
+        for i, candidate in enumerate(config.candidates):
+            change, _ = CANDIDATES[candidate]
             run = runs[f"{candidate}_{base.norm}"]
             ax.plot(*run.train_curve("accuracy", base.window), color=colors[i], lw=1, label=change)
         ax.axvspan(config.early_step - WINDOW, config.early_step + WINDOW, color="0.92")
