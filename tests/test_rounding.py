@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bn_smooth import curvature, precision_emulation, rounding, tasks, train
+from bn_smooth.paper import precision_report
 from tests.conftest import dln_config
 
 
@@ -85,7 +86,6 @@ def test_float32_agrees_with_float64_and_rounding_costs_digits():
 
 def test_the_emulation_page_has_a_row_per_network_state_and_measure():
     """The page's rows are relative_errors' (tested above), formatted; made by hand here."""
-    from experiments import precision_emulation as command
 
     def made(norm):
         return [
@@ -94,7 +94,7 @@ def test_the_emulation_page_has_a_row_per_network_state_and_measure():
             for m in precision_emulation.MEASURES
         ]
 
-    text = command.markdown({n: made(n) for n in command.NETWORKS}, "smoke", 5)
+    text = precision_report.markdown({n: made(n) for n in precision_report.NETWORKS}, "smoke", 5)
     rows = [line for line in text.splitlines() if line.startswith("| Standard")]
     assert len(rows) == 2 * 2 * len(precision_emulation.MEASURES)
     assert rows[-1] == "| Standard + BatchNorm | lambda_1 | 5 | 1.5 | 1.00e-07 | 1.00e-03 | 0.25 |"
