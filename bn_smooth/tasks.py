@@ -10,6 +10,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from bn_smooth import cifar10, models, norms, precision, sharding
@@ -90,7 +91,7 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         train_labels = raw["train_labels"][:limit] if limit else raw["train_labels"]
         mean, std = raw["train_mean"], raw["train_std"]
         if config.get("inputs", "standardized") == "unit":
-            mean, std = 0 * mean, 0 * std + 255
+            mean, std = np.zeros_like(mean), np.full_like(std, 255)
         data = data_lib.Dataset(
             train_images, train_labels, raw["test_images"], raw["test_labels"], mean, std
         )

@@ -226,10 +226,8 @@ def gap_figure(runs, config, stamp_text: str):
             run = runs[f"{candidate}_{base.norm}"]
             ax.plot(*run.train_curve("accuracy", base.window), color=colors[i], lw=1, label=change)
         ax.axvspan(config.early_step - WINDOW, config.early_step + WINDOW, color="0.92")
-        paper = series("figure_01a", base.norm, base.lr)
-        x, y = np.array(paper["x"]), np.array(paper["y"]) / 100
-        keep = x <= config.candidate_steps
-        ax.plot(x[keep], y[keep], color="black", **overlays.DASHED, label=overlays.LABEL[8:])
+        x, y = overlays.clipped(series("figure_01a", base.norm, base.lr), config.candidate_steps)
+        ax.plot(x, np.array(y) / 100, color="black", **overlays.DASHED, label=overlays.SOURCE)
         ax.legend(fontsize=6)
         ax.set(title=f"{base.label}, lr {base.lr:g}", xlabel="step", ylabel="training accuracy")
     return panels.finish(fig, title, stamp_text)

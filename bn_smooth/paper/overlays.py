@@ -14,10 +14,12 @@ from bn_smooth.paper.panels import COLORS
 from bn_smooth.paper.paper_values import series
 
 DASHED = {"lw": 1.0, "ls": (0, (4, 2)), "alpha": 0.9}
-LABEL = "dashed: the paper (arXiv v3, read from its PDF)"
+SOURCE = "the paper (arXiv v3, read from its PDF)"
+LABEL = f"dashed: {SOURCE}"
 
 
-def _clipped(s: dict, until: float, keys) -> tuple:
+def clipped(s: dict, until: float, keys=("y",)) -> tuple:
+    """A paper series' x and its `keys`, up to step `until`."""
     keep = [i for i, x in enumerate(s["x"]) if x <= until]
     return ([s["x"][i] for i in keep], *([s[k][i] for i in keep] for k in keys))
 
@@ -32,7 +34,7 @@ def draw(ax, stem: str, runs, scale: float = 1.0) -> int:
         if s is None:
             continue
         keys = ("lower", "upper") if s["kind"] == "band" else ("y",)
-        x, *ys = _clipped(s, run.num_steps, keys)
+        x, *ys = clipped(s, run.num_steps, keys)
         for y in ys:
             ax.plot(x, [v * scale for v in y], color=COLORS.get(run.norm, "black"), **DASHED)
         drawn += 1
