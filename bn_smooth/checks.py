@@ -48,6 +48,11 @@ def check_config(config):
         0 <= config.get("momentum", 0.0) < 1,
         f"momentum must be in [0, 1), not {config.get('momentum')!r}",
     )
+    _require(
+        0 <= config.get("weight_decay", 0.0) * config.lr < 1,
+        f"weight_decay must be >= 0 with weight_decay * lr < 1 (each step shrinks the "
+        f"weights by that factor), not {config.get('weight_decay')!r} at lr {config.lr!r}",
+    )
     if "cfg" in config.get("model", {}):
         _check_vgg(config.model)
     for part in ("train", "probes"):

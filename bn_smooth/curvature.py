@@ -13,6 +13,8 @@ step and sample counts are static.
 - `spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019);
 - `gradient_curvature`: the curvature along the gradient, g_hat' H g_hat and
   ||H g_hat||, one HVP (the paper's beta_eff tends to ||H g_hat|| as eta -> 0);
+- `batch_sharpness` and `averaged_loss`: sharpness as minibatch SGD sees it, over
+  several batches, each batch's loss with its own statistics;
 - `hessian_matrix`: the whole Hessian, for small models and tests.
 """
 
@@ -245,6 +247,29 @@ def gradient_curvature(loss_fn, params) -> GradientCurvature:
     g_hat = optax.tree.scale(1 / grad_norm, g)
     hg = hvp(loss_fn, params, g_hat)
     return GradientCurvature(tree_vdot(g_hat, hg), optax.tree.norm(hg), grad_norm)
+
+
+def batch_sharpness(batch_loss_fn, params, batches) -> jax.Array:
+    """E_B[g_B' H_B g_B / ||g_B||^2] over `batches` (an array whose leading axis indexes
+    them; `batch_loss_fn(params, batch)`): the curvature of each batch's own loss along
+    its own gradient, averaged, one HVP a batch. Under minibatch SGD it is this quantity,
+    not lambda_1 of one batch's loss, that is reported to settle at 2/lr (Andreyev and
+    Beneventano 2024)."""
+    per_batch = jax.lax.map(
+        lambda b: gradient_curvature(lambda p: batch_loss_fn(p, b), params).rayleigh, batches
+    )
+    return jnp.mean(per_batch)
+
+
+def averaged_loss(batch_loss_fn, batches):
+    """params -> the mean over `batches` of `batch_loss_fn(params, batch)`: the training
+    objective over those batches, each with its own statistics (not an evaluation-mode
+    function); its Hessian is the mean of the batches' Hessians."""
+
+    def loss_fn(params):
+        return jnp.mean(jax.lax.map(lambda b: batch_loss_fn(params, b), batches))
+
+    return loss_fn
 
 
 def hessian_matrix(loss_fn, params, batch_size: int = 64) -> jax.Array:

@@ -196,6 +196,9 @@ _NORMS: dict[str, Callable[..., nn.Module]] = {
 }
 
 NAMES = tuple(_NORMS)
+# The norms after which the preceding linear map's parameters are scale-invariant (each
+# divides by a statistic of its input that scales with it; exactly so at epsilon 0).
+SCALE_INVARIANT = frozenset({"batch", "noisy_batch", "l1", "l2", "linf"})
 
 
 def get_norm(name: str, **kwargs) -> Callable[..., nn.Module]:

@@ -156,6 +156,12 @@ class Probes:
         return probe.to_row(jax.device_get(probe.measure(state, data)))
 
 
+# The line search and the curvature again on the evaluation-mode function, in the same run
+# (their sections say mode 'running'): what eval-mode tools read, along the trajectory the
+# training objective's probes see, without training it a second time (claim C7).
+RUNNING_TWINS = {"landscape_running": "landscape", "curvature_running": "curvature"}
+
+
 # ---------------------------------------------------------------------------
 # The paper's probes
 
@@ -169,7 +175,9 @@ def step_size_grid(section, lr: float) -> np.ndarray:
 @register("landscape")
 def landscape_probe(context: Context, section) -> Probe:
     """The line search along the training gradient (figures 4, 9, 10, 11, 12), at step
-    sizes relative to the learning rate in the state (in a sweep, each model's own)."""
+    sizes relative to the learning rate in the state (in a sweep, each model's own), with
+    the curvature along the gradient at its start (one HVP): the quadratic model's
+    prediction of the gradient's change, eta ||g|| ||H g_hat|| (bn_smooth.mechanism)."""
     relative = jnp.asarray(step_size_grid(section, 1.0), jnp.float32)
 
     def measure(state, data):
@@ -178,8 +186,11 @@ def landscape_probe(context: Context, section) -> Probe:
         res = landscape.gradient_line_search(
             loss_fn, state.params, step_sizes, strategy=section.strategy
         )
+        along = curvature.gradient_curvature(loss_fn, state.params)
         return {
             **res._asdict(),
+            "hg_norm": along.hg_norm,
+            "rayleigh": along.rayleigh,
             "step_sizes": step_sizes,
             "loss_min": res.losses.min(),
             "loss_max": res.losses.max(),
@@ -248,71 +259,6 @@ def activations_probe(context: Context, section) -> Probe:
     return Probe(measure, to_row)
 
 
-@register("curvature")
-def curvature_probe(context: Context, section) -> Probe:
-    """The top of the Hessian's spectrum and the curvature along the gradient, with the
-    stability threshold 2/lr; with `exact`, the top eigenvalues of the whole Hessian too
-    (small models: the DLN's 2,500 parameters); with `pair`, the same again one update
-    later, under `next` (GD at the edge of stability alternates between two iterates)."""
-    two_over_lr = jnp.asarray(2.0 / context.config.lr, jnp.float32)
-
-    def at(state, data):
-        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
-        key = jax.random.fold_in(state.stream("probe"), state.step)
-        top = curvature.top_eigenvalues(loss_fn, state.params, section.k, section.num_steps, key)
-        along = curvature.gradient_curvature(loss_fn, state.params)
-        out = {
-            "eigenvalues": top.eigenvalues,
-            "rayleigh": along.rayleigh,
-            "hg_norm": along.hg_norm,
-            "grad_norm": along.grad_norm,
-        }
-        if section.exact:
-            hessian = curvature.hessian_matrix(loss_fn, state.params)
-            out["exact_eigenvalues"] = jnp.linalg.eigvalsh(hessian)[::-1][: section.k]
-        return out
-
-    def measure(state, data):
-        if not section.pair:
-            return {**at(state, data), "two_over_lr": two_over_lr}
-        # Both iterates through one compiled measurement (lax.map), not two copies of it.
-        after = train.train_step(context.task, context.tx, state, data)[0]
-        both = jax.lax.map(
-            lambda s: at(s, data), jax.tree.map(lambda *x: jnp.stack(x), state, after)
-        )
-        return {
-            **jax.tree.map(lambda x: x[0], both),
-            "two_over_lr": two_over_lr,
-            "next": jax.tree.map(lambda x: x[1], both),
-        }
-
-    return Probe(measure)
-
-
-# The line search and the curvature again on the evaluation-mode function, in the same run
-# (their sections say mode 'running'): what eval-mode tools read, along the trajectory the
-# training objective's probes see, without training it a second time (claim C7).
-RUNNING_TWINS = {"landscape_running": "landscape", "curvature_running": "curvature"}
-for _twin, _kind in RUNNING_TWINS.items():
-    register(_twin)(REGISTRY[_kind])
-
-
-@register("spectrum")
-def spectrum_probe(context: Context, section) -> Probe:
-    """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al.
-    2019): each starting vector's nodes and weights, and their Gaussian-smoothed average."""
-
-    def measure(state, data):
-        loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
-        key = jax.random.fold_in(state.stream("probe"), state.step)
-        return curvature.spectral_density(
-            loss_fn,
-            state.params,
-            key,
-            section.num_steps,
-            section.num_vectors,
-            section.num_points,
-            strategy=section.strategy,
-        )._asdict()
-
-    return Probe(measure)
+# The curvature kinds (curvature, batch_sharpness, spectrum and the running twins) are
+# bn_smooth.curvature_probes'; importing it registers them, after the paper's.
+from bn_smooth import curvature_probes  # noqa: E402, F401

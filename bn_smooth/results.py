@@ -139,20 +139,15 @@ class Run:
         return np.array([r["step"] for r in rows]), _array([r[key] for r in rows])
 
     def landscape(self) -> dict:
-        """{steps, loss_min, loss_max, grad_dist_min, grad_dist_max, beta_eff, loss0} over
-        probed steps, and the per-step-size curves `losses`, `grad_dists`, `step_norms` (P, K)."""
+        """{steps, loss_min, loss_max, grad_dist_min, grad_dist_max, beta_eff, loss0,
+        grad_norm, hg_norm, rayleigh} over probed steps (the last two, the curvature along
+        the gradient, nan in runs made before the probe measured it), and the per-step-size
+        curves `losses`, `grad_dists`, `step_norms`, `step_sizes` (P, K)."""
         rows = self.rows.get("landscape", [])
-        keys = (
-            "loss_min",
-            "loss_max",
-            "grad_dist_min",
-            "grad_dist_max",
-            "beta_eff",
-            "loss0",
-            "grad_norm",
-        )
+        keys = ("loss_min", "loss_max", "grad_dist_min", "grad_dist_max", "beta_eff", "loss0")
         out = {"steps": np.array([r["step"] for r in rows])}
-        out.update({k: _array([r[k] for r in rows]) for k in keys})
+        out.update({k: _array([r[k] for r in rows]) for k in (*keys, "grad_norm")})
+        out.update({k: _array([r.get(k) for r in rows]) for k in ("hg_norm", "rayleigh")})
         for k in ("losses", "grad_dists", "step_norms", "step_sizes"):
             out[k] = np.array([_array(r[k]) for r in rows]).reshape(len(rows), -1 if rows else 0)
         return out

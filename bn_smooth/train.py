@@ -38,14 +38,23 @@ class TrainState(struct.PyTreeNode):
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    """SGD at `config.lr`, its learning rate a hyperparameter in the optimizer state.
+    """SGD at `config.lr`, its learning rate a hyperparameter in the optimizer state, with
+    `config.weight_decay` (0, the paper's, by default): wd * w added to the gradient of
+    every parameter before the step, as torch.optim.SGD's weight_decay does.
 
     The one optimizer of a run and of a sweep: `bn_smooth.sweep` gives each
     model its own learning rate through `opt_state.hyperparams`.
     """
-    return optax.inject_hyperparams(optax.sgd)(
-        learning_rate=config.lr, momentum=config.get("momentum") or None
+    momentum, weight_decay = config.get("momentum") or None, config.get("weight_decay") or 0.0
+    if not weight_decay:  # the optimizer state of runs made before the option
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=config.lr, momentum=momentum)
+    return optax.inject_hyperparams(_sgd_with_weight_decay)(
+        learning_rate=config.lr, weight_decay=weight_decay, momentum=momentum
     )
+
+
+def _sgd_with_weight_decay(learning_rate, weight_decay, momentum=None):
+    return optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(learning_rate, momentum))
 
 
 def init_state(task: tasks.Task, tx, seed: int) -> TrainState:
@@ -165,12 +174,13 @@ def apply_in_mode(task, state: TrainState, params, x, mode: str, collections=())
     )
 
 
-def step_loss_fn(task, state: TrainState, data, mode: str = "batch"):
+def step_loss_fn(task, state: TrainState, data, mode: str = "batch", step=None):
     """The loss of step `state.step`'s batch in measurement `mode` (`apply_in_mode`), as
     a function of the parameters; mode 'batch' (the default) is the loss that step trains
-    on, and what every probe measures."""
+    on, and what every probe measures. `step` (may be traced): another step's batch,
+    at the same parameters, statistics of its own and the same noise sample."""
     check_mode(mode)  # now, not when the loss is first traced
-    x, y = batch_at(task, data, state)
+    x, y = batch_at(task, data, state, step)
 
     def loss_fn(params):
         outputs, _ = apply_in_mode(task, state, params, x, mode)

@@ -32,7 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests import mutations_calibration, mutations_library, mutations_paper, mutations_runs
+from tests import (
+    mutations_calibration,
+    mutations_library,
+    mutations_mechanism,
+    mutations_paper,
+    mutations_runs,
+)
 from tests.conftest import SHARED, SHARED_ENV, TEST_CACHE_ENV
 from tests.mutation import Mutation
 
@@ -43,6 +49,7 @@ MUTATIONS = (
     + mutations_library.MUTATIONS
     + mutations_runs.MUTATIONS
     + mutations_calibration.MUTATIONS
+    + mutations_mechanism.MUTATIONS
 )
 
 

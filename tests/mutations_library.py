@@ -48,7 +48,7 @@ MUTATIONS = [
     mutation(
         "curvature-eval-mode",
         "the curvature probe's Hessian is the evaluation mode's",
-        "bn_smooth/probes.py",
+        "bn_smooth/curvature_probes.py",
         "loss_fn = train.step_loss_fn(context.task, state, data, section.mode)\n"
         '        key = jax.random.fold_in(state.stream("probe"), state.step)\n'
         "        top =",
@@ -60,7 +60,7 @@ MUTATIONS = [
     mutation(
         "curvature-step-0-noise",
         "the curvature probe uses step 0's noise sample",
-        "bn_smooth/probes.py",
+        "bn_smooth/curvature_probes.py",
         "loss_fn = train.step_loss_fn(context.task, state, data, section.mode)\n"
         '        key = jax.random.fold_in(state.stream("probe"), state.step)\n'
         "        top =",

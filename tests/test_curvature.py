@@ -151,3 +151,28 @@ def test_beta_eff_at_a_tiny_step_is_the_curvature_along_the_gradient(norm):
     assert abs(float(gc.rayleigh)) <= float(gc.hg_norm) * (1 + 1e-12)
     hessian = np.asarray(curvature.hessian_matrix(loss_fn, params))
     assert float(gc.hg_norm) <= np.abs(np.linalg.eigvalsh(hessian)).max() * (1 + 1e-9)
+
+
+def test_batch_sharpness_and_the_averaged_loss_on_quadratics_with_per_batch_hessians():
+    # Batch b's loss: 1/2 (w - c_b)' A_b (w - c_b); its gradient A_b (w - c_b), Hessian A_b.
+    rng = np.random.default_rng(3)
+    hessians = np.stack([symmetric(rng.uniform(0.1, 5.0, 6), seed=s) for s in range(4)])
+    centers = rng.normal(size=(4, 6))
+    w = rng.normal(size=6)
+
+    def batch_loss(params, b):
+        d = params - jnp.asarray(centers)[b]
+        return 0.5 * d @ jnp.asarray(hessians)[b] @ d
+
+    batches = jnp.arange(4)
+    grads = [h @ (w - c) for h, c in zip(hessians, centers, strict=True)]
+    expected = np.mean([g @ h @ g / (g @ g) for g, h in zip(grads, hessians, strict=True)])
+    got = curvature.batch_sharpness(batch_loss, jnp.asarray(w), batches)
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+    averaged = curvature.averaged_loss(batch_loss, batches)
+    top = curvature.top_eigenvalues(averaged, jnp.asarray(w), 2, 6, jax.random.key(0))
+    np.testing.assert_allclose(
+        top.eigenvalues, np.linalg.eigvalsh(hessians.mean(0))[::-1][:2], rtol=1e-9
+    )
+    # Neither is one batch's top eigenvalue.
+    assert all(abs(expected - np.linalg.eigvalsh(h)[-1]) > 1e-3 for h in hessians)

@@ -45,13 +45,15 @@ def probed_dln(tmp_path_factory):
     config = dln_config(norm="noisy_batch", batch_size=100)
     set_every(config.probe, 0)
     config.probe.curvature.update(every=2, k=2, num_steps=40, pair=False)
+    config.probe.batch_sharpness.update(every=2, num_batches=3, k=1, num_steps=40)
     return probed_run(config, tmp_path_factory.mktemp("dln"))
 
 
-def step_loss(task, state, data):
+def step_loss(task, state, data, step=None):
     """Training step t's loss (its batch, batch statistics, its noise sample), as the
-    training step computes it: the function every probe must measure."""
-    batch = train.batch_at(task, data, state)
+    training step computes it: the function every probe must measure; with `step`, the
+    same on another step's batch."""
+    batch = train.batch_at(task, data, state, step)
 
     def loss(params):
         return train.training_loss(task, params, state.batch_stats, batch, state.noise_key())[0]
@@ -71,8 +73,8 @@ def test_landscape_row_is_a_line_search_of_its_steps_loss(probed_vgg):
     step_sizes = config.lr * np.linspace(section.eta_min, section.eta_max, section.num_etas)
     assert (section.eta_min, section.eta_max, section.spacing) == (0.5, 4.0, "linear")
     np.testing.assert_allclose(row["step_sizes"], step_sizes, rtol=1e-6)
-    loss = step_loss(task, state, data)
-    loss, grad = jax.jit(loss), jax.jit(jax.grad(loss))
+    loss_fn = step_loss(task, state, data)
+    loss, grad = jax.jit(loss_fn), jax.jit(jax.grad(loss_fn))
     g = grad(state.params)
     losses, dists = [], []
     for eta in step_sizes:
@@ -88,6 +90,11 @@ def test_landscape_row_is_a_line_search_of_its_steps_loss(probed_vgg):
     assert (row["loss_min"], row["loss_max"]) == pytest.approx((min(losses), max(losses)), rel=1e-4)
     assert row["grad_dist_max"] == pytest.approx(max(dists), rel=1e-3)
     assert row["beta_eff"] == pytest.approx(max(np.array(dists) / (step_sizes * g_norm)), rel=1e-3)
+    # The curvature along the gradient at the start, by hand: H g_hat as a JVP of the gradient.
+    g_hat = jax.tree.map(lambda x: x / g_norm, g)
+    hg = flat(jax.jvp(jax.grad(loss_fn), (state.params,), (g_hat,))[1])
+    assert row["hg_norm"] == pytest.approx(np.linalg.norm(hg), rel=1e-3)
+    assert row["rayleigh"] == pytest.approx(flat(g_hat) @ hg, rel=1e-3)
 
 
 def test_curvature_row_is_the_whole_hessian_of_its_steps_loss(probed_dln):
@@ -106,6 +113,25 @@ def test_curvature_row_is_the_whole_hessian_of_its_steps_loss(probed_dln):
     assert row["hg_norm"] == pytest.approx(np.linalg.norm(hessian @ g_hat), rel=1e-3)
     assert row["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-4)
     assert row["two_over_lr"] == pytest.approx(2 / config.lr)
+
+
+def test_batch_sharpness_row_is_that_of_the_next_batches_whole_hessians(probed_dln):
+    config, rows, task, data, state = probed_dln
+    row = row_at(rows, "batch_sharpness", 2)
+    vector, unravel = ravel_pytree(state.params)
+    hessians, sharpness = [], []
+    for j in range(config.probe.batch_sharpness.num_batches):  # steps 2, 3, 4: own statistics
+        loss = step_loss(task, state, data, step=2 + j)
+        h = np.asarray(jax.jit(jax.hessian(lambda v, f=loss: f(unravel(v))))(vector), np.float64)
+        g = flat(jax.grad(loss)(state.params))
+        hessians.append((h + h.T) / 2)
+        sharpness.append(g @ hessians[-1] @ g / (g @ g))
+    averaged = np.linalg.eigvalsh(np.mean(hessians, axis=0))[-1]
+    assert row["batch_sharpness"] == pytest.approx(np.mean(sharpness), rel=1e-3)
+    assert row["averaged_eigenvalues"][0] == pytest.approx(averaged, rel=1e-3)
+    assert row["two_over_lr"] == pytest.approx(2 / config.lr)
+    # Not one batch's: the three batches' sharpnesses differ.
+    assert np.ptp(sharpness) > 1e-3 * abs(np.mean(sharpness))
 
 
 def test_dln_curvature_probe_against_the_whole_hessian_at_both_iterates():

@@ -63,6 +63,11 @@ def probe_sections(
     with `pair` all of it again one update later (full-batch GD at the edge of stability
     alternates between two iterates of different sharpness, and a probe every even number
     of steps would only see one of them);
+    batch_sharpness (off by default): the batch sharpness over `num_batches` batches and
+    the top `k` eigenvalues of the loss averaged over them (`num_steps` Lanczos steps);
+    scale (off by default): each normalized layer's weight norm, effective learning rate
+    and update angle, and the top `k` eigenvalues in the layers' own units
+    (bn_smooth.scale_invariance; `num_steps` Lanczos steps);
     spectrum (off by default): the Hessian's spectral density by stochastic Lanczos
     quadrature, `num_vectors` starting vectors of `num_steps` steps each.
     `strategy` (None: the backend's default) is how a probe batches its points
@@ -94,6 +99,8 @@ def probe_sections(
                 mode="batch",
             ),
             curvature=dict(every=0, k=5, num_steps=20, exact=False, pair=False, mode="batch"),
+            batch_sharpness=dict(every=0, num_batches=4, k=1, num_steps=12, mode="batch"),
+            scale=dict(every=0, k=1, num_steps=16, mode="batch"),
             spectrum=dict(
                 every=0,
                 num_steps=30,

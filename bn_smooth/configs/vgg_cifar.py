@@ -49,6 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.scale, c.seed, c.norm, c.lr = a.scale, a.seed, a.norm, a.lr
     c.norm_kwargs = ml_collections.ConfigDict()
     c.momentum = 0.0  # plain SGD, as in the paper
+    c.weight_decay = 0.0  # the paper's; wd * w added to every gradient (train.make_optimizer)
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
     add_job_fields(c)

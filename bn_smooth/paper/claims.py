@@ -11,7 +11,14 @@ import numpy as np
 
 from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
-from bn_smooth.paper import agreement, c4_report, calibration_report, paper_says, paper_values
+from bn_smooth.paper import (
+    agreement,
+    c4_report,
+    calibration_report,
+    mechanism_report,
+    paper_says,
+    paper_values,
+)
 from bn_smooth.paper.c4_analysis import TWO_ORDERS
 from bn_smooth.paper.ics_claims import claim_1, claim_2, claim_3
 from bn_smooth.paper.markdown import fmt, table
@@ -90,6 +97,7 @@ def claim_4(runs, study=None, calibration=None):
             dln = summaries.early_step_ratio(none, batch)
             summary.append(f"DLN early gradient change {fmt(dln)}x")
     body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps)
+    body += mechanism_report.carried_by(runs)
     if calibration:
         body += calibration_report.c4_note(calibration)
     body += (

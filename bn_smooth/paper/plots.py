@@ -7,15 +7,15 @@ Figures are built without pyplot, so this module never touches a notebook's
 backend.
 `make_all` writes every figure it can as figure_NN.png (NN the paper's
 number): this module's, the lp normalizations' of appendix B (figures 11-14,
-bn_smooth.paper.lp_plots), and those of bn_smooth.paper.sharpness_plots, which go
-beyond the paper;
+bn_smooth.paper.lp_plots), and those of bn_smooth.paper.sharpness_plots and
+bn_smooth.paper.mechanism_plots, which go beyond the paper;
 the panels they are made of are in bn_smooth.paper.panels.
 """
 
 from pathlib import Path
 
 from bn_smooth import precision, summaries
-from bn_smooth.paper import lp_plots, overlays, panels, sharpness_plots
+from bn_smooth.paper import lp_plots, mechanism_plots, overlays, panels, sharpness_plots
 from bn_smooth.paper.panels import (
     COLORS,
     DLN_MAIN,
@@ -295,6 +295,7 @@ FIGURES = (
     }
     | lp_plots.FIGURES
     | sharpness_plots.FIGURES
+    | mechanism_plots.FIGURES
 )
 
 # The figures the paper has vector data for (bn_smooth/paper/data): each draws it.

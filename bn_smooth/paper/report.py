@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 
 from bn_smooth import precision
-from bn_smooth.paper import agreement, c4_analysis, calibration_report, unstated
+from bn_smooth.paper import (
+    agreement,
+    c4_analysis,
+    calibration_report,
+    mechanism_report,
+    unstated,
+)
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import missing
@@ -86,6 +92,7 @@ def write(
         "confirmation (*confirmed, but ...*).\n",
         *sections,
         *([calibration_report.report_section(calibration)] if calibration else []),
+        *([mechanism_report.report_section(runs)] if mechanism_report.rows(runs) else []),
         "## Also measured\n",
         "Results that no claim's check decides, beside the sentence of the paper they bear on.\n",
         unstated.sections(runs),
