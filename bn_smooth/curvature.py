@@ -10,7 +10,9 @@ step and sample counts are static.
 - `hvp(loss_fn, params, v)`: H v, forward-over-reverse;
 - `top_eigenvalues`: Lanczos with full reorthogonalization, one compiled loop;
 - `hessian_trace`: Hutchinson's estimator, with its standard error;
-- `spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019);
+- `spectral_density`: stochastic Lanczos quadrature (Ghorbani et al. 2019), and
+  `bulk_edge`: where its bulk ends and how many outliers sit above it;
+- `subspace_overlap`: the fraction of the gradient in the top eigenspace;
 - `gradient_curvature`: the curvature along the gradient, g_hat' H g_hat and
   ||H g_hat||, one HVP (the paper's beta_eff tends to ||H g_hat|| as eta -> 0);
 - `batch_sharpness` and `averaged_loss`: sharpness as minibatch SGD sees it, over
@@ -264,12 +266,36 @@ def batch_sharpness(batch_loss_fn, params, batches) -> jax.Array:
 def averaged_loss(batch_loss_fn, batches):
     """params -> the mean over `batches` of `batch_loss_fn(params, batch)`: the training
     objective over those batches, each with its own statistics (not an evaluation-mode
-    function); its Hessian is the mean of the batches' Hessians."""
+    function); its Hessian is the mean of the batches' Hessians. The batches are vmapped
+    (memory: all of them at once): through lax.map, the HVP of a BatchNorm VGG read NaN
+    when XLA:CPU compiled at --xla_backend_optimization_level=0, and each batch alone
+    did not."""
 
     def loss_fn(params):
-        return jnp.mean(jax.lax.map(lambda b: batch_loss_fn(params, b), batches))
+        return jnp.mean(jax.vmap(lambda b: batch_loss_fn(params, b))(batches))
 
     return loss_fn
+
+
+def subspace_overlap(eigenvectors, g) -> jax.Array:
+    """[k]: the fraction of ||g||^2 in the span of the first j of `eigenvectors` (a pytree
+    with a leading axis of k orthonormal vectors, as `top_eigenvalues` returns them), for
+    j = 1..k: sum_{i <= j} (u_i . g)^2 / ||g||^2 (Gur-Ari, Roberts and Dyer 2018)."""
+    flat_g = ravel_pytree(g)[0]
+    vectors = jax.vmap(lambda v: ravel_pytree(v)[0])(eigenvectors)  # [k, n]
+    coefficients = jnp.matmul(vectors, flat_g, precision=of_vectors())
+    return jnp.cumsum(coefficients**2) / jnp.vdot(flat_g, flat_g, precision=of_vectors())
+
+
+def bulk_edge(nodes, weights, min_weight: float):
+    """(the bulk's upper edge, the number of outliers) from stochastic Lanczos quadrature
+    (`spectral_density`'s nodes and weights, [V, m]). An eigenvalue isolated above the
+    bulk holds about 1/n of each starting vector's weight, the bulk's nodes far more: the
+    edge is the largest node of weight at least `min_weight` (over all vectors), and the
+    outliers are the nodes above it, counted per vector, the median over vectors."""
+    heavy = jnp.where(weights >= min_weight, nodes, -jnp.inf)
+    edge = jnp.max(heavy)
+    return edge, jnp.median(jnp.sum(nodes > edge, axis=1))
 
 
 def hessian_matrix(loss_fn, params, batch_size: int = 64) -> jax.Array:

@@ -17,9 +17,11 @@ from bn_smooth.probes import REGISTRY, RUNNING_TWINS, Context, Probe, register
 @register("curvature")
 def curvature_probe(context: Context, section) -> Probe:
     """The top of the Hessian's spectrum and the curvature along the gradient, with the
-    stability threshold 2/lr; with `exact`, the top eigenvalues of the whole Hessian too
-    (small models: the DLN's 2,500 parameters); with `pair`, the same again one update
-    later, under `next` (GD at the edge of stability alternates between two iterates)."""
+    stability threshold 2/lr, and the fraction of the gradient in the top-j eigenspace for
+    j = 1..k (`top_overlap`, Gur-Ari et al. 2018); with `exact`, the top eigenvalues of
+    the whole Hessian too (small models: the DLN's 2,500 parameters); with `pair`, the
+    same again one update later, under `next` (GD at the edge of stability alternates
+    between two iterates)."""
     two_over_lr = jnp.asarray(2.0 / context.config.lr, jnp.float32)
 
     def at(state, data):
@@ -29,6 +31,9 @@ def curvature_probe(context: Context, section) -> Probe:
         along = curvature.gradient_curvature(loss_fn, state.params)
         out = {
             "eigenvalues": top.eigenvalues,
+            "top_overlap": curvature.subspace_overlap(
+                top.eigenvectors, jax.grad(loss_fn)(state.params)
+            ),
             "rayleigh": along.rayleigh,
             "hg_norm": along.hg_norm,
             "grad_norm": along.grad_norm,
@@ -110,11 +115,6 @@ def scale_probe(context: Context, section) -> Probe:
     return Probe(measure, lambda out: {"layers": layers, "scale_invariant": invariant, **out})
 
 
-# The running twins (probes.RUNNING_TWINS) measure like their kinds.
-for _twin, _kind in RUNNING_TWINS.items():
-    register(_twin)(REGISTRY[_kind])
-
-
 @register("spectrum")
 def spectrum_probe(context: Context, section) -> Probe:
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al.
@@ -134,3 +134,8 @@ def spectrum_probe(context: Context, section) -> Probe:
         )._asdict()
 
     return Probe(measure)
+
+
+# The running twins (probes.RUNNING_TWINS) measure like their kinds.
+for _twin, _kind in RUNNING_TWINS.items():
+    register(_twin)(REGISTRY[_kind])

@@ -159,7 +159,11 @@ class Probes:
 # The line search and the curvature again on the evaluation-mode function, in the same run
 # (their sections say mode 'running'): what eval-mode tools read, along the trajectory the
 # training objective's probes see, without training it a second time (claim C7).
-RUNNING_TWINS = {"landscape_running": "landscape", "curvature_running": "curvature"}
+RUNNING_TWINS = {
+    "landscape_running": "landscape",
+    "curvature_running": "curvature",
+    "spectrum_running": "spectrum",
+}
 
 
 # ---------------------------------------------------------------------------

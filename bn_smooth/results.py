@@ -29,7 +29,7 @@ NORM_LABELS = {
 }
 
 
-def _array(values):
+def floats(values):
     """JSON lists (None for non-finite) to a float array (nan)."""
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
@@ -127,7 +127,7 @@ class Run:
         """Per-step training metric, averaged over the last `window` steps (fewer at the start)."""
         rows = self.rows.get("train", [])
         steps = np.array([r["step"] for r in rows])
-        values = _array([r[key] for r in rows])
+        values = floats([r[key] for r in rows])
         if window > 1 and values.size:
             csum = np.concatenate([[0.0], np.cumsum(values)])
             lo = np.maximum(np.arange(values.size) + 1 - window, 0)
@@ -136,7 +136,7 @@ class Run:
 
     def eval_curve(self, key: str):
         rows = self.rows.get("eval", [])
-        return np.array([r["step"] for r in rows]), _array([r[key] for r in rows])
+        return np.array([r["step"] for r in rows]), floats([r[key] for r in rows])
 
     def landscape(self) -> dict:
         """{steps, loss_min, loss_max, grad_dist_min, grad_dist_max, beta_eff, loss0,
@@ -146,10 +146,10 @@ class Run:
         rows = self.rows.get("landscape", [])
         keys = ("loss_min", "loss_max", "grad_dist_min", "grad_dist_max", "beta_eff", "loss0")
         out = {"steps": np.array([r["step"] for r in rows])}
-        out.update({k: _array([r[k] for r in rows]) for k in (*keys, "grad_norm")})
-        out.update({k: _array([r.get(k) for r in rows]) for k in ("hg_norm", "rayleigh")})
+        out.update({k: floats([r[k] for r in rows]) for k in (*keys, "grad_norm")})
+        out.update({k: floats([r.get(k) for r in rows]) for k in ("hg_norm", "rayleigh")})
         for k in ("losses", "grad_dists", "step_norms", "step_sizes"):
-            out[k] = np.array([_array(r[k]) for r in rows]).reshape(len(rows), -1 if rows else 0)
+            out[k] = np.array([floats(r[k]) for r in rows]).reshape(len(rows), -1 if rows else 0)
         return out
 
     def smoothness(self) -> dict:
@@ -186,8 +186,8 @@ class Run:
         i = self.ics_layers().index(layer)
         return (
             np.array([r["step"] for r in rows]),
-            _array([r["l2"][i] for r in rows]),
-            _array([r["cosine"][i] for r in rows]),
+            floats([r["l2"][i] for r in rows]),
+            floats([r["cosine"][i] for r in rows]),
         )
 
     def activation_layers(self) -> list[str]:
@@ -211,16 +211,16 @@ class Run:
         return {
             "steps": np.array([r["step"] for r in rows]),
             "unit": self.activation_units(layer)[unit] if rows else None,
-            "mean": _array([s["mean"][unit] for s in sites]),
-            "std": _array([s["std"][unit] for s in sites]),
-            "percentiles": np.array([_array(s["percentiles"][unit]) for s in sites]),
+            "mean": floats([s["mean"][unit] for s in sites]),
+            "std": floats([s["std"][unit] for s in sites]),
+            "percentiles": np.array([floats(s["percentiles"][unit]) for s in sites]),
         }
 
     def curvature(self, next_step: bool = False) -> dict:
         """{steps, eigenvalues (P, k) largest first, rayleigh, hg_norm, grad_norm,
-        two_over_lr, and exact_eigenvalues (P, k) where the probe computed them}; with
-        `next_step`, the same one update after each probed step (the probe's `pair`;
-        empty if it was off)."""
+        two_over_lr, and exact_eigenvalues and top_overlap (P, k) where the probe computed
+        them}; with `next_step`, the same one update after each probed step (the probe's
+        `pair`; empty if it was off)."""
         rows = self.rows.get("curvature", [])
         if next_step:
             rows = [
@@ -230,10 +230,10 @@ class Run:
             ]
         out = {"steps": np.array([r["step"] for r in rows], dtype=int)}
         for key in ("rayleigh", "hg_norm", "grad_norm", "two_over_lr"):
-            out[key] = _array([r[key] for r in rows])
-        for key in ("eigenvalues", "exact_eigenvalues"):
+            out[key] = floats([r[key] for r in rows])
+        for key in ("eigenvalues", "exact_eigenvalues", "top_overlap"):
             if rows and key in rows[0]:
-                out[key] = np.array([_array(r[key]) for r in rows])
+                out[key] = np.array([floats(r[key]) for r in rows])
         return out
 
     def sharpness(self, next_step: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -246,10 +246,11 @@ class Run:
             return c["steps"], np.zeros(0)
         return c["steps"], top[:, 0] * self.lr / 2
 
-    def spectra(self) -> dict:
-        """{step: (grid, density)} of the spectrum probe."""
+    def spectra(self, keys=("grid", "density")) -> dict:
+        """{step: (grid, density)} of the spectrum probe (or the row's `keys`: nodes and
+        weights are [num_vectors, num_steps])."""
         return {
-            r["step"]: (_array(r["grid"]), _array(r["density"]))
+            r["step"]: tuple(np.array(r[k], dtype=float) for k in keys)
             for r in self.rows.get("spectrum", [])
         }
 

@@ -8,8 +8,9 @@ and how often the loss rises.
 
 import numpy as np
 
+from bn_smooth import curvature
 from bn_smooth.norms import BatchNorm
-from bn_smooth.results import Run
+from bn_smooth.results import Run, floats
 
 EARLY = 0.2  # "early in training": the first 20% of the steps
 
@@ -142,3 +143,82 @@ def eta_medians(run: Run) -> tuple[np.ndarray, np.ndarray]:
     curve of figure 10 that one number per step size summarizes."""
     ls = run.landscape()
     return np.nanmedian(ls["step_sizes"], axis=0), np.nanmedian(ls["grad_dists"], axis=0)
+
+
+# ---------------------------------------------------------------------------
+# What BatchNorm changes (bn_smooth.mechanism; the batch_sharpness, scale and spectrum probes)
+
+# An eigenvalue isolated above the bulk holds about 1/n of a Lanczos vector's weight (n: the
+# number of parameters, 10^4 and more here); a node of the bulk holds at least this much.
+BULK_MIN_WEIGHT = 1e-3
+
+
+def _chosen(run: Run, kind: str, early: bool) -> list[dict]:
+    """The rows of probe `kind` early in the run (the first EARLY after step 0, as
+    `early_steps` says) or late (the rest)."""
+    rows = run.rows.get(kind, [])
+    steps = np.array([r["step"] for r in rows], dtype=int)
+    keep = early_steps(steps, run.num_steps) if early else steps >= EARLY * run.num_steps
+    return [r for r, k in zip(rows, keep, strict=True) if k]
+
+
+def sharpness_variants(run: Run, early: bool) -> dict:
+    """Medians over the batch_sharpness probe's steps (early: the first EARLY of the run
+    after step 0; else the rest), each times lr / 2 (1 at the threshold 2/lr): lambda_1 of
+    the step's own minibatch (the curvature probe, at the same steps), the batch sharpness,
+    and lambda_1 of the loss averaged over the probe's batches."""
+    rows = _chosen(run, "batch_sharpness", early)
+    steps, sharp = run.sharpness()
+    one_batch = dict(zip(steps.tolist(), sharp.tolist(), strict=True))
+    lambda_1 = [one_batch.get(r["step"], np.nan) for r in rows]
+    batch = floats([r["batch_sharpness"] for r in rows])  # None: not finite
+    averaged = floats([r["averaged_eigenvalues"][0] for r in rows])
+    return {
+        "lambda_1, one batch": float(np.nanmedian(lambda_1)),
+        "batch sharpness": float(np.nanmedian(batch * run.lr / 2)),
+        "lambda_1, averaged loss": float(np.nanmedian(averaged * run.lr / 2)),
+    }
+
+
+def outliers(run: Run) -> dict:
+    """{step: {edge, outliers, lambda_1 / edge, overlap top-1, overlap top-k, k}} at each
+    step with both a spectrum and a curvature probe: the bulk's edge and the outliers above
+    it (curvature.bulk_edge at BULK_MIN_WEIGHT), and the fraction of the gradient in the
+    top-1 and top-k eigenspaces (the curvature probe's k)."""
+    curv = run.curvature()
+    at = {s: i for i, s in enumerate(curv["steps"].tolist())}
+    out = {}
+    for step, (nodes, weights) in run.spectra(("nodes", "weights")).items():
+        if step not in at or "top_overlap" not in curv:
+            continue
+        edge, count = (float(x) for x in curvature.bulk_edge(nodes, weights, BULK_MIN_WEIGHT))
+        top, overlap = curv["eigenvalues"][at[step]], curv["top_overlap"][at[step]]
+        out[step] = {
+            "edge": edge,
+            "outliers": count,
+            "lambda_1 / edge": float(top[0] / edge),
+            "overlap top-1": float(overlap[0]),
+            "overlap top-k": float(overlap[-1]),
+            "k": len(overlap),
+        }
+    return out
+
+
+def scale_summary(run: Run, early: bool) -> dict:
+    """Medians over the scale probe's steps (early or late, as `sharpness_variants`) and
+    over the normalized layers: ||w||, the effective learning rate lr / ||w||^2, the
+    update's angle (radians), |cos(w, g)|; and lambda_1 in the layers' own units times
+    lr / 2. `scale_invariant`: whether the run's norm makes the layers so."""
+    rows = _chosen(run, "scale", early)
+
+    def median(key, fn=np.asarray):
+        return float(np.nanmedian(np.concatenate([np.ravel(fn(r[key])) for r in rows])))
+
+    return {
+        "||w||": median("weight_norm"),
+        "effective lr": median("effective_lr"),
+        "update angle": median("update_angle"),
+        "|cos(w, g)|": median("grad_cosine", np.abs),
+        "lambda_1 lr/2, own units": median("invariant_eigenvalues", lambda v: v[0] * run.lr / 2),
+        "scale_invariant": bool(rows and rows[0]["scale_invariant"]),
+    }

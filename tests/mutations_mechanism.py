@@ -10,6 +10,10 @@ BATCH_SHARPNESS_ROW = (
 )
 MECHANISM = "tests/test_mechanism.py"
 SCALE = "tests/test_scale_invariance.py"
+PLANTED = (
+    "tests/test_curvature.py::"
+    "test_planted_outliers_above_the_bulk_and_a_planted_gradient_in_their_span"
+)
 
 MUTATIONS = [
     mutation(
@@ -50,7 +54,7 @@ MUTATIONS = [
         "averaged-loss-first-batch",
         "the averaged loss is its first batch's",
         "bn_smooth/curvature.py",
-        "return jnp.mean(jax.lax.map(lambda b: batch_loss_fn(params, b), batches))",
+        "return jnp.mean(jax.vmap(lambda b: batch_loss_fn(params, b))(batches))",
         "return batch_loss_fn(params, batches[0])",
         BATCH_SHARPNESS_ROW,
     ),
@@ -77,5 +81,21 @@ MUTATIONS = [
         "return layers[:-1] if isinstance(model, models.DeepLinearNet) else layers",
         "return layers",
         SCALE,
+    ),
+    mutation(
+        "bulk-edge-any-weight",
+        "the bulk's edge is the largest Lanczos node, outliers included",
+        "bn_smooth/curvature.py",
+        "heavy = jnp.where(weights >= min_weight, nodes, -jnp.inf)",
+        "heavy = jnp.where(weights > 0, nodes, -jnp.inf)",
+        PLANTED,
+    ),
+    mutation(
+        "overlap-not-cumulative",
+        "the gradient's share of the top-j eigenspace is that of the j-th vector alone",
+        "bn_smooth/curvature.py",
+        "return jnp.cumsum(coefficients**2) / jnp.vdot(",
+        "return (coefficients**2) / jnp.vdot(",
+        PLANTED,
     ),
 ]

@@ -176,3 +176,28 @@ def test_batch_sharpness_and_the_averaged_loss_on_quadratics_with_per_batch_hess
     )
     # Neither is one batch's top eigenvalue.
     assert all(abs(expected - np.linalg.eigvalsh(h)[-1]) > 1e-3 for h in hessians)
+
+
+def test_planted_outliers_above_the_bulk_and_a_planted_gradient_in_their_span():
+    # 1,995 eigenvalues spread over [0, 1] and 5 outliers at 4, 6, 9, 14, 20; the gradient
+    # 0.8 u_1 + 0.6 (a unit vector of the bulk): 64% of it in the top-1 eigenspace.
+    n, planted = 2000, np.array([20.0, 14.0, 9.0, 6.0, 4.0])
+    rng = np.random.default_rng(0)
+    spectrum = np.concatenate([planted, rng.uniform(0, 1, n - 5)])
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    a = q @ np.diag(spectrum) @ q.T
+
+    def loss_fn(w):
+        return 0.5 * w @ jnp.asarray(a) @ w
+
+    density = curvature.spectral_density(loss_fn, jnp.zeros(n), jax.random.key(1), 40, 3)
+    edge, count = curvature.bulk_edge(density.nodes, density.weights, 1e-3)
+    assert 0.8 < float(edge) <= 1.0 and float(count) == 5
+    g = 0.8 * q[:, 0] + 0.6 * q[:, 7]  # eigenvalue 20, and one of the bulk
+    top = curvature.top_eigenvalues(loss_fn, jnp.zeros(n), 5, 60, jax.random.key(2))
+    np.testing.assert_allclose(top.eigenvalues, planted, rtol=1e-8)
+    overlap = curvature.subspace_overlap(top.eigenvectors, jnp.asarray(g))
+    np.testing.assert_allclose(overlap, [0.64] * 5, atol=1e-8)
+    g2 = 0.6 * q[:, 1] + 0.8 * q[:, 4]  # eigenvalues 14 and 4: top-2 and top-5
+    overlap = curvature.subspace_overlap(top.eigenvectors, jnp.asarray(g2))
+    np.testing.assert_allclose(overlap, [0, 0.36, 0.36, 0.36, 1.0], atol=1e-8)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bn_smooth import curvature, landscape, mechanism, probes, results
+from bn_smooth import curvature, landscape, mechanism, probes, results, summaries
 from tests.conftest import dln_config
 from tests.test_probes import setup
 
@@ -101,3 +101,25 @@ def test_the_landscape_probe_measures_the_curvature_probes_quantity():
     np.testing.assert_allclose(land["hg_norm"], curv["hg_norm"], rtol=1e-5)
     np.testing.assert_allclose(land["rayleigh"], curv["rayleigh"], rtol=1e-5)
     np.testing.assert_allclose(land["grad_norm"], curv["grad_norm"], rtol=1e-6)
+
+
+def test_the_sharpness_variants_are_read_at_the_probes_steps_against_2_over_lr():
+    def rows(step, one, batch, averaged):
+        return [
+            {"step": step, "kind": "curvature", "eigenvalues": [one], "rayleigh": 0.0,
+             "hg_norm": 0.0, "grad_norm": 1.0, "two_over_lr": 20.0},
+            {"step": step, "kind": "batch_sharpness", "batch_sharpness": batch,
+             "averaged_eigenvalues": [averaged], "two_over_lr": 20.0},
+        ]  # fmt: skip
+
+    run = results.Run.from_rows(
+        "made",
+        {"lr": 0.1, "num_steps": 1000},
+        rows(0, 99, 99, 99) + rows(100, 40, 10, 30) + rows(500, 20, 4, 16),
+    )
+    early = summaries.sharpness_variants(run, early=True)  # step 100 only
+    assert early == pytest.approx(
+        {"lambda_1, one batch": 2.0, "batch sharpness": 0.5, "lambda_1, averaged loss": 1.5}
+    )
+    late = summaries.sharpness_variants(run, early=False)  # step 500
+    assert late["batch sharpness"] == pytest.approx(0.2)

@@ -48,6 +48,13 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7"):
         assert f"## {claim}: " in text
     assert "not measured" not in text and "n/a" not in text
+    for section in (  # what BatchNorm changes (bn_smooth.paper.mechanism_report)
+        "What carries figure 4's difference",
+        "Sharpness as SGD sees it",
+        "Outliers and the gradient's subspace",
+        "Scale invariance",
+    ):
+        assert f"### {section}\n" in text
     assert "**smoke** scale" in text
     assert "float32 products at highest precision" in text  # bn_smooth.precision
     assert (figures / "theory.md").exists()

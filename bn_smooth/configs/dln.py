@@ -58,4 +58,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.checkpoint_every = 20
         set_every(c.probe, 10)
         c.probe.curvature.update(num_steps=6, k=2)  # the plumbing, compiled in seconds
+        c.probe.scale.update(num_steps=6)
     return c

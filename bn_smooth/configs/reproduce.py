@@ -12,8 +12,9 @@ the suite's. `probes` lists the measurements a run makes (the others are
 turned off: each costs gradient evaluations), at the experiment's interval or
 at the one `every` gives (the curvature kinds are off by default); `num_steps`,
 if not 0, trains it shorter than the scale's default;
-`figures` the figures it feeds ("sharpness" and "spectrum" go beyond the
-paper: the Hessian's top eigenvalues against 2/lr, and its spectral density).
+`figures` the figures it feeds ("sharpness", "spectrum" and "mechanism" go beyond the
+paper: the Hessian's top eigenvalues against 2/lr, its spectral density, and figure 4's
+gradient change taken apart).
 """
 
 import ml_collections
@@ -23,8 +24,10 @@ from bn_smooth.configs.common import run_spec as _run
 
 ALL_PROBES = ("landscape", "ics", "activations")
 SHARPNESS = ("curvature", "spectrum")
+MECHANISM = ("batch_sharpness", "scale")  # what BatchNorm changes (REPORT.md, beyond the paper)
 LP = ("l1", "l2", "linf")
 RUNNING_TWINS = ("landscape_running", "curvature_running")  # bn_smooth.probes.RUNNING_TWINS
+SPECTRUM_TWIN = "spectrum_running"  # at the spectrum's steps
 
 # The suite's run names, declared here once: the paper's figures and claims
 # (bn_smooth.paper) read the runs by these names, and each declares the ones it needs.
@@ -78,12 +81,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     vgg_spectrum = {"paper": 12_500, "cpu": 2_500, "smoke": 10}[a.scale]
     spectrum_early = {"paper": (2_500, 3_000), "cpu": (500, 600), "smoke": (0, 0)}[a.scale]
     dln_curvature = {"paper": 500, "cpu": 500, "smoke": 10}[a.scale]
+    # The batch sharpness (4 batches x 12 Lanczos steps) and the scale probe.
+    mechanism = {"paper": 2_500, "cpu": 500, "smoke": 10}[a.scale]
     # The BatchNorm VGG's evaluation-mode twins, at every other curvature probe (claim C7).
     running_every = {"paper": 2_000, "cpu": 500, "smoke": 10}[a.scale]
     vgg_sharp = dict(
         every={"curvature": vgg_curvature, "spectrum": vgg_spectrum},
         early_every={"spectrum": spectrum_early[0]},
         early_until=spectrum_early[1],
+    )
+    vgg_main = dict(
+        every={**vgg_sharp["every"], **dict.fromkeys(MECHANISM, mechanism)},
+        early_every=vgg_sharp["early_every"],
+        early_until=vgg_sharp["early_until"],
     )
     dln_sharp = dict(every={"curvature": dln_curvature})
     vgg_none, vgg_batch = VGG_MAIN
@@ -93,9 +103,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             vgg_none,
             "vgg_cifar",
             "norm=none,lr=0.1",
-            ALL_PROBES + SHARPNESS,
-            "1 3 4 6 7 10 11 13 14 sharpness spectrum",
-            **vgg_sharp,
+            ALL_PROBES + SHARPNESS + MECHANISM,
+            "1 3 4 6 7 10 11 13 14 sharpness spectrum mechanism",
+            **vgg_main,
         ),
         # Beyond the paper, the BatchNorm run also measures the evaluation-mode function
         # (on the running averages) as eval-mode tools do, at every other curvature
@@ -104,12 +114,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             vgg_batch,
             "vgg_cifar",
             "norm=batch,lr=0.1",
-            ALL_PROBES + SHARPNESS + RUNNING_TWINS,
-            "1 2 3 4 6 7 10 11 13 14 sharpness spectrum",
-            **{
-                **vgg_sharp,
-                "every": {**vgg_sharp["every"], **dict.fromkeys(RUNNING_TWINS, running_every)},
+            ALL_PROBES + SHARPNESS + MECHANISM + RUNNING_TWINS + (SPECTRUM_TWIN,),
+            "1 2 3 4 6 7 10 11 13 14 sharpness spectrum mechanism",
+            every={
+                **vgg_main["every"],
+                **dict.fromkeys(RUNNING_TWINS, running_every),
+                SPECTRUM_TWIN: vgg_spectrum,
             },
+            early_every={**vgg_main["early_every"], SPECTRUM_TWIN: spectrum_early[0]},
+            early_until=vgg_main["early_until"],
         ),
         *[
             _run(
@@ -132,9 +145,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                 name,
                 "dln",
                 f"norm={p}",
-                ALL_PROBES + ("curvature",),
-                "3 6 8 9 10 12 13 sharpness",
-                **dln_sharp,
+                ALL_PROBES + ("curvature", "scale"),
+                "3 6 8 9 10 12 13 sharpness mechanism",
+                every={**dln_sharp["every"], "scale": mechanism},
             )
             for name, p in zip(DLN_MAIN, ("none", "batch"), strict=True)
         ],

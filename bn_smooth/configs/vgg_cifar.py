@@ -96,6 +96,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.probe.landscape.num_etas = 3
         c.probe.curvature.update(num_steps=4, k=2)
         c.probe.spectrum.update(num_steps=4, num_vectors=2, num_points=64)
+        c.probe.batch_sharpness.update(num_steps=4, num_batches=2)
+        c.probe.scale.update(num_steps=4)
     if a.cfg:
         with c.ignore_type():
             c.model.cfg = (

@@ -5,7 +5,7 @@ early in training, at the smallest step size, at the learning rate and at the la
 import numpy as np
 
 from bn_smooth import mechanism, summaries
-from bn_smooth.paper import agreement
+from bn_smooth.paper import agreement, curvature_report
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import DLN_MAIN, DLN_SLOW, VGG_MAIN
 from bn_smooth.summaries import EARLY
@@ -48,11 +48,11 @@ def comparisons(runs) -> list[dict]:
     return out
 
 
-def _across(seeds, key, field) -> str:
+def _across(seeds, key, field, unit="") -> str:
     """The median over seeds of one number, with the seeds' range when several."""
     values = [s[key][field] for s in seeds]
-    text = fmt(float(np.median(values)))
-    return text + (f" ({fmt(min(values))}-{fmt(max(values))})" if len(values) > 1 else "")
+    text = fmt(float(np.median(values))) + unit
+    return text + (f" ({fmt(min(values))} to {fmt(max(values))})" if len(values) > 1 else "")
 
 
 def rows(runs) -> list[list]:
@@ -60,7 +60,7 @@ def rows(runs) -> list[list]:
     for c in comparisons(runs):
         seeds = c["seeds"]
         cells = [
-            f"{_across(seeds, k, 'geomean')}x, share {_across(seeds, k, 'share')}"
+            f"{_across(seeds, k, 'geomean', 'x')}, share {_across(seeds, k, 'share')}"
             for k in mechanism.FACTORS
         ]
         carriers = [mechanism.carrier(s) for s in seeds]
@@ -69,7 +69,7 @@ def rows(runs) -> list[list]:
                 c["network"],
                 c["eta"],
                 f"{len(seeds)} x {seeds[0]['steps']}",
-                f"{_across(seeds, 'change', 'geomean')}x",
+                _across(seeds, "change", "geomean", "x"),
                 *cells,
                 ", ".join(dict.fromkeys(carriers)),
             ]
@@ -83,11 +83,11 @@ def carried_by(runs, network: str = NETWORKS[0][0], eta: str = "lr") -> str:
     if not found:
         return ""
     seeds = found[0]["seeds"]
-    parts = " x ".join(f"{k} {_across(seeds, k, 'geomean')}" for k in mechanism.FACTORS)
+    parts = " x ".join(f"{k} {_across(seeds, k, 'geomean', 'x')}" for k in mechanism.FACTORS)
     carriers = ", ".join(dict.fromkeys(mechanism.carrier(s) for s in seeds))
     return (
         f"\nDecomposed ({network}, eta = {eta}, geometric means over the early probes, median "
-        f"over {len(seeds)} seed(s)): the change's ratio {_across(seeds, 'change', 'geomean')}x"
+        f"over {len(seeds)} seed(s)): the change's ratio {_across(seeds, 'change', 'geomean', 'x')}"
         f" = {parts}; the largest share of it: {carriers} (section \"What carries figure 4's "
         'difference").\n'
     )
@@ -118,5 +118,14 @@ def report_section(runs) -> str:
                 "largest share",
             ],
             rows(runs),
+        )
+        + "".join(
+            "\n" + part
+            for part in (
+                curvature_report.sharpness_variants(runs),
+                curvature_report.outliers(runs),
+                curvature_report.scale(runs),
+            )
+            if part
         )
     )
