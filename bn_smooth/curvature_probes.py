@@ -118,7 +118,10 @@ def scale_probe(context: Context, section) -> Probe:
 @register("spectrum")
 def spectrum_probe(context: Context, section) -> Probe:
     """The Hessian's spectral density by stochastic Lanczos quadrature (Ghorbani et al.
-    2019): each starting vector's nodes and weights, and their Gaussian-smoothed average."""
+    2019): each starting vector's nodes and weights, and their Gaussian-smoothed average;
+    `num_params`, the dimension (a node of weight w stands for about w * num_params
+    eigenvalues)."""
+    num_params = sum(x.size for x in jax.tree.leaves(context.params))
 
     def measure(state, data):
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
@@ -133,7 +136,7 @@ def spectrum_probe(context: Context, section) -> Probe:
             strategy=section.strategy,
         )._asdict()
 
-    return Probe(measure)
+    return Probe(measure, lambda out: {**out, "num_params": num_params})
 
 
 # The running twins (probes.RUNNING_TWINS) measure like their kinds.

@@ -148,9 +148,10 @@ def eta_medians(run: Run) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------
 # What BatchNorm changes (bn_smooth.mechanism; the batch_sharpness, scale and spectrum probes)
 
-# An eigenvalue isolated above the bulk holds about 1/n of a Lanczos vector's weight (n: the
-# number of parameters, 10^4 and more here); a node of the bulk holds at least this much.
-BULK_MIN_WEIGHT = 1e-3
+# A Lanczos node of weight w stands for about w * n eigenvalues (n: the number of
+# parameters): an eigenvalue isolated above the bulk holds about 1/n, a node of the bulk
+# stands for at least this many.
+BULK_EIGENVALUES = 10
 
 
 def _chosen(run: Run, kind: str, early: bool) -> list[dict]:
@@ -183,15 +184,18 @@ def sharpness_variants(run: Run, early: bool) -> dict:
 def outliers(run: Run) -> dict:
     """{step: {edge, outliers, lambda_1 / edge, overlap top-1, overlap top-k, k}} at each
     step with both a spectrum and a curvature probe: the bulk's edge and the outliers above
-    it (curvature.bulk_edge at BULK_MIN_WEIGHT), and the fraction of the gradient in the
-    top-1 and top-k eigenspaces (the curvature probe's k)."""
+    it (curvature.bulk_edge, a bulk node standing for BULK_EIGENVALUES eigenvalues or
+    more), and the fraction of the gradient in the top-1 and top-k eigenspaces (the
+    curvature probe's k)."""
     curv = run.curvature()
     at = {s: i for i, s in enumerate(curv["steps"].tolist())}
+    sizes = {r["step"]: r.get("num_params") for r in run.rows.get("spectrum", [])}
     out = {}
     for step, (nodes, weights) in run.spectra(("nodes", "weights")).items():
-        if step not in at or "top_overlap" not in curv:
+        if step not in at or "top_overlap" not in curv or not sizes[step]:
             continue
-        edge, count = (float(x) for x in curvature.bulk_edge(nodes, weights, BULK_MIN_WEIGHT))
+        min_weight = BULK_EIGENVALUES / sizes[step]
+        edge, count = (float(x) for x in curvature.bulk_edge(nodes, weights, min_weight))
         top, overlap = curv["eigenvalues"][at[step]], curv["top_overlap"][at[step]]
         out[step] = {
             "edge": edge,
@@ -222,3 +226,27 @@ def scale_summary(run: Run, early: bool) -> dict:
         "lambda_1 lr/2, own units": median("invariant_eigenvalues", lambda v: v[0] * run.lr / 2),
         "scale_invariant": bool(rows and rows[0]["scale_invariant"]),
     }
+
+
+def sharpness_at_loss(run: Run, level: float) -> tuple[int, float]:
+    """(the curvature probe nearest the first step at which the training loss, as a
+    running mean over `window` steps, is at or below `level`; lambda_1 there), or
+    (-1, nan) if it never is: sharpness compared at a matched training loss."""
+    steps, loss = run.train_curve("loss", run.window)
+    below = np.flatnonzero(loss <= level)
+    curv_steps, sharp = run.sharpness()
+    if not below.size or not curv_steps.size:
+        return -1, np.nan
+    i = int(np.argmin(np.abs(curv_steps - steps[below[0]])))
+    return int(curv_steps[i]), float(sharp[i] * 2 / run.lr)
+
+
+def before_threshold(a: Run, b: Run) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, lambda_1 of a, lambda_1 of b) at the curvature probes both made before
+    either's lambda_1 first reached 2/lr: sharpness compared before the edge of stability
+    pins it."""
+    (sa, ra), (sb, rb) = a.sharpness(), b.sharpness()
+    common, ia, ib = np.intersect1d(sa, sb, return_indices=True)
+    at_edge = (ra[ia] >= 1) | (rb[ib] >= 1)
+    first = int(np.argmax(at_edge)) if at_edge.any() else common.size
+    return common[:first], ra[ia][:first] * 2 / a.lr, rb[ib][:first] * 2 / b.lr

@@ -8,14 +8,16 @@ Times, in one process and one after the other:
 (a) the VGG-11 training step with and without BatchNorm at several widths, as
     the training loops run it (STEPS_PER_CALL steps a call: one lax.scan here,
     a Python loop in PyTorch);
-(b) the line search along the gradient with 8 step sizes;
+(b) the line search along the gradient with 8 step sizes, with the curvature along the
+    gradient at its start (one HVP: bn_smooth.mechanism's decomposition);
 (c) ICS over all layers;
 (d) the 25-layer DLN step with and without BatchNorm;
 (e) a vmap sweep of N models against N separate steps;
 (f) the Hessian of the BatchNorm VGG's training-mode loss: one HVP (forward-over-
     reverse; torch.func there) and a 20-step Lanczos, at the smallest width;
-(g) ours only: the VGG curvature probe as the cpu-scale suite runs it, against
-    the line search (b), at the smallest width (the target: at most 3x);
+(g) ours only: the VGG curvature, batch-sharpness and scale probes as the cpu-scale
+    suite runs them, against the line search (b), at the smallest width (the target for
+    the curvature probe: at most 3x);
 (h) ours only: the training steps and the line search with every product at the
     backend's default precision against `highest` (bn_smooth.precision; on a CPU
     both are float32, so the expected ratio is 1).
@@ -126,8 +128,8 @@ def main(argv):
                     "vgg",
                     norm,
                     width,
-                    f"(b) line search x{NUM_ETAS}",
-                    3 * fwd * (NUM_ETAS + 1),
+                    f"(b) line search x{NUM_ETAS} + HVP",
+                    3 * fwd * (NUM_ETAS + 1) + 4 * fwd,  # an HVP: about 4 forward passes
                     ours.probe("landscape"),
                     ref["line_search"],
                     compiled.get("line_search"),
@@ -161,28 +163,30 @@ def main(argv):
         ours_lanczos,
         ref["lanczos"],
     )
-    # (g) the curvature probe against the line search, both as the suite's VGG runs them.
+    # (g) the Hessian's probes against the line search, as the suite's VGG runs make them.
+    cpu = vgg_cifar.get_config("scale=cpu").probe
     for norm in ("none", "batch"):
         ours = Ours("vgg", norm, width)
-        ours.config.probe.curvature.update(vgg_cifar.get_config("scale=cpu").probe.curvature)
         line_s = median_time(ours.probe("landscape"), repeats)
-        curvature_s = median_time(ours.probe("curvature"), repeats)
-        section = ours.config.probe.curvature
-        rows.append(
-            {
-                "task": "vgg",
-                "norm": norm,
-                "width": width,
-                "what": "(g) curvature probe / line search",
-                "ours_s": curvature_s,
-                "line_search_s": line_s,
-                "cost_vs_line_search": curvature_s / line_s,
-            }
-        )
-        print(
-            f"(g) curvature probe ({section.num_steps} Lanczos steps, k={section.k}), {norm}, "
-            f"width {width:g}: {curvature_s / line_s:.2f}x the line search's time"
-        )
+        for kind in ("curvature", "batch_sharpness", "scale"):
+            ours.config.probe[kind].update(cpu[kind])
+            probe_s = median_time(ours.probe(kind), repeats)
+            rows.append(
+                {
+                    "task": "vgg",
+                    "norm": norm,
+                    "width": width,
+                    "what": f"(g) {kind} probe / line search",
+                    "ours_s": probe_s,
+                    "line_search_s": line_s,
+                    "cost_vs_line_search": probe_s / line_s,
+                }
+            )
+            settings = ", ".join(f"{k}={v}" for k, v in cpu[kind].items() if k != "every")
+            print(
+                f"(g) {kind} probe ({settings}), {norm}, width {width:g}: "
+                f"{probe_s / line_s:.2f}x the line search's time"
+            )
     for norm in ("none", "batch"):
         ours, ref = Ours("dln", norm), torch_reference("dln", norm)
         compiled = torch_reference("dln", norm, compile_model=True) if use_compile else {}

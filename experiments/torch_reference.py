@@ -135,15 +135,19 @@ def measurements(
         return float(torch.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(a, b, strict=True))))
 
     def line_search():
+        """The line search, and ||H g_hat|| at its start (double backward), as our probe."""
         xb, yb = net.batch()
-        g = grads(xb, yb, params)
+        g = torch.autograd.grad(net.loss_of(forward(xb), yb), params, create_graph=True)
+        norm = torch.sqrt(sum((gi.detach() ** 2).sum() for gi in g))
+        hg = torch.autograd.grad(g, params, grad_outputs=[gi.detach() / norm for gi in g])
+        g = [gi.detach() for gi in g]
         base = [p.detach().clone() for p in params]
         dists = []
         for eta in net.etas:
             set_params([b - eta * gi for b, gi in zip(base, g, strict=True)])
             dists.append(distance(grads(xb, yb, params), g))
         set_params(base)
-        return max(dists)
+        return max(dists), float(torch.sqrt(sum((h**2).sum() for h in hg)))
 
     def ics():
         xb, yb = net.batch()

@@ -98,4 +98,20 @@ MUTATIONS = [
         "return (coefficients**2) / jnp.vdot(",
         PLANTED,
     ),
+    mutation(
+        "matched-loss-last-step",
+        "lambda_1 at a matched loss is read where the loss is last below the level",
+        "bn_smooth/summaries.py",
+        "i = int(np.argmin(np.abs(curv_steps - steps[below[0]])))",
+        "i = int(np.argmin(np.abs(curv_steps - steps[below[-1]])))",
+        MECHANISM,
+    ),
+    mutation(
+        "before-threshold-includes-the-edge",
+        "the comparison before the threshold includes the first probe at 2/lr",
+        "bn_smooth/summaries.py",
+        "first = int(np.argmax(at_edge)) if at_edge.any() else common.size",
+        "first = int(np.argmax(at_edge)) + 1 if at_edge.any() else common.size",
+        MECHANISM,
+    ),
 ]

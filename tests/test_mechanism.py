@@ -123,3 +123,29 @@ def test_the_sharpness_variants_are_read_at_the_probes_steps_against_2_over_lr()
     )
     late = summaries.sharpness_variants(run, early=False)  # step 500
     assert late["batch sharpness"] == pytest.approx(0.2)
+
+
+def curvature_run(losses, probes, lr=0.1):
+    """A run made in memory: training losses step by step, and lambda_1 at probed steps."""
+    rows = [{"step": s, "kind": "train", "loss": v} for s, v in enumerate(losses)]
+    rows += [
+        {"step": s, "kind": "curvature", "eigenvalues": [lam], "rayleigh": 0.0,
+         "hg_norm": 0.0, "grad_norm": 1.0, "two_over_lr": 2 / lr}
+        for s, lam in probes
+    ]  # fmt: skip
+    rows.sort(key=lambda r: r["step"])
+    return results.Run.from_rows("made", {"lr": lr, "num_steps": len(losses)}, rows)
+
+
+def test_sharpness_is_compared_at_a_matched_loss_and_before_the_threshold():
+    # 30 steps: window 1 (num_steps // 30). Loss 2, 1.9, ..., lambda_1 every 10 steps.
+    fast = curvature_run(2 - 0.1 * np.arange(30), [(0, 5), (10, 12), (20, 25)])
+    slow = curvature_run(2 - 0.02 * np.arange(30), [(0, 3), (10, 8), (20, 30)])
+    assert summaries.sharpness_at_loss(fast, 1.4) == (10, pytest.approx(12))  # step 6 -> 10
+    assert summaries.sharpness_at_loss(slow, 1.3)[0] == -1  # never that low
+    assert summaries.sharpness_at_loss(slow, 1.8) == (10, pytest.approx(8))
+    # 2/lr = 20: slow reaches it at step 20, so only steps 0 and 10 compare.
+    steps, a, b = summaries.before_threshold(fast, slow)
+    assert steps.tolist() == [0, 10]
+    np.testing.assert_allclose(a, [5, 12])
+    np.testing.assert_allclose(b, [3, 8])

@@ -6,6 +6,7 @@ the probe it reads."""
 from bn_smooth import summaries
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import DLN_MAIN, VGG_MAIN
+from bn_smooth.paper.sharpness_claim import SHARPNESS_PAIRS
 from bn_smooth.summaries import EARLY
 
 WHEN = ((True, f"first {EARLY:.0%}, after step 0"), (False, "the rest"))
@@ -52,10 +53,12 @@ def outliers(runs) -> str:
     return (
         "### Outliers and the gradient's subspace\n\n"
         "From the spectral density (stochastic Lanczos quadrature) at the steps it was "
-        "probed: the bulk's upper edge (the largest node holding at least "
-        f"{summaries.BULK_MIN_WEIGHT:g} of a starting vector's weight; an eigenvalue "
-        "isolated above the bulk holds about 1/n), the number of nodes above it per "
-        "starting vector (median: the outliers; Ghorbani, Krishnan and Xiao 2019), "
+        "probed: the bulk's upper edge (the largest Lanczos node standing for at least "
+        f"{summaries.BULK_EIGENVALUES} eigenvalues, i.e. of weight at least "
+        f"{summaries.BULK_EIGENVALUES}/n for n parameters; an eigenvalue isolated above the "
+        "bulk holds about 1/n), the number of nodes above it per starting vector (median: "
+        "the outliers; Ghorbani, Krishnan and Xiao 2019; the count depends on that rule: "
+        "the spectrum's tail thins out gradually), "
         "lambda_1 / edge, and the fraction of the gradient in the top-1 and top-k "
         "eigenspaces (Gur-Ari, Roberts and Dyer 2018), in the training mode and, for "
         "BatchNorm, the evaluation mode.\n\n"
@@ -111,5 +114,54 @@ def scale(runs) -> str:
                 "lambda_1 lr/2, own units",
             ],
             rows,
+        )
+    )
+
+
+LOSS_FRACTIONS = (0.8, 0.6, 0.45)  # matched training losses: these fractions of the start's
+
+
+def fair_sharpness(runs) -> str:
+    """Claim C7's lambda_1 where a common learning rate does not decide it: at a matched
+    training loss, and before either network reaches 2/lr."""
+    matched, before = [], []
+    for what, none_name, batch_name in SHARPNESS_PAIRS:
+        if none_name not in runs or batch_name not in runs:
+            continue
+        none, batch = runs[none_name], runs[batch_name]
+        start = none.train_curve("loss")[1][0]
+        for fraction in LOSS_FRACTIONS:
+            level = fraction * start
+            (sa, la), (sb, lb) = (summaries.sharpness_at_loss(r, level) for r in (none, batch))
+            if sa >= 0 and sb >= 0:
+                matched.append(
+                    [what, f"{fmt(level)} ({fraction:.0%} of step 0's)"]
+                    + [f"{fmt(la)} (step {sa:,})", f"{fmt(lb)} (step {sb:,})", fmt(la / lb)]
+                )
+        steps, la, lb = summaries.before_threshold(none, batch)
+        for s, a, b in zip(steps, la, lb, strict=True):
+            before.append([what, f"{s:,}", fmt(a), fmt(b), fmt(a / b), fmt(2 / none.lr)])
+        if not steps.size:
+            first = [r.sharpness()[1][0] * 2 / r.lr for r in (none, batch)]
+            before.append(
+                [what, "none (step 0: one is at 2/lr already)", *(fmt(v) for v in first)]
+                + [fmt(first[0] / first[1]), fmt(2 / none.lr)]
+            )
+    if not matched and not before:
+        return ""
+    return (
+        "### Lambda_1 where the learning rate does not decide it (claim C7)\n\n"
+        "At a common learning rate both networks train at the edge of stability, so similar "
+        "lambda_1 is near-certain there. At a matched training loss (the curvature probe "
+        "nearest the first step at which each network's running-mean loss reaches the level) "
+        "and before either reaches 2/lr, lambda_1 of each:\n\n"
+        + table(
+            ["pair", "training loss", "lambda_1, standard", "lambda_1, BatchNorm", "ratio"],
+            matched,
+        )
+        + "\n"
+        + table(
+            ["pair", "step (both below 2/lr)", "standard", "BatchNorm", "ratio", "2/lr"],
+            before,
         )
     )

@@ -125,6 +125,7 @@ def report_section(runs) -> str:
                 curvature_report.sharpness_variants(runs),
                 curvature_report.outliers(runs),
                 curvature_report.scale(runs),
+                curvature_report.fair_sharpness(runs),
             )
             if part
         )
