@@ -63,6 +63,7 @@ class Ours:
             model = models.DeepLinearNet(25, 10, norms.get_norm(norm, **kwargs))
             self.task = tasks.Task("dln", model, tasks.summed_squared_error, None, (10,))
             self.lr, self.config = 1e-6, probe_config(1e-6, 0.01, 30.0, "log", "map")
+        self.config.norm = norm  # the scale probe reads whether the norm is scale-invariant
         # bn_smooth.precision: the training step's and the probes' products
         self.task = dataclasses.replace(self.task, precision=precision)
         self.config.precision = ml_collections.ConfigDict(dict(train=precision, probes=precision))

@@ -28,7 +28,7 @@ def test_ours_runs_the_librarys_steps_and_probes():
     times run on the state the library's training builds (its optimizer included)."""
     ours = programs.Ours("dln", "batch")
     ours.steps()
-    for kind in ("landscape", "ics"):
+    for kind in ("landscape", "ics", "curvature", "batch_sharpness", "scale"):
         ours.probe(kind)()
 
 
