@@ -99,3 +99,9 @@ def compare(a: Decomposition, b: Decomposition, eta_index: int, keep=None) -> di
 def carrier(comparison: dict) -> str:
     """The factor with the largest share of the change's ratio (FACTORS' name)."""
     return max(FACTORS, key=lambda k: comparison[k]["share"])
+
+
+def at_largest_step(d: Decomposition) -> float:
+    """The fraction of probes whose largest change (figure 4's measure) is at the largest
+    step size: where it is, figure 4's ratio is the decomposition's at that step size."""
+    return float(np.mean(np.argmax(d.change, axis=1) == d.change.shape[1] - 1))

@@ -76,6 +76,11 @@ def test_shares_add_up_and_name_the_factor_that_carries_the_ratio():
     assert c["||H g_hat||"]["share"] == pytest.approx(0)
     assert mechanism.carrier(c) == "non-linearity"
     assert c["steps"] == 4
+    # Figure 4's largest change is at the largest step size at every probe ...
+    assert mechanism.at_largest_step(a) == 1.0
+    # ... unless the gradient's change falls back along the ray.
+    bent = a._replace(change=a.change * np.array([[3.0, 1.0]] * 2 + [[1.0, 1.0]] * 2))
+    assert mechanism.at_largest_step(bent) == 0.5
 
 
 def test_the_window_and_the_common_steps_decide_what_is_compared():

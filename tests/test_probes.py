@@ -241,13 +241,16 @@ def test_running_mode_measures_the_evaluation_function_and_only_differs_with_bat
     fake_cifar, norm
 ):
     config = with_curvature(tiny_vgg_config(fake_cifar, norm=norm))
+    config.probe.batch_sharpness.update(every=1, num_batches=2, num_steps=4)
+    config.probe.scale.update(every=1, num_steps=4)
+    kinds = ("landscape", "curvature", "batch_sharpness", "scale")
     task, tx, data, state, _ = setup(config)  # running averages of two steps
     rows = {}
     for mode in train.MODES:
-        for kind in ("landscape", "curvature"):
+        for kind in kinds:
             config.probe[kind].mode = mode
         p = probes.Probes(task, tx, config, state.params)
-        rows[mode] = {kind: p.run(kind, state, data) for kind in ("landscape", "curvature")}
+        rows[mode] = {kind: p.run(kind, state, data) for kind in kinds}
     eval_out = task.model.apply(
         {"params": state.params, "batch_stats": state.batch_stats},
         task.batch(data, state.stream("data"), state.step)[0],
@@ -256,18 +259,15 @@ def test_running_mode_measures_the_evaluation_function_and_only_differs_with_bat
     eval_loss = task.objective(eval_out, task.batch(data, state.stream("data"), state.step)[1])
     np.testing.assert_allclose(rows["running"]["landscape"]["loss0"], eval_loss[0], rtol=1e-6)
     same = {
-        "loss0": np.allclose(
-            rows["running"]["landscape"]["loss0"], rows["batch"]["landscape"]["loss0"], rtol=1e-6
-        ),
-        "hg_norm": np.allclose(
-            rows["running"]["curvature"]["hg_norm"],
-            rows["batch"]["curvature"]["hg_norm"],
-            rtol=1e-4,
-        ),
+        key: np.allclose(rows["running"][kind][key], rows["batch"][kind][key], rtol=1e-4)
+        for kind, key in (
+            ("landscape", "loss0"),
+            ("curvature", "hg_norm"),
+            ("batch_sharpness", "batch_sharpness"),
+            ("scale", "invariant_eigenvalues"),
+        )
     }
-    assert same == (
-        {"loss0": True, "hg_norm": True} if norm == "none" else {"loss0": False, "hg_norm": False}
-    )
+    assert same == dict.fromkeys(same, norm == "none")
 
 
 def test_dense_early_probing_runs_at_exactly_the_scheduled_steps(tmp_path):
