@@ -15,9 +15,10 @@ over a window, the geometric mean of the change's ratio is the product of the th
 geometric means, and each factor's share of log(change ratio) says which one carries
 the difference (shares sum to 1).
 
-    d = mechanism.decompose(results.Run.load("runs/reproduce/vgg_batch"))
-    mechanism.compare(d_standard, d, eta_index=0,
-                      keep=lambda steps: summaries.early_steps(steps, run.num_steps))
+    standard = mechanism.decompose(results.Run.load("runs/reproduce/vgg_none"))
+    batchnorm = mechanism.decompose(results.Run.load("runs/reproduce/vgg_batch"))
+    early = lambda steps: summaries.early_steps(steps, 3_000)  # the first 20%, after 0
+    mechanism.compare(standard, batchnorm, eta_index=-1, keep=early)  # the largest eta
 """
 
 from typing import NamedTuple

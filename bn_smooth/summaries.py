@@ -211,8 +211,9 @@ def outliers(run: Run) -> dict:
 def scale_summary(run: Run, early: bool) -> dict:
     """Medians over the scale probe's steps (early or late, as `sharpness_variants`) and
     over the normalized layers: ||w||, the effective learning rate lr / ||w||^2, the
-    update's angle (radians), |cos(w, g)|; and lambda_1 in the layers' own units times
-    lr / 2. `scale_invariant`: whether the run's norm makes the layers so."""
+    update's angle (radians), |cos(w, g)|; and lambda_1 in the layers' own units (of
+    D H D: a number of the function, not to be held against 2/lr, which bounds lambda_1
+    of H). `scale_invariant`: whether the run's norm makes the layers so."""
     rows = _chosen(run, "scale", early)
 
     def median(key, fn=np.asarray):
@@ -223,7 +224,7 @@ def scale_summary(run: Run, early: bool) -> dict:
         "effective lr": median("effective_lr"),
         "update angle": median("update_angle"),
         "|cos(w, g)|": median("grad_cosine", np.abs),
-        "lambda_1 lr/2, own units": median("invariant_eigenvalues", lambda v: v[0] * run.lr / 2),
+        "lambda_1, own units": median("invariant_eigenvalues", lambda v: v[0]),
         "scale_invariant": bool(rows and rows[0]["scale_invariant"]),
     }
 

@@ -111,7 +111,7 @@ def scale(runs) -> str:
                 "lr / ||w||^2",
                 "update angle (rad)",
                 "|cos(w, g)|",
-                "lambda_1 lr/2, own units",
+                "lambda_1, own units",
             ],
             rows,
         )
