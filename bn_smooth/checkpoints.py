@@ -40,7 +40,7 @@ class Checkpoints:
         self.manager = ocp.CheckpointManager(self.folder, options=options)
 
     def save(self, state: TrainState):
-        step = int(state.step)
+        step = state.current_step
         if self.manager.latest_step() != step:
             try:
                 self.manager.save(step, args=ocp.args.StandardSave(state), force=True)

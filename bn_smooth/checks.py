@@ -22,10 +22,14 @@ def _require(ok: bool, message: str):
 
 def check_config(config):
     """Values a run cannot train with (before its data is loaded)."""
-    _require(
-        isinstance(config.lr, int | float) and math.isfinite(config.lr) and config.lr > 0,
-        f"lr must be a positive number, not {config.lr!r} (SGD with lr <= 0 does not descend)",
-    )
+    sweep_lrs = tuple(config.get("sweep_lrs") or ())
+    for lr in (config.lr, *sweep_lrs):
+        _require(
+            isinstance(lr, int | float) and math.isfinite(lr) and lr > 0,
+            f"lr must be a positive number, not {lr!r} (SGD with lr <= 0 does not descend)",
+        )
+    if sweep_lrs:
+        _check_sweep(config)
     _require(
         isinstance(config.num_steps, int) and config.num_steps > 0,
         f"num_steps must be a positive integer, not {config.num_steps!r}",
@@ -49,9 +53,10 @@ def check_config(config):
         f"momentum must be in [0, 1), not {config.get('momentum')!r}",
     )
     _require(
-        0 <= config.get("weight_decay", 0.0) * config.lr < 1,
+        0 <= config.get("weight_decay", 0.0) * max((config.lr, *sweep_lrs)) < 1,
         f"weight_decay must be >= 0 with weight_decay * lr < 1 (each step shrinks the "
-        f"weights by that factor), not {config.get('weight_decay')!r} at lr {config.lr!r}",
+        f"weights by that factor), not {config.get('weight_decay')!r} at lr "
+        f"{max((config.lr, *sweep_lrs))!r}",
     )
     if "cfg" in config.get("model", {}):
         _check_vgg(config.model)
@@ -71,6 +76,26 @@ def check_config(config):
         for field in ("every", "early_every"):
             value = section.get(field, 0)
             _require(value >= 0, f"probe.{kind}.{field} must be >= 0 (0: off), not {value!r}")
+
+
+def _check_sweep(config):
+    """A sweep trains its models side by side, stepwise, and measures nothing but their
+    training and evaluation: a probe would have to say which model it measures."""
+    probing = sorted(
+        kind
+        for kind, section in config.get("probe", {}).items()
+        if section.get("every") or section.get("early_every")
+    )
+    _require(
+        not probing,
+        f"a learning-rate sweep (sweep_lrs) makes no probes, but probe(s) {', '.join(probing)} "
+        "are on; set their probe.<kind>.every to 0, or train each learning rate as a run",
+    )
+    _require(
+        config.get("train_loop") in (None, "steps"),
+        f"a learning-rate sweep trains step by step; train_loop {config.get('train_loop')!r} "
+        "must be None or 'steps'",
+    )
 
 
 def _check_vgg(model):

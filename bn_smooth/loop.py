@@ -23,6 +23,7 @@ from bn_smooth import (
     progress,
     resume,
     runlog,
+    sweep,
     tasks,
     train,
     workdir_lock,
@@ -127,15 +128,26 @@ class _Run:
             raise
 
     def _set_up(self, config):
-        self.state = self.checkpoints.restore(train.init_state(self.task, self.tx, config.seed))
-        self.step = int(self.state.step)
+        self.sweep = bool(config.get("sweep_lrs"))
+        initial = (
+            sweep.states_for(self.task, self.tx, config)
+            if self.sweep
+            else train.init_state(self.task, self.tx, config.seed)
+        )
+        self.state = self.checkpoints.restore(initial)
+        self.step = self.state.current_step
         if self.step:
             logging.info("resuming %s from step %d", self.workdir, self.step)
         self.writer = runlog.MetricsWriter(self.workdir)
         self.writer.truncate(self.step)
-        self.run_window = _window_runner(
-            self.task, self.tx, self.data, self.state, config.get("train_loop")
-        )
+        if self.sweep:  # step by step: its models share a step function, not a scan
+            step_fn = sweep.make_sweep_step(self.task, self.tx)
+            order = sweep.epoch_order(self.task, self.data, self.state)
+            self.run_window = _stepwise(step_fn, order, self.data)
+        else:
+            self.run_window = _window_runner(
+                self.task, self.tx, self.data, self.state, config.get("train_loop")
+            )
         self.probes = probes.Probes(self.task, self.tx, config, self.state.params)
         self.seconds = {"train_seconds": 0.0, "eval_seconds": 0.0, "probe_seconds": 0.0}
         self.start_time = time.time()
@@ -173,10 +185,9 @@ class _Run:
         if self.data.num_test and (
             _due(self.step, self.config.eval_every) or self.step == self.config.num_steps
         ):
+            evaluate = sweep.evaluate if self.sweep else train.evaluate
             with self._timed("eval_seconds"):
-                self.writer.write(
-                    self.step, "eval", train.evaluate(self.task, self.state, self.data)
-                )
+                self.writer.write(self.step, "eval", evaluate(self.task, self.state, self.data))
 
     def probe_if_due(self):
         with self._timed("probe_seconds"):
@@ -192,9 +203,10 @@ class _Run:
             return self.run_window(self.state, self.step, stop)
 
     def write_window(self, metrics) -> int | None:
-        """Write the window's training rows up to and including the first non-finite loss;
-        returns that step's offset in the window, or None if every loss is finite."""
-        bad = np.flatnonzero(~np.isfinite(metrics["loss"]))
+        """Write the window's training rows up to and including the first non-finite loss
+        (of a sweep: the first step at which no model's loss is finite); returns that
+        step's offset in the window, or None if there is none."""
+        bad = np.flatnonzero(sweep.all_diverged(metrics["loss"]))
         count = len(metrics["loss"]) if bad.size == 0 else int(bad[0]) + 1
         self.writer.write_rows(
             [
@@ -258,7 +270,11 @@ def _window_runner(task, tx, data, state, train_loop: str | None):
     if train_loop != "steps":
         raise ConfigError(f"unknown train_loop {train_loop!r}; valid: steps, scan")
     step_fn = train.make_train_step(task, tx)
-    order = train.EpochOrder(task, data, state.stream("data"))
+    return _stepwise(step_fn, train.EpochOrder(task, data, state.stream("data")), data)
+
+
+def _stepwise(step_fn, order, data):
+    """The 'steps' loop of `step_fn` (a run's or a sweep's) with `order`'s permutations."""
 
     def run_steps(state, start, stop):
         window = []

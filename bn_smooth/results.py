@@ -116,9 +116,10 @@ class Run:
                 f"{c['model']['width']:g} width, {c['num_steps']:,} SGD steps of batch "
                 f"{c['batch_size']}"
             )
+        lrs = c.get("sweep_lrs") or [c["lr"]]  # a sweep: each of them (bn_smooth.sweep)
         return (
             f"the {c['model']['depth']}-layer DLN, {c['num_steps']:,} full-batch GD "
-            f"steps at lr {c['lr']:g}"
+            f"steps at lr {', '.join(f'{lr:g}' for lr in lrs)}"
         )
 
     # Series

@@ -9,11 +9,18 @@
 Model i follows exactly the run `train.train_step` would give with seed
 seeds[i] and learning rate learning_rates[i] (same batches, same noise): the
 sweep is a batched copy of N independent runs, with the runs' own optimizer
-(`train.make_optimizer`), not an approximation of them.
+(`train.make_optimizer`), not an approximation of them. The batched program rounds
+differently (float32 losses agree to about 1e-5 per step), so over thousands of SGD
+steps a VGG model drifts from its run alone as a run does on another machine.
+
+A run whose config sets `sweep_lrs` is such a sweep, trained, checkpointed and resumed
+by bn_smooth.loop like any run (`states_for`, `evaluate`); its rows hold one value per
+model, and `bn_smooth.sweep_results` reads each model back as a run of its own.
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bn_smooth import precision, train
 
@@ -56,3 +63,25 @@ def make_sweep_step(task, tx):
 def epoch_order(task, data, states: train.TrainState) -> train.EpochOrder:
     """Each model's epoch permutation (from its own data stream), stacked, once per epoch."""
     return train.EpochOrder(task, data, jax.vmap(lambda s: s.stream("data"))(states))
+
+
+def states_for(task, tx, config) -> train.TrainState:
+    """The initial states of a sweep run: one model per `config.sweep_lrs`, each at
+    `config.seed`."""
+    lrs = list(config.sweep_lrs)
+    return init_states(task, tx, [config.seed] * len(lrs), lrs)
+
+
+def evaluate(task, states: train.TrainState, data) -> dict:
+    """`train.evaluate` of each model: {"loss": [one per model], ..., "num_examples": n}."""
+    each = [train.evaluate(task, unstack(states, i), data) for i in range(len(states.step))]
+    return {
+        key: each[0][key] if key == "num_examples" else [e[key] for e in each] for key in each[0]
+    }
+
+
+def all_diverged(losses) -> np.ndarray:
+    """Per step of a window (losses: (steps,) or (steps, models)): whether no model's loss
+    is finite. A sweep goes on while one model trains; a run stops at its first nan."""
+    losses = np.asarray(losses)
+    return ~np.isfinite(losses.reshape(len(losses), -1)).any(axis=1)

@@ -36,6 +36,11 @@ class TrainState(struct.PyTreeNode):
         """The key of the noisy_batch noise at this step."""
         return jax.random.fold_in(self.stream("noise"), self.step)
 
+    @property
+    def current_step(self) -> int:
+        """The step as a Python int (the models of a sweep, stacked, share it)."""
+        return int(jax.device_get(self.step).flat[0])
+
 
 def make_optimizer(config) -> optax.GradientTransformation:
     """SGD at `config.lr`, its learning rate a hyperparameter in the optimizer state, with

@@ -15,7 +15,12 @@ from bn_smooth.errors import ConfigError
 
 PROVENANCE = "provenance.json"
 # The file that says an entrypoint has written into a folder before.
-MARKS = {"reproduce": "REPORT.md", "c4_study": "c4_study.md", "calibration": "calibration.md"}
+MARKS = {
+    "reproduce": "REPORT.md",
+    "c4_study": "c4_study.md",
+    "calibration": "calibration.md",
+    "lr_sweep": "lr_sweep.md",
+}
 
 
 def default(workdir) -> Path:

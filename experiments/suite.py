@@ -70,6 +70,8 @@ def run_config(suite, run):
         )
     if run.num_steps:
         config.num_steps = run.num_steps
+    if run.get("sweep_lrs"):
+        config.sweep_lrs = tuple(run.sweep_lrs)
     if "data_dir" in config:
         config.data_dir = suite.data_dir or config.data_dir
         config.download = suite.download

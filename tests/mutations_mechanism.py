@@ -10,6 +10,12 @@ BATCH_SHARPNESS_ROW = (
 )
 MECHANISM = "tests/test_mechanism.py"
 SCALE = "tests/test_scale_invariance.py"
+SWEEP_ALONE = "tests/test_lr_sweep.py::test_sweep_run_trains_each_model_as_its_run_alone"
+SWEEP_EVAL = "tests/test_lr_sweep.py::test_vgg_sweep_run_evaluates_each_model"
+TRAINS_RULE = "tests/test_lr_sweep.py::test_trains_rule_on_known_curves"
+UNFINISHED = "tests/test_lr_sweep.py::test_an_unfinished_sweep_trains_at_no_learning_rate"
+C8_CHECKS = "tests/test_lr_claim.py::test_c8_each_check_fails_alone"
+C8_MATCHED = "tests/test_lr_claim.py::test_c8_matched_loss_check_needs_batchnorm_lower"
 PLANTED = (
     "tests/test_curvature.py::"
     "test_planted_outliers_above_the_bulk_and_a_planted_gradient_in_their_span"
@@ -113,5 +119,69 @@ MUTATIONS = [
         "first = int(np.argmax(at_edge)) if at_edge.any() else common.size",
         "first = int(np.argmax(at_edge)) + 1 if at_edge.any() else common.size",
         MECHANISM,
+    ),
+    mutation(
+        "sweep-stops-at-the-first-nan",
+        "a sweep stops when one model's loss goes non-finite, taking the others with it",
+        "bn_smooth/sweep.py",
+        "return ~np.isfinite(losses.reshape(len(losses), -1)).any(axis=1)",
+        "return ~np.isfinite(losses.reshape(len(losses), -1)).all(axis=1)",
+        SWEEP_ALONE,
+    ),
+    mutation(
+        "sweep-models-share-one-lr",
+        "every model of a sweep trains at config.lr",
+        "bn_smooth/sweep.py",
+        "return init_states(task, tx, [config.seed] * len(lrs), lrs)",
+        "return init_states(task, tx, [config.seed] * len(lrs))",
+        SWEEP_ALONE,
+    ),
+    mutation(
+        "sweep-evaluates-the-first-model",
+        "each model of a sweep is evaluated with the first model's parameters",
+        "bn_smooth/sweep.py",
+        "each = [train.evaluate(task, unstack(states, i), data) for i in range(len(states.step))]",
+        "each = [train.evaluate(task, unstack(states, 0), data) for i in range(len(states.step))]",
+        SWEEP_EVAL,
+    ),
+    mutation(
+        "sweep-models-in-reverse",
+        "a sweep's models are read back against the learning rates in reverse",
+        "bn_smooth/sweep_results.py",
+        "return [_model(run, i, lr) for i, lr in enumerate(lrs)]",
+        "return [_model(run, i, lr) for i, lr in enumerate(lrs[::-1])]",
+        TRAINS_RULE,
+    ),
+    mutation(
+        "trains-rule-strict",
+        "a model whose final loss is exactly 0.75 of its start does not train",
+        "bn_smooth/sweep_results.py",
+        'return model.status["status"] == "finished" and model.final("loss") <= TRAINS',
+        'return model.status["status"] == "finished" and model.final("loss") < TRAINS',
+        TRAINS_RULE,
+    ),
+    mutation(
+        "trains-while-interrupted",
+        "a model of a sweep that did not finish counts as trained",
+        "bn_smooth/sweep_results.py",
+        'return model.status["status"] == "finished" and model.final("loss") <= TRAINS',
+        'return model.status["status"] != "failed" and model.final("loss") <= TRAINS',
+        UNFINISHED,
+    ),
+    mutation(
+        "c8-any-larger-lr",
+        "C8's primary check is met by BatchNorm training at the standard network's own lr",
+        "bn_smooth/paper/lr_claim.py",
+        "holds = b is not None and (a is None or b >= WIDER * a)",
+        "holds = b is not None and (a is None or b >= a)",
+        C8_CHECKS,
+    ),
+    mutation(
+        "c8-matched-loss-reversed",
+        "C8's matched-loss check asks for BatchNorm's lambda_1 to be the higher",
+        "bn_smooth/paper/lr_claim.py",
+        "bool(matched) and all(r > 1 for _, r in matched),",
+        "bool(matched) and all(r < 1 for _, r in matched),",
+        C8_MATCHED,
     ),
 ]

@@ -130,11 +130,13 @@ def run_spec(
     num_steps=0,
     early_every=None,
     early_until=0,
+    sweep_lrs=(),
 ) -> ml_collections.ConfigDict:
     """One run of a suite (experiments.suite): `experiment`'s config with `arg`; `probes`
     the kinds it makes (the others off), `every` {kind: interval} overrides, `early_every`
     {kind: interval} before step `early_until` (dense early probing); `num_steps` if not 0;
-    `figures` (space-separated) the figures it feeds."""
+    `figures` (space-separated) the figures it feeds; `sweep_lrs` if not (): a sweep of
+    these learning rates (bn_smooth.sweep), with no probes."""
     return ml_collections.ConfigDict(
         dict(
             name=name,
@@ -146,5 +148,6 @@ def run_spec(
             num_steps=num_steps,
             early_every=dict(early_every or {}),
             early_until=early_until,
+            sweep_lrs=tuple(sweep_lrs),
         )
     )

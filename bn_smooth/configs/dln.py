@@ -31,6 +31,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.weight_decay = 0.0  # the paper's; wd * w added to every gradient (train.make_optimizer)
     c.num_devices = 0  # data parallel over this many devices; 0: all visible ones
     c.train_loop = none_or(str)  # None: "scan" (a lax.scan per window); or "steps"
+    # (): one run at lr. Else one model per learning rate, trained side by side in one
+    # vmapped program, each the run it would be alone at that lr (bn_smooth.sweep).
+    c.sweep_lrs = ()
     add_job_fields(c)
     add_precision(c)
     c.batch_size = none_or(int)  # None: full batch

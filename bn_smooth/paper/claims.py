@@ -21,6 +21,7 @@ from bn_smooth.paper import (
 )
 from bn_smooth.paper.c4_analysis import TWO_ORDERS
 from bn_smooth.paper.ics_claims import claim_1, claim_2, claim_3
+from bn_smooth.paper.lr_claim import claim_8
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import (
     DLN_LP,
@@ -301,5 +302,15 @@ CLAIMS = [
         "edge of stability, lambda_1 near 2/lr",
         claim_7,
         "runs",
+    ),
+    (
+        "C8",
+        "BatchNorm's advantage lives in the learning rates it trains at, not in a lower "
+        "lambda_1 at a common one",
+        "lr_sweep.png",
+        "beyond the paper: its 'broader range of (and thus larger) learning rates', measured "
+        "by one sweep per network",
+        claim_8,
+        "runs+sweep",
     ),
 ]

@@ -2,8 +2,9 @@
 
 The claims and their verdicts are in bn_smooth/paper/claims.py; this module lays
 them out with the suite's runs, timings and versions. Claim C4 also reads the C4
-study's summary (c4_study.json, written by experiments.c4_study) when it is in
-the same folder.
+study's summary (c4_study.json, written by experiments.c4_study) and claim C8 the
+learning-rate sweep's (lr_sweep.json, experiments.lr_sweep) when they are in the
+same folder.
 """
 
 import datetime
@@ -15,6 +16,7 @@ from bn_smooth.paper import (
     agreement,
     c4_analysis,
     calibration_report,
+    lr_sweep_report,
     mechanism_report,
     unstated,
 )
@@ -33,6 +35,7 @@ def write(
     study = path.parent / c4_analysis.SUMMARY
     study = json.loads(study.read_text()) if study.exists() else None
     calibration = calibration_report.load(path.parent)
+    sweep = lr_sweep_report.load(path.parent)
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:
         args = {
@@ -40,6 +43,7 @@ def write(
             "runs": (runs,),
             "runs+calibration": (runs, calibration),
             "runs+study": (runs, study, calibration),
+            "runs+sweep": (runs, sweep),
         }[needs]
         lacking = missing(fn, runs) if needs != "theory" else []
         if lacking:
