@@ -184,4 +184,12 @@ MUTATIONS = [
         "bool(matched) and all(r < 1 for _, r in matched),",
         C8_MATCHED,
     ),
+    mutation(
+        "c4-nonlinearity-at-the-smallest-eta",
+        "the C4 study's non-linearity factor is read at the smallest step size",
+        "bn_smooth/paper/c4_analysis.py",
+        'out["non-linearity"] = (parts.steps, parts.factor[:, -1] if parts.steps.size',
+        'out["non-linearity"] = (parts.steps, parts.factor[:, 0] if parts.steps.size',
+        "tests/test_c4_study.py::test_smoke_study_table_is_the_runs_own_metrics",
+    ),
 ]

@@ -71,6 +71,18 @@ def test_smoke_study_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
         assert member["step 0"]["gradient change"][k] == pytest.approx(
             raw_series(workdir / f"{name}_batch_lr0.1_s{seed}", "grad_dist_max")[1][0]
         )
+        # The non-linearity factor at the largest step size: the change over the quadratic
+        # model's eta ||g|| ||H g_hat||, from the same rows.
+        rows = runlog.read_metrics(workdir / f"{name}_batch_lr0.1_s{seed}", "landscape")
+        factor = np.array(
+            [
+                r["grad_dists"][-1] / (r["step_sizes"][-1] * r["grad_norm"] * r["hg_norm"])
+                for r in rows
+            ]
+        )
+        assert member["early"]["non-linearity"][k] == pytest.approx(
+            np.median(factor[keep]), rel=1e-6
+        )
 
     # The per-step ratios standard / BatchNorm, pooled over both seeds.
     pooled = []

@@ -143,7 +143,14 @@ def windows_note(summary) -> str:
 
 def ratio_table(
     summary,
-    measures=("gradient change", "gradient change / ||g||", "beta_eff", "loss range", "lambda_1"),
+    measures=(
+        "gradient change",
+        "gradient change / ||g||",
+        "beta_eff",
+        "loss range",
+        "lambda_1",
+        "non-linearity",
+    ),
 ) -> str:
     """Per setting and comparison: the early per-step ratio standard / BatchNorm, median
     (10th-90th percentile, max) pooled over seeds, with step 0 and the late median."""
@@ -181,6 +188,7 @@ def level_table(
         "beta_eff lr/2",
         "lambda_1 lr/2",
         "||H g_hat||",
+        "non-linearity",
     ),
 ) -> str:
     """Per setting and run: the early-window median of each measure, median over seeds
@@ -219,7 +227,10 @@ def write(figures, summary, study, seconds: dict, command: str):
         "## Per-step ratio standard / BatchNorm\n",
         "At every probed step of a seed, the standard run's value over the BatchNorm run's "
         "(same seed, same batches); pooled over the seeds: median (10th-90th percentile, "
-        "max). BatchNorm is smoother where the ratio exceeds 1.\n",
+        "max). BatchNorm is smoother where the ratio exceeds 1. *non-linearity* is the "
+        "gradient change at the largest step size over the quadratic model's prediction "
+        "eta ||g|| ||H g_hat|| (bn_smooth.mechanism): the change's ratio is exactly that of "
+        "||g||, of ||H g_hat|| (measured by the line search) and of this factor.\n",
         ratio_table(summary),
         "\n## Each run's values\n",
         "Early-window medians, median over seeds [min-max]. beta_eff lr/2 and lambda_1 lr/2 "
