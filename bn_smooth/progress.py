@@ -20,7 +20,7 @@ class Progress:
         if self.origin is None:
             self.origin = (step, time.time())
         speed = self.estimate()
-        summary = "  ".join(f"{k} {np.mean(v):.4g}" for k, v in metrics.items())
+        summary = "  ".join(_mean(k, np.asarray(v)) for k, v in metrics.items())
         logging.info(
             "step %d/%d  %s  %s",
             step,
@@ -45,3 +45,12 @@ class Progress:
 
 def _clock(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def _mean(key: str, values: np.ndarray) -> str:
+    """The window's mean; of a sweep's (steps, models), over the models still finite."""
+    if values.ndim < 2:
+        return f"{key} {np.mean(values):.4g}"
+    finite = np.isfinite(values[-1])
+    mean = f"{np.mean(values[:, finite]):.4g}" if finite.any() else "nan"
+    return f"{key} {mean} ({finite.sum()} of {finite.size} models finite)"

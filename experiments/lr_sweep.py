@@ -53,7 +53,12 @@ def main(argv):
         lr_sweep_report.write(figures, summary, times.seconds, command=" ".join(sys.argv[1:]))
         stamp = (
             f"bn_smooth lr_sweep, scale={config.scale}, seed {config.seed}: "
-            + "; ".join(results.task_descriptions(runs))
+            + "; ".join(
+                dict.fromkeys(  # one entry per network, standard and BatchNorm alike
+                    f"{name.split('_')[0]}: {len(e['lrs'])} lrs x {e['num_steps']:,} steps"
+                    for name, e in summary["runs"].items()
+                )
+            )
             + f"; {precision.describe(r.config for r in runs.values())}"
         )
         figure = lr_sweep_report.figure(summary, stamp)

@@ -13,6 +13,7 @@ SCALE = "tests/test_scale_invariance.py"
 SWEEP_ALONE = "tests/test_lr_sweep.py::test_sweep_run_trains_each_model_as_its_run_alone"
 SWEEP_EVAL = "tests/test_lr_sweep.py::test_vgg_sweep_run_evaluates_each_model"
 TRAINS_RULE = "tests/test_lr_sweep.py::test_trains_rule_on_known_curves"
+CHANCE_RULE = "tests/test_lr_sweep.py::test_a_classifier_at_chance_does_not_train_from_above_it"
 UNFINISHED = "tests/test_lr_sweep.py::test_an_unfinished_sweep_trains_at_no_learning_rate"
 C8_CHECKS = "tests/test_lr_claim.py::test_c8_each_check_fails_alone"
 C8_MATCHED = "tests/test_lr_claim.py::test_c8_matched_loss_check_needs_batchnorm_lower"
@@ -156,16 +157,16 @@ MUTATIONS = [
         "trains-rule-strict",
         "a model whose final loss is exactly 0.75 of its start does not train",
         "bn_smooth/sweep_results.py",
-        'return model.status["status"] == "finished" and model.final("loss") <= TRAINS',
-        'return model.status["status"] == "finished" and model.final("loss") < TRAINS',
+        'return model.status["status"] == "finished" and final <= TRAINS * reference_loss(',
+        'return model.status["status"] == "finished" and final < TRAINS * reference_loss(',
         TRAINS_RULE,
     ),
     mutation(
         "trains-while-interrupted",
         "a model of a sweep that did not finish counts as trained",
         "bn_smooth/sweep_results.py",
-        'return model.status["status"] == "finished" and model.final("loss") <= TRAINS',
-        'return model.status["status"] != "failed" and model.final("loss") <= TRAINS',
+        'return model.status["status"] == "finished" and final <= TRAINS * reference_loss(',
+        'return model.status["status"] != "failed" and final <= TRAINS * reference_loss(',
         UNFINISHED,
     ),
     mutation(
@@ -191,5 +192,13 @@ MUTATIONS = [
         'out["non-linearity"] = (parts.steps, parts.factor[:, -1] if parts.steps.size',
         'out["non-linearity"] = (parts.steps, parts.factor[:, 0] if parts.steps.size',
         "tests/test_c4_study.py::test_smoke_study_table_is_the_runs_own_metrics",
+    ),
+    mutation(
+        "trains-from-above-chance",
+        "a classifier that starts above chance trains by reaching chance",
+        "bn_smooth/sweep_results.py",
+        'chance = math.inf if as_fixed else CHANCE.get(model.config["task"], math.inf)',
+        "chance = math.inf",
+        CHANCE_RULE,
     ),
 ]

@@ -23,6 +23,7 @@ def entry(largest, grid=GRID) -> dict:
         "trains": trains,
         "largest_trainable": largest,
         "largest_is_top": largest == max(grid),
+        "largest_as_fixed": largest,
     }
 
 
@@ -111,7 +112,11 @@ def test_smoke_sweep_table_is_the_runs_own_metrics(fake_cifar, tmp_path):
         np.testing.assert_allclose(
             np.where(finite, entry_["final_loss"], 0), np.where(finite, final, 0)
         )
-        trains = finite & (final <= sweep_results.TRAINS * losses[0])
+        # The reference: the loss at step 0, or VGG's chance loss ln 10 where lower.
+        reference = np.minimum(losses[0], np.log(10) if name.startswith("vgg") else np.inf)
+        np.testing.assert_allclose(entry_["reference_loss"], reference)
+        trains = finite & (final <= sweep_results.TRAINS * reference)
+        assert entry_["trains_as_fixed"] == (finite & (final <= 0.75 * losses[0])).tolist()
         assert entry_["trains"] == trains.tolist()
         good = np.array(entry_["lrs"])[trains]
         assert entry_["largest_trainable"] == (max(good) if good.size else None)

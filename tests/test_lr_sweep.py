@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from bn_smooth import loop, probes, results, sweep_results
+from bn_smooth import loop, probes, progress, results, sweep_results
 from bn_smooth.errors import ConfigError
 from tests.conftest import dln_config, tiny_vgg_config
 
@@ -69,9 +69,10 @@ def test_vgg_sweep_run_evaluates_each_model(fake_cifar, tmp_path):
     assert models[0].final_test() != models[1].final_test()  # the models really differ
 
 
-def sweep_of(curves: list[list], num_steps: int = 30) -> results.Run:
+def sweep_of(curves: list[list], num_steps: int = 30, task: str = "dln") -> results.Run:
     """A finished sweep run in memory, one loss curve (None: non-finite) per model."""
-    config = {"task": "dln", "lr": 1.0, "num_steps": num_steps, "sweep_lrs": [1, 2, 4, 8]}
+    lrs = [2**k for k in range(len(curves))]
+    config = {"task": task, "lr": 1.0, "num_steps": num_steps, "sweep_lrs": lrs}
     rows = [{"step": t, "kind": "train", "loss": [c[t] for c in curves]} for t in range(num_steps)]
     return results.Run.from_rows("sweep", config, rows)
 
@@ -96,6 +97,20 @@ def test_trains_rule_on_known_curves():
     assert summary["final_loss"][:3] == [1.5, 2.0, 1.51]
 
 
+def test_a_classifier_at_chance_does_not_train_from_above_it():
+    chance = np.log(10)  # CIFAR-10's cross-entropy when every class is predicted alike
+    at_chance = [3.8] * 29 + [chance]  # 0.61 of its start, no better than chance
+    learns = [3.8] * 29 + [0.75 * chance]
+    sweep = sweep_of([learns, at_chance], task="vgg_cifar")
+    models = sweep_results.models(sweep)
+    assert [sweep_results.trains(m) for m in models] == [True, False]
+    assert [sweep_results.trains(m, as_fixed=True) for m in models] == [True, True]
+    assert sweep_results.largest_trainable(sweep, as_fixed=True) == (2, True)
+    assert sweep_results.largest_trainable(sweep) == (1, False)
+    # A DLN has no chance level: its reference is its loss at step 0.
+    assert sweep_results.trains(sweep_results.models(sweep_of([at_chance]))[0])
+
+
 def test_an_unfinished_sweep_trains_at_no_learning_rate():
     sweep = sweep_of([[2.0] * 29 + [1.0]] * 4)
     sweep.status = {"status": "interrupted", "step": 20}
@@ -118,3 +133,9 @@ def test_a_sweep_config_that_cannot_run_names_the_fix(tmp_path, change, message)
     with pytest.raises(ConfigError, match=message):
         loop.train_and_evaluate(config, tmp_path / "sweep")
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_sweeps_progress_line_averages_the_models_still_finite():
+    window = np.array([[1.0, np.nan, 5.0], [3.0, np.nan, np.nan]])  # (steps, models)
+    assert progress._mean("loss", window) == "loss 2 (1 of 3 models finite)"
+    assert progress._mean("loss", np.array([1.0, 2.0])) == "loss 1.5"  # a run alone
