@@ -14,54 +14,23 @@ README does).
 """
 
 import sys
-import time
-from pathlib import Path
 
-from absl import flags
-from ml_collections import config_flags
-
-from bn_smooth import distributed, results
 from bn_smooth.paper import calibration, calibration_report
-from experiments import cli, figures_dir
-from experiments.suite import prepare_and_train
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Calibration config file[:args].", lock_config=True
-)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory holding one workdir per run.")
-_FIGURES = flags.DEFINE_string(
-    "figures", None, "Where the table and figure go (default: WORKDIR/figures)."
-)
-_OVERWRITE = flags.DEFINE_bool(
-    "overwrite_figures",
-    False,
-    "Replace a calibration made at another scale or from another workdir.",
-)
-flags.mark_flags_as_required(["config", "workdir"])
+from experiments import cli, study
 
 
-def main(argv):
-    cli.check_no_arguments(argv)
-    cli.setup()
-    config, workdir = _CONFIG.value, Path(_WORKDIR.value)
-    figures = Path(_FIGURES.value or figures_dir.default(workdir))
-    start = time.time()
-    with prepare_and_train(
-        config, workdir, figures, owner="calibration", overwrite_figures=_OVERWRITE.value
-    ) as (times, messages):
-        if not distributed.is_writer():  # process 0 of a multi-process job writes them
-            return
-        runs = results.load_runs(workdir, [run.name for run in config.runs])
-        summary = calibration_report.write(
-            figures, runs, config, times.seconds, command=" ".join(sys.argv[1:])
-        )
-    print(
+def write(config, runs, figures, times, messages) -> str:
+    summary = calibration_report.write(
+        figures, runs, config, times.seconds, command=" ".join(sys.argv[1:])
+    )
+    return (
         f"{len(messages)} runs; the gate {'passes' if summary['gate']['passed'] else 'fails'}; "
         f"wrote {calibration_report.MARKDOWN}, {calibration.SUMMARY}, "
-        f"{calibration_report.FIGURE} and {calibration_report.GAP_FIGURE} to "
-        f"{figures}/ ({time.time() - start:.0f} s in this invocation)"
+        f"{calibration_report.FIGURE} and {calibration_report.GAP_FIGURE} to {figures}/"
     )
 
+
+main = study.main("calibration", write)
 
 if __name__ == "__main__":
     cli.run(main)

@@ -13,7 +13,7 @@ import pytest
 
 from bn_smooth import cifar10, loop, probes, results, runlog
 from bn_smooth.configs import reproduce as suite_config
-from bn_smooth.paper import calibration, claims, plots
+from bn_smooth.paper import calibration, claims, lr_claim, plots
 from bn_smooth.paper.markdown import fmt
 from tests.claim_runs import example_summary
 from tests.test_train import ROOT, run_module
@@ -45,9 +45,16 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
         png = (figures / f"{name}.png").read_bytes()
         assert png.startswith(PNG_MAGIC) and len(png) > 20_000, name
     text = (figures / "REPORT.md").read_text()
-    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7"):
+    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8"):
         assert f"## {claim}: " in text
-    assert "not measured" not in text and "n/a" not in text
+    # C8 reads the learning-rate sweep (experiments.lr_sweep, tests/test_lr_claim.py),
+    # which this suite does not train: it says how to run it, and nothing else is missing.
+    c8 = text.split("## C8: ", 1)[1].split("\n## ", 1)[0]
+    assert "**Verdict: not measured.**" in c8 and lr_claim.COMMAND in c8
+    rest = text.replace(c8, "").replace(
+        next(r for r in text.splitlines() if r.startswith("| C8")), ""
+    )
+    assert "not measured" not in rest and "n/a" not in rest
     for section in (  # what BatchNorm changes (bn_smooth.paper.mechanism_report)
         "What carries figure 4's difference",
         "Sharpness as SGD sees it",
@@ -217,7 +224,7 @@ def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):
     report.write(tmp_path / "REPORT.md", suite, {}, [theory_row], {}, {}, "")
     text = (tmp_path / "REPORT.md").read_text()
     assert "Missing run(s): vgg_none, vgg_batch, vgg_noisy_batch.\n" in text  # C2
-    assert text.count("**Verdict: not measured.**") == 6  # every claim but C6
+    assert text.count("**Verdict: not measured.**") == 7  # every claim but C6
 
 
 def test_suite_reports_missing_data_clearly(tmp_path):

@@ -315,7 +315,8 @@ def test_start_and_batch_at_give_the_run_the_loop_trains(fake_cifar, tmp_path):
     saved.close()
     assert int(final.step) == config.num_steps
     for a, b in zip(jax.tree.leaves(final.params), jax.tree.leaves(state.params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        # Op by op against the compiled loop: 6e-5 apart on an AMD EPYC; a wrong batch, more.
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
     # Another step's batch differs: the check above could not pass by accident.
     assert not np.array_equal(
         train.batch_at(task, data, initial, 0)[0], train.batch_at(task, data, initial, 1)[0]

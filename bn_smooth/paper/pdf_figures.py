@@ -63,6 +63,9 @@ class Axis:
         return float(np.max(np.abs(mapped - values)) / (values.max() - values.min()))
 
 
+CLEARLY = 1e-6  # of the axis' span: far above float64 rounding, far below a misplaced label
+
+
 @dataclasses.dataclass
 class Panel:
     box: tuple  # x0, y0, x1, y1 of the axes background
@@ -130,10 +133,12 @@ def _axis(grid, texts, box, vertical: bool) -> Axis:
     linear = Axis(positions, values)
     if len(positions) < 2 or min(values) <= 0:
         return linear
-    # Powers of ten (10^k, or 1e-k evenly spaced on the page): a log axis.
+    # Powers of ten (10^k, or 1e-k evenly spaced on the page): a log axis. Two labels fit
+    # either scale exactly, and which residual is the smaller is then the host's rounding
+    # (it differed between two CPUs): log only when it fits clearly better.
     log = Axis(positions, values, log=True)
     powers = all(found[g][2] for g in positions)
-    return log if powers or log.residual() < linear.residual() else linear
+    return log if powers or log.residual() < linear.residual() - CLEARLY else linear
 
 
 def _key(path: Path) -> tuple:
