@@ -209,7 +209,9 @@ def test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume(tmp_path,
             suite.send_signal(signal.SIGTERM)
         else:  # the whole process group, workers too
             os.killpg(suite.pid, signal.SIGINT)
-        _, stderr = suite.communicate(timeout=120)
+        # Alone, 20 s; under the full suite on a slower CPU once more than 120 s (why is
+        # not known: the note of 2026-12-06 says so).
+        _, stderr = suite.communicate(timeout=300)
     finally:
         for pid in [suite.pid, *workers]:
             with contextlib.suppress(ProcessLookupError):
