@@ -121,6 +121,19 @@ def scale(runs) -> str:
 LOSS_FRACTIONS = (0.8, 0.6, 0.45)  # matched training losses: these fractions of the start's
 
 
+def matched_sharpness(none, batch) -> list[tuple]:
+    """(fraction, level, (step, lambda_1) standard, (step, lambda_1) BatchNorm) at each of
+    LOSS_FRACTIONS of the standard network's loss at step 0 that both networks reach."""
+    start = none.train_curve("loss")[1][0]
+    out = []
+    for fraction in LOSS_FRACTIONS:
+        level = fraction * start
+        a, b = (summaries.sharpness_at_loss(r, level) for r in (none, batch))
+        if a[0] >= 0 and b[0] >= 0:
+            out.append((fraction, level, a, b))
+    return out
+
+
 def fair_sharpness(runs) -> str:
     """Claim C7's lambda_1 where a common learning rate does not decide it: at a matched
     training loss, and before either network reaches 2/lr."""
@@ -129,15 +142,11 @@ def fair_sharpness(runs) -> str:
         if none_name not in runs or batch_name not in runs:
             continue
         none, batch = runs[none_name], runs[batch_name]
-        start = none.train_curve("loss")[1][0]
-        for fraction in LOSS_FRACTIONS:
-            level = fraction * start
-            (sa, la), (sb, lb) = (summaries.sharpness_at_loss(r, level) for r in (none, batch))
-            if sa >= 0 and sb >= 0:
-                matched.append(
-                    [what, f"{fmt(level)} ({fraction:.0%} of step 0's)"]
-                    + [f"{fmt(la)} (step {sa:,})", f"{fmt(lb)} (step {sb:,})", fmt(la / lb)]
-                )
+        for fraction, level, (sa, la), (sb, lb) in matched_sharpness(none, batch):
+            matched.append(
+                [what, f"{fmt(level)} ({fraction:.0%} of step 0's)"]
+                + [f"{fmt(la)} (step {sa:,})", f"{fmt(lb)} (step {sb:,})", fmt(la / lb)]
+            )
         steps, la, lb = summaries.before_threshold(none, batch)
         for s, a, b in zip(steps, la, lb, strict=True):
             before.append([what, f"{s:,}", fmt(a), fmt(b), fmt(a / b), fmt(2 / none.lr)])

@@ -8,7 +8,7 @@ import numpy as np
 from bn_smooth import summaries
 from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper import paper_values
-from bn_smooth.paper.curvature_report import LOSS_FRACTIONS
+from bn_smooth.paper.curvature_report import matched_sharpness
 from bn_smooth.paper.lr_sweep_report import largest
 from bn_smooth.paper.markdown import fmt
 from bn_smooth.paper.panels import reads
@@ -34,17 +34,9 @@ def wider(sweep: dict, task: str) -> tuple[bool, str]:
 def matched_loss(runs) -> list[tuple[float, float]]:
     """(training-loss level, lambda_1 standard / BatchNorm there) on the main VGG pair, at
     each of curvature_report.LOSS_FRACTIONS of the standard network's loss at step 0 that
-    both reach."""
+    both reach (curvature_report.matched_sharpness)."""
     none, batch = (runs[name] for name in suite.VGG_MAIN)
-    start = none.train_curve("loss")[1][0]
-    out = []
-    for fraction in LOSS_FRACTIONS:
-        (sa, la), (sb, lb) = (
-            summaries.sharpness_at_loss(r, fraction * start) for r in (none, batch)
-        )
-        if sa >= 0 and sb >= 0:
-            out.append((fraction * start, la / lb))
-    return out
+    return [(level, a[1] / b[1]) for _, level, a, b in matched_sharpness(none, batch)]
 
 
 @reads(*suite.VGG_MAIN)
