@@ -73,11 +73,13 @@ def trains(model: Run, as_fixed: bool = False) -> bool:
 def largest_trainable(run: Run, as_fixed: bool = False) -> tuple[float | None, bool]:
     """(the largest learning rate of the sweep at which the network trains, or None if it
     trains at none; whether that is the largest swept, so only a lower bound)."""
-    lrs = run.config["sweep_lrs"]
-    good = [m.lr for m in models(run) if trains(m, as_fixed)]
-    if not good:
-        return None, False
-    return max(good), max(good) == max(lrs)
+    each = models(run)
+    return _largest([m.lr for m in each], [trains(m, as_fixed) for m in each])
+
+
+def _largest(lrs, trained) -> tuple[float | None, bool]:
+    good = [lr for lr, ok in zip(lrs, trained, strict=True) if ok]
+    return (max(good), max(good) == max(lrs)) if good else (None, False)
 
 
 def summary(run: Run) -> dict:
@@ -85,18 +87,20 @@ def summary(run: Run) -> dict:
     went non-finite, whether it trains (and by the rule as fixed before the runs); and
     the largest learning rate that trains."""
     each = models(run)
-    largest, at_top = largest_trainable(run)
+    lrs = [m.lr for m in each]
+    trained, as_fixed = [trains(m) for m in each], [trains(m, as_fixed=True) for m in each]
+    largest, at_top = _largest(lrs, trained)
     out = {
-        "lrs": [m.lr for m in each],
+        "lrs": lrs,
         "initial_loss": [initial_loss(m) for m in each],
         "reference_loss": [reference_loss(m) for m in each],
         "final_loss": [m.final("loss") for m in each],
         "diverged_at": [m.diverged_at for m in each],
-        "trains": [trains(m) for m in each],
+        "trains": trained,
         "largest_trainable": largest,
         "largest_is_top": at_top,
-        "trains_as_fixed": [trains(m, as_fixed=True) for m in each],
-        "largest_as_fixed": largest_trainable(run, as_fixed=True)[0],
+        "trains_as_fixed": as_fixed,
+        "largest_as_fixed": _largest(lrs, as_fixed)[0],
     }
     if run.config["task"] == "vgg_cifar":
         out["final_accuracy"] = [m.final("accuracy") for m in each]
