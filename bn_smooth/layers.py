@@ -14,6 +14,8 @@ not depend on the backend, and tests check them against `nn.Conv` and
 `nn.max_pool`.
 """
 
+from collections.abc import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -112,19 +114,39 @@ def conv3x3(x, kernel, formulation: str | None = None):
 
 
 class Conv3x3(nn.Module):
-    """A 'SAME' 3x3 convolution with flax's parameter layout."""
+    """A 'SAME' 3x3 convolution with flax's parameter layout, computing with
+    kernel_transform(kernel) where one is given (weight normalization, standardization)."""
 
     features: int
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.glorot_uniform()
     formulation: str | None = None  # None: default_formulation(x.shape)
+    kernel_transform: Callable | None = None
 
     @nn.compact
     def __call__(self, x):
         kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
+        if self.kernel_transform is not None:
+            kernel = self.kernel_transform(kernel)
         y = conv3x3(x, kernel, self.formulation)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
+class Dense(nn.Dense):
+    """flax's Dense, computing with kernel_transform(kernel) where one is given."""
+
+    kernel_transform: Callable | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+        if self.kernel_transform is not None:
+            kernel = self.kernel_transform(kernel)
+        y = x @ kernel
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,))
         return y
 
 

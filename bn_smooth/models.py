@@ -8,6 +8,7 @@ the normalization and the normalization's output with `sow` in the
 'intermediates' collection, for activation tracking.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -79,21 +80,20 @@ class Block(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
+        norm = self.norm(name="norm")
+        # Weight normalization and weight standardization act on the kernel, and take the
+        # linear map's bias after them (bn_smooth.example_norms).
+        use_bias = self.use_bias and getattr(norm, "linear_bias", True)
+        kernel_transform = getattr(norm, "kernel_transform", None)
         if self.conv:
-            linear = layers.Conv3x3(
-                self.features,
-                use_bias=self.use_bias,
-                kernel_init=glorot,
-                formulation=self.formulation,
-                name="conv",
-            )
+            linear = functools.partial(layers.Conv3x3, formulation=self.formulation, name="conv")
         else:
-            linear = nn.Dense(
-                self.features, use_bias=self.use_bias, kernel_init=glorot, name="dense"
-            )
-        x = linear(x)
+            linear = functools.partial(layers.Dense, name="dense")
+        x = linear(
+            self.features, use_bias=use_bias, kernel_init=glorot, kernel_transform=kernel_transform
+        )(x)
         self.sow("intermediates", "pre_norm", x)
-        x = self.norm(name="norm")(x, train=train)
+        x = norm(x, train=train)
         self.sow("intermediates", "post_norm", x)
         if self.relu:
             x = nn.relu(x)

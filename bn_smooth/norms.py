@@ -1,10 +1,12 @@
 """Normalization layers, chosen by name through `get_norm`.
 
 Every layer is called as `module(x, train=...)` on `(N, C)` or `(N, H, W, C)`
-inputs and normalizes each unit (the last axis) with statistics taken over all
-other axes. In training mode it uses the batch statistics and updates running
-averages in the 'batch_stats' collection; in evaluation mode it uses those
-running averages. `noisy_batch` draws its noise from the 'noise' RNG stream.
+inputs. The batch norms here (`batch`, `noisy_batch`, the lp norms) normalize each
+unit (the last axis) with statistics taken over all other axes: in training mode
+they use the batch statistics and update running averages in the 'batch_stats'
+collection; in evaluation mode they use those running averages. `noisy_batch`
+draws its noise from the 'noise' RNG stream. The others (bn_smooth.example_norms)
+normalize each example alone and are one function in both modes.
 """
 
 import functools
@@ -15,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bn_smooth import example_norms
 from bn_smooth.errors import ConfigError
 
 
@@ -193,20 +196,45 @@ _NORMS: dict[str, Callable[..., nn.Module]] = {
     "l1": functools.partial(LpNorm, p=1.0),
     "l2": functools.partial(LpNorm, p=2.0),
     "linf": functools.partial(LpNorm, p=float("inf")),
+    "layer": example_norms.ExampleNorm,
+    "group": functools.partial(example_norms.ExampleNorm, group_size=16),
+    "instance": functools.partial(example_norms.ExampleNorm, group_size=1),
+    "rms": functools.partial(example_norms.ExampleNorm, center=False),
+    "weight_norm": example_norms.WeightNorm,
+    "weight_standardization": example_norms.WeightStandardization,
 }
 
 NAMES = tuple(_NORMS)
+LABELS = {  # as the paper's legends, for the figures
+    "none": "Standard",
+    "batch": "Standard + BatchNorm",
+    "noisy_batch": 'Standard + "Noisy" BatchNorm',
+    "l1": "Standard + L1 Norm",
+    "l2": "Standard + L2 Norm",
+    "linf": "Standard + L∞ Norm",
+    "layer": "Standard + LayerNorm",
+    "group": "Standard + GroupNorm",
+    "instance": "Standard + InstanceNorm",
+    "rms": "Standard + RMSNorm",
+    "weight_norm": "Standard + Weight Norm",
+    "weight_standardization": "Standard + Weight Std. + GroupNorm",
+}
+# The norms whose output for an example depends on that example alone: one function in
+# training and running mode, and no running averages.
+BATCH_INDEPENDENT = frozenset(NAMES) - {"batch", "noisy_batch", "l1", "l2", "linf"}
 # The norms after which the preceding linear map's parameters are scale-invariant (each
-# divides by a statistic of its input that scales with it; exactly so at epsilon 0).
-SCALE_INVARIANT = frozenset({"batch", "noisy_batch", "l1", "l2", "linf"})
+# divides by a statistic of its input that scales with it, or reparameterizes the kernel
+# by its direction; exactly so at epsilon 0).
+SCALE_INVARIANT = frozenset(NAMES) - {"none"}
 
 
 def get_norm(name: str, **kwargs) -> Callable[..., nn.Module]:
     """A module constructor for the normalization called `name`.
 
     kwargs are the layer's fields (momentum, epsilon, use_scale, use_bias, the
-    noise constants of noisy_batch, center_norm of the lp norms). 'none'
-    accepts and ignores them, so one config can switch norms freely.
+    noise constants of noisy_batch, center_norm of the lp norms, group_size of
+    group and weight_standardization). 'none' accepts and ignores them, and the
+    batch-independent norms ignore momentum, so one config can switch norms freely.
     """
     if name not in _NORMS:
         raise ConfigError(f"unknown normalization {name!r}; valid names are {', '.join(NAMES)}")

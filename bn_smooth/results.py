@@ -17,16 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bn_smooth import runlog
+from bn_smooth.norms import LABELS as NORM_LABELS
 from bn_smooth.probes import RUNNING_TWINS
-
-NORM_LABELS = {
-    "none": "Standard",
-    "batch": "Standard + BatchNorm",
-    "noisy_batch": 'Standard + "Noisy" BatchNorm',
-    "l1": "Standard + L1 Norm",
-    "l2": "Standard + L2 Norm",
-    "linf": "Standard + L∞ Norm",
-}
 
 
 def floats(values):

@@ -16,9 +16,11 @@ catches in the fast suite: update its text.
 The mutations are listed in tests/mutations_library.py (the measurements, training, the
 model, the normalizations), tests/mutations_paper.py (the claims' rules, the suite's runs,
 the entrypoints' errors), tests/mutations_runs.py (how a run is kept: checkpoints,
-failures, a full disk, a resume) and tests/mutations_calibration.py (the calibration at
-the paper's width). Every new measurement, claim or rule adds its mutations there, and a
-change to measurement code reports this table. None of the tests named here is the smoke suite:
+failures, a full disk, a resume), tests/mutations_calibration.py (the calibration at the
+paper's width), tests/mutations_mechanism.py (what BatchNorm changes) and
+tests/mutations_norms.py (the batch-independent normalizations). Every new measurement,
+claim or rule adds its mutations there, and a change to measurement code reports this
+table. None of the tests named here is the smoke suite:
 each mutation must be caught by a test aimed at it.
 """
 
@@ -36,6 +38,7 @@ from tests import (
     mutations_calibration,
     mutations_library,
     mutations_mechanism,
+    mutations_norms,
     mutations_paper,
     mutations_runs,
 )
@@ -50,6 +53,7 @@ MUTATIONS = (
     + mutations_runs.MUTATIONS
     + mutations_calibration.MUTATIONS
     + mutations_mechanism.MUTATIONS
+    + mutations_norms.MUTATIONS
 )
 
 

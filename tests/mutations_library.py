@@ -184,8 +184,8 @@ MUTATIONS = [
         "bn_smooth/models.py",
         (
             (
-                'x = self.norm(name="norm")(x, train=train)',
-                'x = self.norm(name="norm")(nn.relu(x) if self.relu else x, train=train)',
+                "x = norm(x, train=train)",
+                "x = norm(nn.relu(x) if self.relu else x, train=train)",
             ),
             ("        if self.relu:\n            x = nn.relu(x)\n", ""),
         ),
@@ -201,10 +201,10 @@ MUTATIONS = [
     ),
     mutation(
         "vgg-he-init",
-        "VGG's convolutions start from He's initialization",
+        "the blocks' linear maps start from He's initialization",
         "bn_smooth/models.py",
-        "use_bias=self.use_bias,\n                kernel_init=glorot,",
-        "use_bias=self.use_bias,\n                kernel_init=nn.initializers.he_uniform(),",
+        "self.features, use_bias=use_bias, kernel_init=glorot,",
+        "self.features, use_bias=use_bias, kernel_init=nn.initializers.he_uniform(),",
         INIT,
     ),
     mutation(

@@ -233,7 +233,7 @@ def test_noisy_batch_constants_are_configurable():
 
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError) as err:
-        norms.get_norm("group")
+        norms.get_norm("spectral")
     for name in norms.NAMES:
         assert name in str(err.value)
 

@@ -14,9 +14,9 @@ from tests.test_probes import setup
 LR = 1e-3
 
 
-def float64_run(weight_decay=0.0, lr=LR):
-    """The 8-layer BatchNorm DLN at epsilon 0 in float64: (task, tx, data, state, step)."""
-    config = dln_config("batch", lr=lr, weight_decay=weight_decay)
+def float64_run(weight_decay=0.0, lr=LR, norm="batch"):
+    """The 8-layer DLN with `norm` at epsilon 0 in float64: (task, tx, data, state, step)."""
+    config = dln_config(norm, lr=lr, weight_decay=weight_decay)
     config.norm_kwargs.epsilon = 0.0
     task, data = tasks.make_task(config)
     data = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), data)
@@ -27,9 +27,10 @@ def float64_run(weight_decay=0.0, lr=LR):
     return task, tx, data, state, jax.jit(lambda s: train.train_step(task, tx, s, data)[0])
 
 
-def test_a_scale_invariant_layers_gradient_is_orthogonal_and_its_norm_only_grows():
+@pytest.mark.parametrize("norm", ["batch", "layer", "rms", "weight_norm"])
+def test_a_scale_invariant_layers_gradient_is_orthogonal_and_its_norm_only_grows(norm):
     with jax.enable_x64(True):
-        task, _, data, state, step = float64_run()
+        task, _, data, state, step = float64_run(norm=norm)
         layers = scale_invariance.normalized_layers(task.model, state.params)
         assert len(layers) == 7  # every layer but the last
         for _ in range(5):

@@ -3,7 +3,7 @@
     python -m experiments.vgg_cifar \
         --config=bn_smooth/configs/vgg_cifar.py:norm=batch,scale=cpu --workdir=runs/vgg_bn
 
-Arguments: norm (none, batch, noisy_batch, l1, l2, linf), lr (default 0.1),
+Arguments: norm (a name of bn_smooth.norms.NAMES, e.g. none, batch), lr (default 0.1),
 mode (the probes' BatchNorm mode: batch, the training objective, or running,
 the evaluation-mode function that eval-mode tools measure), scale (paper:
 appendix A; cpu: VGG-11 at 1/8 width for 3,000 steps, a few minutes on 2

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from bn_smooth import sweep_results
+from bn_smooth.norms import LABELS as NORM_LABELS
 from bn_smooth.paper import panels
 from bn_smooth.paper.markdown import fmt, table
-from bn_smooth.results import NORM_LABELS
 
 SUMMARY, MARKDOWN, FIGURE = "lr_sweep.json", "lr_sweep.md", "lr_sweep.png"
 NETWORKS = {"vgg": "VGG", "dln": "DLN"}
