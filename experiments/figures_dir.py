@@ -20,6 +20,7 @@ MARKS = {
     "c4_study": "c4_study.md",
     "calibration": "calibration.md",
     "lr_sweep": "lr_sweep.md",
+    "norm_comparison": "norm_comparison.md",
 }
 
 

@@ -1,5 +1,6 @@
 """The mutation check's mistakes in the batch-independent normalizations
-(bn_smooth.example_norms) and in how a Block applies a kernel reparameterization."""
+(bn_smooth.example_norms), in how a Block applies a kernel reparameterization, and in the
+normalizer comparison's verdict (bn_smooth/paper/norm_comparison.py)."""
 
 from tests.mutation import mutation
 
@@ -11,6 +12,12 @@ INVARIANT = (
     "test_scaling_a_normalized_layer_leaves_the_function_and_the_gradient_orthogonal"
 )
 GROUPS = "tests/test_example_norms.py::test_group_size_that_does_not_divide_the_width_names_the_fix"
+CONFIRMED = (
+    "tests/test_norm_comparison.py::"
+    "test_confirmed_when_every_batch_independent_norm_trains_at_twice_the_standard_lr"
+)
+EACH_CHECK = "tests/test_norm_comparison.py::test_each_check_fails_alone"
+ENTRY = "tests/test_norm_comparison.py::test_entry_reads_the_runs_numbers"
 
 MUTATIONS = [
     mutation(
@@ -86,5 +93,29 @@ MUTATIONS = [
         "use_bias = self.use_bias",
         INVARIANT,
         KERNEL,
+    ),
+    mutation(
+        "comparison-counts-batchnorm",
+        "the comparison's checks count BatchNorm among the normalizers without batch statistics",
+        "bn_smooth/paper/norm_comparison.py",
+        'others = {n: e for n, e in norms.items() if e["batch_independent"] and n != "none"}',
+        'others = {n: e for n, e in norms.items() if n != "none"}',
+        CONFIRMED,
+    ),
+    mutation(
+        "comparison-any-wider",
+        "the primary check holds when any one normalizer trains at a larger lr",
+        "bn_smooth/paper/norm_comparison.py",
+        "all(wider(e) for e in others.values()),",
+        "any(wider(e) for e in others.values()),",
+        EACH_CHECK,
+    ),
+    mutation(
+        "comparison-ratio-inverted",
+        "the early gradient change is taken as it / standard",
+        "bn_smooth/paper/norm_comparison.py",
+        '"gradient_change": [summaries.early_step_ratio(a, b) for a, b in pairs],',
+        '"gradient_change": [summaries.early_step_ratio(b, a) for a, b in pairs],',
+        ENTRY,
     ),
 ]

@@ -21,6 +21,12 @@ COLORS = {
     "l1": "tab:red",
     "l2": "tab:purple",
     "linf": "tab:brown",
+    "layer": "tab:pink",
+    "group": "tab:gray",
+    "instance": "tab:olive",
+    "rms": "tab:cyan",
+    "weight_norm": "black",
+    "weight_standardization": "gold",
 }
 SITE = "post_norm"
 
