@@ -134,9 +134,13 @@ class Conv3x3(nn.Module):
         return y
 
 
-class Dense(nn.Dense):
-    """flax's Dense, computing with kernel_transform(kernel) where one is given."""
+class Dense(nn.Module):
+    """A dense layer with flax's parameter layout ('kernel' (C_in, C_out), 'bias'),
+    computing with kernel_transform(kernel) where one is given."""
 
+    features: int
+    use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = nn.initializers.glorot_uniform()
     kernel_transform: Callable | None = None
 
     @nn.compact
@@ -146,7 +150,7 @@ class Dense(nn.Dense):
             kernel = self.kernel_transform(kernel)
         y = x @ kernel
         if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,))
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y
 
 
