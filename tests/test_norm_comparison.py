@@ -5,7 +5,8 @@ numbers are known."""
 import pytest
 
 from bn_smooth.configs import norm_comparison as config_module
-from bn_smooth.paper import norm_comparison
+from bn_smooth.paper import norm_comparison, verdicts
+from bn_smooth.paper.markdown import fmt
 from tests.claim_runs import make_run
 
 GRID = [0.1 * 2**k for k in range(5)]
@@ -19,7 +20,9 @@ def entry(norm, largest, accuracy=0.8, change=2.0) -> dict:
         "batch_independent": norm not in ("batch",),
         "seeds": 3,
         "final_accuracy": [accuracy] * 3,
+        "test_accuracy": [accuracy - 0.1] * 3,
         "gradient_change": [change] * 3,
+        "decomposition": [],
         "sweep": {"lrs": GRID, "largest_trainable": largest, "largest_is_top": largest == GRID[-1]},
     }
 
@@ -42,9 +45,7 @@ def norms(**changes) -> dict:
 
 
 def verdict(entries):
-    from bn_smooth.paper.verdicts import verdict as rule
-
-    return rule(norm_comparison.checks(entries))
+    return verdicts.verdict(norm_comparison.checks(entries))
 
 
 def test_confirmed_when_every_batch_independent_norm_trains_at_twice_the_standard_lr():
@@ -87,3 +88,21 @@ def test_entry_reads_the_runs_numbers():
     assert e["final_accuracy"] == pytest.approx([0.9, 0.91, 0.92])
     assert "sweep" not in e  # its sweep run does not exist
     assert norm_comparison.entry(runs, "none")["gradient_change"] == pytest.approx([1.0] * 3)
+
+
+def test_report_section_states_the_verdict_and_every_normalizer():
+    entries = norms(group={"change": 0.9})
+    parts = norm_comparison.checks(entries)
+    summary = {
+        "scale": "test",
+        "claim": norm_comparison.CLAIM,
+        "norms": entries,
+        "checks": [{"text": t, "holds": h} for t, h in parts],
+        "verdict": verdict(entries),
+    }
+    section = norm_comparison.report_section(summary)
+    assert "**Verdict: confirmed, but 1 of 2 secondary checks fail.**" in section
+    assert "- **fails**: each one's early gradient change" in section
+    for norm, e in entries.items():  # a row each: label, median accuracy (and range)
+        acc = fmt(e["final_accuracy"][0])
+        assert f"| {norm} | {acc} ({acc}-{acc}) |" in section, norm

@@ -169,10 +169,38 @@ def markdown_table(summary: dict) -> str:
     return table(head, rows)
 
 
+def load(folder) -> dict | None:
+    path = Path(folder) / SUMMARY
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def verdict_lines(summary: dict) -> list[str]:
+    parts = [(c["text"], c["holds"]) for c in summary["checks"]]
+    return [
+        f"**Verdict: {summary['verdict']}.** {summary['claim']} (beyond the paper, whose "
+        "section 3.3 compares lp normalizations only; the checks were fixed before the runs).",
+        checklist(parts) if parts else "Not every run of the comparison exists yet.\n",
+    ]
+
+
+def report_section(summary: dict) -> str:
+    """REPORT.md's section, from norm_comparison.json when the comparison has run."""
+    return "\n".join(
+        [
+            "## Beyond BatchNorm: is its advantage specific to BatchNorm?\n",
+            f"From `python -m experiments.norm_comparison` at the {summary['scale']} scale "
+            "([norm_comparison.md](norm_comparison.md), "
+            "[norm_comparison.png](norm_comparison.png)); medians over seeds, their range "
+            "in brackets.\n",
+            markdown_table(summary),
+            *verdict_lines(summary),
+        ]
+    )
+
+
 def write(figures, summary: dict, seconds: dict, command: str):
     figures = Path(figures)
     (figures / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=True))
-    parts = [(c["text"], c["holds"]) for c in summary["checks"]]
     lines = [
         "# Beyond BatchNorm: the normalizers researchers use, under the same instruments\n",
         f"Made with `python -m experiments.norm_comparison {command}` at the "
@@ -186,10 +214,8 @@ def write(figures, summary: dict, seconds: dict, command: str):
         "changes*) at the largest step size. The largest learning rate that trains comes "
         "from one vmapped sweep per normalizer, with claim C8's grid and rule.\n",
         markdown_table(summary),
-        f"\n## Verdict: **{summary['verdict']}**\n",
-        f"{summary['claim']} (beyond the paper, whose section 3.3 compares lp "
-        "normalizations only; its checks were fixed before the runs).\n",
-        checklist(parts) if parts else "Not every run of the comparison exists yet.\n",
+        "## Verdict\n",
+        *verdict_lines(summary),
     ]
     (figures / MARKDOWN).write_text("\n".join(lines))
 

@@ -4,7 +4,8 @@ The claims and their verdicts are in bn_smooth/paper/claims.py; this module lays
 them out with the suite's runs, timings and versions. Claim C4 also reads the C4
 study's summary (c4_study.json, written by experiments.c4_study) and claim C8 the
 learning-rate sweep's (lr_sweep.json, experiments.lr_sweep) when they are in the
-same folder.
+same folder; the normalizer comparison's section (norm_comparison.json,
+experiments.norm_comparison) is there when it is.
 """
 
 import datetime
@@ -18,6 +19,7 @@ from bn_smooth.paper import (
     calibration_report,
     lr_sweep_report,
     mechanism_report,
+    norm_comparison,
     unstated,
 )
 from bn_smooth.paper.claims import CLAIMS
@@ -36,6 +38,7 @@ def write(
     study = json.loads(study.read_text()) if study.exists() else None
     calibration = calibration_report.load(path.parent)
     sweep = lr_sweep_report.load(path.parent)
+    comparison = norm_comparison.load(path.parent)
     sections, summary_rows = [], []
     for cid, claim, figures, paper, fn, needs in CLAIMS:
         args = {
@@ -97,6 +100,7 @@ def write(
         *sections,
         *([calibration_report.report_section(calibration)] if calibration else []),
         *([mechanism_report.report_section(runs)] if mechanism_report.rows(runs) else []),
+        *([norm_comparison.report_section(comparison)] if comparison else []),
         "## Also measured\n",
         "Results that no claim's check decides, beside the sentence of the paper they bear on.\n",
         unstated.sections(runs),
