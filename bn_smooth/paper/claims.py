@@ -129,6 +129,7 @@ def claim_4(runs, study=None, calibration=None):
                     "loss range",
                     "beta_eff",
                     "lambda_1",
+                    "non-linearity",  # the decomposition's third factor (mechanism section)
                 ),
             )
             + "\n"
