@@ -14,7 +14,7 @@ from bn_smooth import precision
 from bn_smooth.configs.calibration import CANDIDATES, HIGH_LR, MAIN
 from bn_smooth.paper import agreement, overlays, panels, sharpness_plots
 from bn_smooth.paper.calibration import FIGURE_4, SUMMARY, WINDOW, summarize
-from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.markdown import fmt, read_summary, table
 from bn_smooth.paper.paper_values import series
 
 MARKDOWN, FIGURE, GAP_FIGURE = "calibration.md", "calibration.png", "calibration_gap.png"
@@ -23,8 +23,7 @@ TITLE = "At the paper's width: VGG-11 at full width against figures 1 and 4"
 
 def load(folder) -> dict | None:
     """The calibration's summary in `folder`, or None when it has not been run there."""
-    path = Path(folder) / SUMMARY
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_summary(folder, SUMMARY)
 
 
 def times(ratio: float) -> str:

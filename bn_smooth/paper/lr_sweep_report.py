@@ -11,7 +11,7 @@ import numpy as np
 from bn_smooth import sweep_results
 from bn_smooth.norms import LABELS as NORM_LABELS
 from bn_smooth.paper import panels
-from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.markdown import fmt, read_summary, table
 
 SUMMARY, MARKDOWN, FIGURE = "lr_sweep.json", "lr_sweep.md", "lr_sweep.png"
 NETWORKS = {"vgg": "VGG", "dln": "DLN"}
@@ -39,8 +39,7 @@ def summarize(config, runs) -> dict:
 
 
 def load(folder) -> dict | None:
-    path = Path(folder) / SUMMARY
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_summary(folder, SUMMARY)
 
 
 def largest(entry: dict) -> str:

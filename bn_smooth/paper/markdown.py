@@ -1,6 +1,15 @@
-"""Markdown for REPORT.md and theory.md: numbers and tables, formatted one way."""
+"""Markdown for REPORT.md and theory.md: numbers and tables, formatted one way; and the
+JSON summaries that the study entrypoints write beside them, read back."""
 
+import json
 import math
+from pathlib import Path
+
+
+def read_summary(folder, name: str) -> dict | None:
+    """The summary `name` an entrypoint wrote into `folder`, or None if it has not run there."""
+    path = Path(folder) / name
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def fmt(x, digits=3) -> str:

@@ -27,7 +27,7 @@ from bn_smooth.norms import BATCH_INDEPENDENT, LABELS
 from bn_smooth.paper import panels
 from bn_smooth.paper.lr_claim import WIDER
 from bn_smooth.paper.lr_sweep_report import largest
-from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.markdown import fmt, read_summary, table
 from bn_smooth.paper.verdicts import ABOUT_AS_WELL, checklist, verdict
 
 SUMMARY, MARKDOWN, FIGURE = "norm_comparison.json", "norm_comparison.md", "norm_comparison.png"
@@ -170,8 +170,7 @@ def markdown_table(summary: dict) -> str:
 
 
 def load(folder) -> dict | None:
-    path = Path(folder) / SUMMARY
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_summary(folder, SUMMARY)
 
 
 def verdict_lines(summary: dict) -> list[str]:

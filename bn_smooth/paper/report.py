@@ -9,7 +9,6 @@ experiments.norm_comparison) is there when it is.
 """
 
 import datetime
-import json
 from pathlib import Path
 
 from bn_smooth import precision
@@ -23,7 +22,7 @@ from bn_smooth.paper import (
     unstated,
 )
 from bn_smooth.paper.claims import CLAIMS
-from bn_smooth.paper.markdown import fmt, table
+from bn_smooth.paper.markdown import fmt, read_summary, table
 from bn_smooth.paper.panels import missing
 from bn_smooth.results import Run, task_descriptions
 
@@ -34,8 +33,7 @@ def write(
     """Write REPORT.md; a claim whose runs (as it declares them) are missing names them
     instead of a verdict."""
     path = Path(path)
-    study = path.parent / c4_analysis.SUMMARY
-    study = json.loads(study.read_text()) if study.exists() else None
+    study = read_summary(path.parent, c4_analysis.SUMMARY)
     calibration = calibration_report.load(path.parent)
     sweep = lr_sweep_report.load(path.parent)
     comparison = norm_comparison.load(path.parent)
