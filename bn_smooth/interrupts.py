@@ -14,6 +14,8 @@ import threading
 
 from absl import logging
 
+RUN_STOPS = "stopping at the end of this training window, with a checkpoint"
+
 
 @contextlib.contextmanager
 def handling(handlers: dict):
@@ -30,42 +32,24 @@ def handling(handlers: dict):
 
 
 class StopRequest:
-    """Whether a signal asked the run to stop: `requested` is its name, or None."""
+    """Whether a signal asked `what` to stop: `requested` is its name, or None. `then`
+    says what happens next, in the warning the first signal logs."""
 
-    def __init__(self, what: str):
-        self.what, self.requested = what, None
+    def __init__(self, what: str, then: str = RUN_STOPS):
+        self.what, self.then, self.requested = what, then, None
 
     def __call__(self, number, frame):
         name = signal.Signals(number).name
         if self.requested and number == signal.SIGINT:
             raise KeyboardInterrupt(name)  # the second Ctrl-C: at once
         if not self.requested:
-            logging.warning(
-                "%s: %s; stopping at the end of this training window, with a checkpoint "
-                "(Ctrl-C again to stop at once)",
-                self.what,
-                name,
-            )
+            logging.warning("%s: %s; %s (Ctrl-C again to stop at once)", self.what, name, self.then)
         self.requested = name
 
 
 @contextlib.contextmanager
-def stop_requests(what: str):
+def stop_requests(what: str, then: str = RUN_STOPS):
     """Inside, SIGTERM and Ctrl-C ask `what` to stop: yields the StopRequest to check."""
-    request = StopRequest(what)
+    request = StopRequest(what, then)
     with handling({signal.SIGTERM: request, signal.SIGINT: request}):
         yield request
-
-
-def _raise(number, frame):
-    raise KeyboardInterrupt(signal.Signals(number).name)
-
-
-def sigterm_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt inside, as Ctrl-C does: for a process that only
-    waits on others (the suite's, whose workers stop as a run does)."""
-    return handling({signal.SIGTERM: _raise})
-
-
-def sigterm_ignored():
-    return handling({signal.SIGTERM: signal.SIG_IGN})

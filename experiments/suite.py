@@ -48,6 +48,8 @@ MAX_WORKERS = 4
 # In suite.json, minus the time that runs side by side overlapped: every part's seconds
 # still sum to the suite's wall time.
 OVERLAP = "overlap of runs side by side"
+RUNS_STOP = "its runs stop at the end of their training windows, with a checkpoint"
+SIGNAL_POLL = 0.5  # seconds between looks at whether a signal asked the suite to stop
 
 
 def run_config(suite, run):
@@ -186,7 +188,7 @@ def _train_all(jobs, workers: int, starting):
     *args) ends, calling starting(k) as job k starts: one after the other in this
     process, or side by side on `workers` fresh worker processes (JAX does not survive
     a fork), each taking the next job in order when its last one is done. After an
-    error (or Ctrl-C) nothing more starts."""
+    error (or Ctrl-C, or SIGTERM) nothing more starts."""
     if workers == 1:
         for k, (function, *args) in enumerate(jobs):
             starting(k)
@@ -194,11 +196,14 @@ def _train_all(jobs, workers: int, starting):
         return
     waiting, running = iter(enumerate(jobs)), {}
     context = multiprocessing.get_context("spawn")
+    # A signal only raises a flag here, read between waits: a KeyboardInterrupt raised
+    # wherever the signal finds this process (inside concurrent.futures, holding a lock
+    # its result thread needs) could leave the suite waiting forever.
     with (
         concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=cli.setup
+            workers, mp_context=context, initializer=_worker_setup
         ) as pool,
-        interrupts.sigterm_as_interrupt(),
+        interrupts.stop_requests("the suite", then=RUNS_STOP) as stop,
     ):
         try:
             while True:
@@ -207,7 +212,11 @@ def _train_all(jobs, workers: int, starting):
                     running[pool.submit(*job)] = k
                 if not running:
                     return
-                done, _ = concurrent.futures.wait(running, return_when=FIRST_COMPLETED)
+                done, _ = concurrent.futures.wait(
+                    running, timeout=SIGNAL_POLL, return_when=FIRST_COMPLETED
+                )
+                if stop.requested:
+                    raise KeyboardInterrupt(stop.requested)
                 for future in done:
                     yield running.pop(future), future.result()
         except (KeyboardInterrupt, GeneratorExit):
@@ -215,16 +224,26 @@ def _train_all(jobs, workers: int, starting):
             raise
 
 
+def _worker_setup():
+    """A worker process's start. Between runs it ignores SIGINT and SIGTERM (a run
+    handles them while it trains: bn_smooth.interrupts): a worker killed while it waits
+    for its next run can take the pool's queue lock with it and hang the suite."""
+    cli.setup()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
 def _stop(pool, running):
-    """Ctrl-C or SIGTERM here: send the workers SIGTERM (Ctrl-C in a terminal reaches them
-    too, a scheduler's SIGTERM does not), so that each run stops at the end of its window,
-    checkpoints and says it was interrupted, and wait until they have."""
-    with interrupts.sigterm_ignored():
+    """Send the workers SIGTERM (Ctrl-C in a terminal reaches them too, a scheduler's
+    SIGTERM does not), so that each run stops at the end of its window, checkpoints and
+    says it was interrupted, and wait until they have. Sent again while they train on: a
+    run still setting up, where the signal finds no handler yet, sees the next one."""
+    while running and not all(future.done() for future in running):
         # The pool has no public handle on its processes.
         for process in list(pool._processes.values()):  # noqa: SLF001
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)
-        concurrent.futures.wait(running)
+        concurrent.futures.wait(running, timeout=SIGNAL_POLL * 10)
 
 
 def _progress(runs, done, seconds: dict, workers: int = 1) -> str:

@@ -203,6 +203,14 @@ MUTATIONS = [
         "tests/test_recovery.py::test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume",
     ),
     mutation(
+        "idle-worker-killable",
+        "a suite's worker between runs dies of the signal that stops the suite",
+        "experiments/suite.py",
+        "signal.signal(number, signal.SIG_IGN)",
+        "None",
+        "tests/test_recovery.py::test_a_suite_interrupted_while_a_worker_waits_for_work_stops",
+    ),
+    mutation(
         "stop-request-ignored",
         "a run asked to stop by SIGTERM or Ctrl-C trains on",
         "bn_smooth/loop.py",

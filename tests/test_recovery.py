@@ -171,15 +171,23 @@ def test_a_full_disk_while_checkpointing_keeps_the_checkpoint_before(tmp_path, m
     assert runlog.read_metrics(tmp_path) == runlog.read_metrics(tmp_path / "whole")
 
 
-# Two long DLN runs side by side in the suite's worker processes, as the suite trains them.
+# Two DLN runs side by side in the suite's worker processes, as the suite trains them,
+# of the numbers of steps given after the workdir.
 SUITE = """
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 import ml_collections
 from bn_smooth.configs.common import run_spec
 from experiments import cli, suite
 cli.setup()
-runs = [run_spec(f"dln_{k}", "dln", f"norm=none,seed={k}", (), num_steps=10**7) for k in (0, 1)]
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it waits, if it hangs
+steps = [int(n) for n in sys.argv[2:]]
+runs = [
+    run_spec(f"dln_{k}", "dln", f"norm=none,seed={k}", (), num_steps=n)
+    for k, n in enumerate(steps)
+]
 config = ml_collections.ConfigDict(dict(scale="smoke", seed=0, data_dir=None, runs=runs))
 workdir = Path(sys.argv[1])
 with cli.user_errors(workdir):
@@ -187,44 +195,74 @@ with cli.user_errors(workdir):
 """
 
 
-@pytest.mark.parametrize("how", ["SIGTERM to the suite", "Ctrl-C in its terminal"])
-def test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume(tmp_path, how):
-    names = ("dln_0", "dln_1")
-    suite = subprocess.Popen(
-        [sys.executable, "-c", SUITE, str(tmp_path)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's job
-    )
+def stop_a_suite(workdir, how: str, ready, steps=(10**7, 10**7)) -> tuple[str, list[int]]:
+    """Start SUITE, send `how` once ready(): its log's last line and the runs' pids."""
+    # A file, not a pipe: nothing reads the suite's log until it stops, and a full pipe
+    # would stall its writers.
+    log = workdir / "stderr.txt"
+    with log.open("w") as stderr:
+        suite = subprocess.Popen(
+            [sys.executable, "-c", SUITE, str(workdir), *map(str, steps)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stderr=stderr,
+            start_new_session=True,  # its own process group, as a terminal's job
+        )
     workers = []
     try:
         deadline = time.time() + 300
-        while not all(under_way(tmp_path / n) for n in names):
+        while not ready():
             assert suite.poll() is None and time.time() < deadline, "the runs did not start"
             time.sleep(0.5)
-        workers = [runlog.read_status(tmp_path / n)["pid"] for n in names]
+        statuses = [runlog.read_status(workdir / f"dln_{k}") for k in range(len(steps))]
+        workers = [status["pid"] for status in statuses if status["status"] == "running"]
         if how == "SIGTERM to the suite":  # a scheduler's: the suite's process only
             suite.send_signal(signal.SIGTERM)
         else:  # the whole process group, workers too
             os.killpg(suite.pid, signal.SIGINT)
-        # Alone, 20 s; under the full suite on a slower CPU once more than 120 s (why is
-        # not known: the note of 2026-12-06 says so).
-        _, stderr = suite.communicate(timeout=300)
+        try:
+            suite.wait(timeout=300)  # alone, 20 s
+        except subprocess.TimeoutExpired:
+            suite.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            pytest.fail(f"the suite did not stop; its log and threads:\n{log.read_text()[-8000:]}")
     finally:
         for pid in [suite.pid, *workers]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert suite.returncode == 1
-    last = stderr.strip().splitlines()[-1]
-    assert last.startswith(f"interrupted; checkpoints and metrics are kept in {tmp_path}")
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith(f"interrupted; checkpoints and metrics are kept in {workdir}")
     assert "To resume, run the same command again: python" in last
+    return last, workers
+
+
+HOW = ["SIGTERM to the suite", "Ctrl-C in its terminal"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume(tmp_path, how):
+    names = ("dln_0", "dln_1")
+    _, workers = stop_a_suite(tmp_path, how, lambda: all(under_way(tmp_path / n) for n in names))
     for name in names:
         status = runlog.read_status(tmp_path / name)
         assert status["status"] == "interrupted" and 100 <= status["step"] < 10**7
         assert checkpoints.latest_step(tmp_path / name) == status["step"]
     assert not any(map(alive, workers))  # each checkpointed and stopped; none trains on
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_suite_interrupted_while_a_worker_waits_for_work_stops(tmp_path, how):
+    """A worker whose run has finished waits for the next holding the pool's queue lock:
+    killed by the signal there, it took the lock with it, and the suite hung (a test of
+    the same moment, one run done and one under way)."""
+
+    def one_done_one_under_way():
+        status = runlog.read_status(tmp_path / "dln_0")
+        return status and status["status"] == "finished" and under_way(tmp_path / "dln_1")
+
+    stop_a_suite(tmp_path, how, one_done_one_under_way, steps=(20, 10**7))
+    assert runlog.read_status(tmp_path / "dln_1")["status"] == "interrupted"
 
 
 def under_way(workdir) -> bool:
