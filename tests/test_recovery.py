@@ -195,8 +195,9 @@ with cli.user_errors(workdir):
 """
 
 
-def stop_a_suite(workdir, how: str, ready, steps=(10**7, 10**7)) -> tuple[str, list[int]]:
-    """Start SUITE, send `how` once ready(): its log's last line and the runs' pids."""
+def stop_a_suite(workdir, how: str, ready, steps=(10**7, 10**7)) -> list[int]:
+    """Start SUITE, send `how` once ready(), check that it stops and says how to resume:
+    the pids of the runs it was training."""
     # A file, not a pipe: nothing reads the suite's log until it stops, and a full pipe
     # would stall its writers.
     log = workdir / "stderr.txt"
@@ -234,7 +235,7 @@ def stop_a_suite(workdir, how: str, ready, steps=(10**7, 10**7)) -> tuple[str, l
     last = log.read_text().strip().splitlines()[-1]
     assert last.startswith(f"interrupted; checkpoints and metrics are kept in {workdir}")
     assert "To resume, run the same command again: python" in last
-    return last, workers
+    return workers
 
 
 HOW = ["SIGTERM to the suite", "Ctrl-C in its terminal"]
@@ -243,7 +244,7 @@ HOW = ["SIGTERM to the suite", "Ctrl-C in its terminal"]
 @pytest.mark.parametrize("how", HOW)
 def test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume(tmp_path, how):
     names = ("dln_0", "dln_1")
-    _, workers = stop_a_suite(tmp_path, how, lambda: all(under_way(tmp_path / n) for n in names))
+    workers = stop_a_suite(tmp_path, how, lambda: all(under_way(tmp_path / n) for n in names))
     for name in names:
         status = runlog.read_status(tmp_path / name)
         assert status["status"] == "interrupted" and 100 <= status["step"] < 10**7
