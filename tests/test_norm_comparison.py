@@ -106,3 +106,20 @@ def test_report_section_states_the_verdict_and_every_normalizer():
     for norm, e in entries.items():  # a row each: label, median accuracy (and range)
         acc = fmt(e["final_accuracy"][0])
         assert f"| {norm} | {acc} ({acc}-{acc}) |" in section, norm
+
+
+def test_entry_pairs_the_networks_by_seed_when_a_run_is_missing():
+    """The standard network's change is 6 (k + 1) at seed k, layer's 2: ratios 3 (k + 1).
+    Without layer's seed 1, its ratios are those of seeds 0 and 2, not 0 and 1."""
+    runs = {}
+    for norm in ("none", "layer"):
+        for k in (0, *config_module.EXTRA_SEEDS):
+            name = config_module.run_name(norm, k)
+            change = 6.0 * (k + 1) if norm == "none" else 2.0
+            runs[name] = make_run(
+                name, norm, 0.1, accuracy=(0.3, 0.8), landscape=(1.0, change, 5.0)
+            )
+    del runs[config_module.run_name("layer", 1)]
+    e = norm_comparison.entry(runs, "layer")
+    assert e["seeds"] == 2
+    assert e["gradient_change"] == pytest.approx([3.0, 9.0])

@@ -37,10 +37,10 @@ CLAIM = (
 )
 
 
-def _seeds(runs, norm) -> list:
-    """The runs of `norm` at lr 0.1 that exist, the seed's first."""
-    names = [run_name(norm, k) for k in (0, *EXTRA_SEEDS)]
-    return [runs[n] for n in names if n in runs]
+def _seeds(runs, norm) -> dict:
+    """{k: the run of `norm` at lr 0.1 and the seed + k}, for the runs that exist."""
+    names = {k: run_name(norm, k) for k in (0, *EXTRA_SEEDS)}
+    return {k: runs[n] for k, n in names.items() if n in runs}
 
 
 def _median(values) -> float:
@@ -51,7 +51,9 @@ def _median(values) -> float:
 def entry(runs, norm: str) -> dict:
     """What the comparison measured of `norm` (nan where a run is missing)."""
     seeds, standard = _seeds(runs, norm), _seeds(runs, "none")
-    pairs = list(zip(standard, seeds, strict=False))
+    # Paired by seed: a seed either network lacks is left out of the ratios.
+    pairs = [(standard[k], run) for k, run in seeds.items() if k in standard]
+    seeds = list(seeds.values())
     out = {
         "label": LABELS[norm],
         "batch_independent": norm in BATCH_INDEPENDENT,
