@@ -132,6 +132,13 @@ def test_the_readme_calibration_gate_is_the_calibrations():
     assert gate in (ROOT / "README.md").read_text()
 
 
+def test_the_readme_normalizer_table_is_the_comparisons():
+    text = (ROOT / "figures" / "norm_comparison.md").read_text()
+    rows = "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))
+    assert rows.count("\n") >= 2 + 8  # a header, its rule and eight normalizers
+    assert rows in (ROOT / "README.md").read_text()
+
+
 def test_the_precision_pages_table_is_the_emulations():
     text = (ROOT / "figures" / "precision_emulation.md").read_text()
     rows = "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))

@@ -56,12 +56,15 @@ def test_the_committed_figures_say_they_come_from_the_readme_commands():
         "c4_study": {"scale": "cpu", "workdir": "../runs/c4_study"},
         "calibration": {"scale": "cpu", "workdir": "../runs/calibration"},
         "lr_sweep": {"scale": "cpu", "workdir": "../runs/lr_sweep"},
+        "norm_comparison": {"scale": "cpu", "workdir": "../runs/norm_comparison"},
     }
     readme = (ROOT / "README.md").read_text()
     assert "scale=cpu --workdir=runs/reproduce --figures=figures" in readme
     assert "calibration.py:scale=cpu \\\n    --workdir=runs/calibration --figures=figures" in readme
     reproduction = (ROOT / "docs" / "reproduction.md").read_text()
-    assert "lr_sweep.py:scale=cpu \\\n    --workdir=runs/lr_sweep --figures=figures" in reproduction
+    for study in ("lr_sweep", "norm_comparison"):
+        command = f"{study}.py:scale=cpu \\\n    --workdir=runs/{study} --figures=figures"
+        assert command in reproduction, study
 
 
 def test_a_quick_check_cannot_replace_the_repository_figures(fake_cifar, tmp_path):
