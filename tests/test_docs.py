@@ -132,16 +132,20 @@ def test_the_readme_calibration_gate_is_the_calibrations():
     assert gate in (ROOT / "README.md").read_text()
 
 
+def table_rows(path) -> str:
+    """The lines of the markdown tables in `path`, as written."""
+    text = path.read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))
+
+
 def test_the_readme_normalizer_table_is_the_comparisons():
-    text = (ROOT / "figures" / "norm_comparison.md").read_text()
-    rows = "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))
+    rows = table_rows(ROOT / "figures" / "norm_comparison.md")
     assert rows.count("\n") >= 2 + 8  # a header, its rule and eight normalizers
     assert rows in (ROOT / "README.md").read_text()
 
 
 def test_the_precision_pages_table_is_the_emulations():
-    text = (ROOT / "figures" / "precision_emulation.md").read_text()
-    rows = "".join(line for line in text.splitlines(keepends=True) if line.startswith("|"))
+    rows = table_rows(ROOT / "figures" / "precision_emulation.md")
     assert rows.count("\n") >= 2 + 2 * 2 * 7  # two networks, two states, seven measures
     assert rows in (ROOT / "docs" / "precision.md").read_text()
 

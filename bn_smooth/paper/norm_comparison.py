@@ -50,10 +50,10 @@ def _median(values) -> float:
 
 def entry(runs, norm: str) -> dict:
     """What the comparison measured of `norm` (nan where a run is missing)."""
-    seeds, standard = _seeds(runs, norm), _seeds(runs, "none")
+    by_seed, standard = _seeds(runs, norm), _seeds(runs, "none")
+    seeds = list(by_seed.values())
     # Paired by seed: a seed either network lacks is left out of the ratios.
-    pairs = [(standard[k], run) for k, run in seeds.items() if k in standard]
-    seeds = list(seeds.values())
+    pairs = [(standard[k], run) for k, run in by_seed.items() if k in standard]
     out = {
         "label": LABELS[norm],
         "batch_independent": norm in BATCH_INDEPENDENT,
