@@ -18,6 +18,9 @@ CONFIRMED = (
 )
 EACH_CHECK = "tests/test_norm_comparison.py::test_each_check_fails_alone"
 ENTRY = "tests/test_norm_comparison.py::test_entry_reads_the_runs_numbers"
+PAIRED = (
+    "tests/test_norm_comparison.py::test_entry_pairs_the_networks_by_seed_when_a_run_is_missing"
+)
 
 MUTATIONS = [
     mutation(
@@ -117,5 +120,14 @@ MUTATIONS = [
         '"gradient_change": [summaries.early_step_ratio(a, b) for a, b in pairs],',
         '"gradient_change": [summaries.early_step_ratio(b, a) for a, b in pairs],',
         ENTRY,
+    ),
+    mutation(
+        "comparison-pairs-by-position",
+        "the comparison pairs the standard network's runs with a normalizer's by position, "
+        "not by seed",
+        "bn_smooth/paper/norm_comparison.py",
+        "pairs = [(standard[k], run) for k, run in by_seed.items() if k in standard]",
+        "pairs = list(zip(standard.values(), seeds, strict=False))",
+        PAIRED,
     ),
 ]
