@@ -14,6 +14,12 @@ from bn_smooth import curvature, scale_invariance, train
 from bn_smooth.probes import REGISTRY, RUNNING_TWINS, Context, Probe, register
 
 
+def two_over_lr(state) -> jax.Array:
+    """The stability threshold 2/lr of the learning rate in `state`, not of the config:
+    runs that differ only in their learning rate then share the compiled probe."""
+    return 2.0 / train.learning_rate(state)
+
+
 @register("curvature")
 def curvature_probe(context: Context, section) -> Probe:
     """The top of the Hessian's spectrum and the curvature along the gradient, with the
@@ -22,7 +28,6 @@ def curvature_probe(context: Context, section) -> Probe:
     the whole Hessian too (small models: the DLN's 2,500 parameters); with `pair`, the
     same again one update later, under `next` (GD at the edge of stability alternates
     between two iterates)."""
-    two_over_lr = jnp.asarray(2.0 / context.config.lr, jnp.float32)
 
     def at(state, data):
         loss_fn = train.step_loss_fn(context.task, state, data, section.mode)
@@ -45,7 +50,7 @@ def curvature_probe(context: Context, section) -> Probe:
 
     def measure(state, data):
         if not section.pair:
-            return {**at(state, data), "two_over_lr": two_over_lr}
+            return {**at(state, data), "two_over_lr": two_over_lr(state)}
         # Both iterates through one compiled measurement (lax.map), not two copies of it.
         after = train.train_step(context.task, context.tx, state, data)[0]
         both = jax.lax.map(
@@ -53,7 +58,7 @@ def curvature_probe(context: Context, section) -> Probe:
         )
         return {
             **jax.tree.map(lambda x: x[0], both),
-            "two_over_lr": two_over_lr,
+            "two_over_lr": two_over_lr(state),
             "next": jax.tree.map(lambda x: x[1], both),
         }
 
@@ -66,7 +71,6 @@ def batch_sharpness_probe(context: Context, section) -> Probe:
     `num_batches` - 1 (each with its own statistics): the batch sharpness E_B[g_B' H_B g_B
     / ||g_B||^2], and the top `k` eigenvalues of the loss averaged over those batches
     (`num_steps` Lanczos steps), beside 2/lr."""
-    two_over_lr = jnp.asarray(2.0 / context.config.lr, jnp.float32)
 
     def measure(state, data):
         def batch_loss(params, j):
@@ -79,7 +83,7 @@ def batch_sharpness_probe(context: Context, section) -> Probe:
         return {
             "batch_sharpness": curvature.batch_sharpness(batch_loss, state.params, batches),
             "averaged_eigenvalues": top.eigenvalues,
-            "two_over_lr": two_over_lr,
+            "two_over_lr": two_over_lr(state),
         }
 
     return Probe(measure)

@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 from bn_smooth import curvature, loop, probes, runlog, train
 from bn_smooth.configs.common import set_every
 from tests.conftest import dln_config, tiny_vgg_config
-from tests.test_probes import setup
+from tests.test_probes import setup, with_curvature
 from tests.test_reference import trained_state
 
 
@@ -170,3 +170,35 @@ def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
     assert np.sum(row["density"]) * (row["grid"][1] - row["grid"][0]) == pytest.approx(
         1.0, rel=1e-2
     )
+
+
+DLN_SUITE_PROBES = ("landscape", "ics", "activations", "curvature", "scale")
+
+
+@pytest.mark.parametrize("network", ["vgg", "dln"])
+def test_runs_that_differ_only_in_their_learning_rate_share_every_probe_program(
+    fake_cifar, network
+):
+    """Every probe reads the learning rate from the state, none from the config: the
+    suite's runs at other learning rates reuse the compiled probes (docs/speed.md)."""
+    programs = []
+    for lr in (0.1, 0.5) if network == "vgg" else (1e-6, 1e-7):
+        config = (
+            with_curvature(tiny_vgg_config(fake_cifar, lr=lr))
+            if network == "vgg"
+            else dln_config(norm="batch", lr=lr)
+        )
+        task, tx, data, state, _ = setup(config, steps=0)
+        context = probes.Context(task, tx, config, state.params)
+        kinds = probes.REGISTRY if network == "vgg" else DLN_SUITE_PROBES
+        programs.append(
+            {
+                kind: jax.jit(probes.REGISTRY[kind](context, config.probe[kind]).measure)
+                .lower(state, data)
+                .as_text()
+                for kind in kinds
+            }
+        )
+    assert programs[0].keys() == programs[1].keys()
+    for kind, program in programs[0].items():
+        assert program == programs[1][kind], kind
