@@ -4,7 +4,7 @@
         --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
 
 Arguments: scale (paper: appendix A's settings, for a GPU or TPU; cpu: VGG-11
-at 1/8 width for 3,000 steps, about 41 minutes on 2 cores; smoke: the same
+at 1/8 width for 3,000 steps, 38-52 minutes on 2 cores; smoke: the same
 suite in a few minutes, for tests), seed.
 
 Each run names an experiment config and its argument; the scale and seed are
