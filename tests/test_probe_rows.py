@@ -172,7 +172,16 @@ def test_spectrum_probe_puts_the_mass_inside_the_whole_hessians_spectrum():
     )
 
 
-DLN_SUITE_PROBES = ("landscape", "ics", "activations", "curvature", "scale")
+# Per network: two learning rates, a config at each, and the probes to compare there (the
+# tiny VGG builds every registered kind; the DLN the ones the suite runs on it).
+LEARNING_RATE_PAIRS = {
+    "vgg": ((0.1, 0.5), lambda cifar, lr: with_curvature(tiny_vgg_config(cifar, lr=lr))),
+    "dln": ((1e-6, 1e-7), lambda cifar, lr: dln_config(norm="batch", lr=lr)),
+}
+KINDS = {
+    "vgg": tuple(probes.REGISTRY),
+    "dln": ("landscape", "ics", "activations", "curvature", "scale"),
+}
 
 
 @pytest.mark.parametrize("network", ["vgg", "dln"])
@@ -181,22 +190,18 @@ def test_runs_that_differ_only_in_their_learning_rate_share_every_probe_program(
 ):
     """Every probe reads the learning rate from the state, none from the config: the
     suite's runs at other learning rates reuse the compiled probes (docs/speed.md)."""
+    lrs, make_config = LEARNING_RATE_PAIRS[network]
     programs = []
-    for lr in (0.1, 0.5) if network == "vgg" else (1e-6, 1e-7):
-        config = (
-            with_curvature(tiny_vgg_config(fake_cifar, lr=lr))
-            if network == "vgg"
-            else dln_config(norm="batch", lr=lr)
-        )
+    for lr in lrs:
+        config = make_config(fake_cifar, lr)
         task, tx, data, state, _ = setup(config, steps=0)
         context = probes.Context(task, tx, config, state.params)
-        kinds = probes.REGISTRY if network == "vgg" else DLN_SUITE_PROBES
         programs.append(
             {
                 kind: jax.jit(probes.REGISTRY[kind](context, config.probe[kind]).measure)
                 .lower(state, data)
                 .as_text()
-                for kind in kinds
+                for kind in KINDS[network]
             }
         )
     assert programs[0].keys() == programs[1].keys()
