@@ -1,8 +1,13 @@
 """What decides a run's float32 arithmetic beyond its config: the compiler's version, the
-device and CPU it generates code for, and the XLA flags. Float32 VGG training on XLA:CPU
-moves with the last two (another CPU, or another --xla_cpu_max_isa, trains another
-trajectory; the entrypoints cap the ISA, experiments.cli.PINNED_CODEGEN), so each run's
-config.json records them (`arithmetic`), one entry per setting it was trained under."""
+device and CPU it runs on, and the XLA flags. Float32 VGG training on XLA:CPU moves with
+the last two (another CPU, or another --xla_cpu_max_isa, trains another trajectory; the
+entrypoints cap XLA's own code at AVX2, experiments.cli.PINNED_CODEGEN). The cap does not
+reach the matrix products: XLA hands them to YNNPACK, which picks its kernels by the
+host's widest vector instructions when the program runs. So each run's config.json
+records the CPU by its vendor, family and model and by that instruction set, beside its
+name (two AMD EPYCs that both call themselves "AMD EPYC" trained different VGG runs), one
+entry per setting it was trained under (`arithmetic`); docs/reproduction.md has the three
+machines measured."""
 
 import os
 import platform
@@ -22,27 +27,46 @@ def current() -> dict[str, str]:
         "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
         f"{platform.machine()})",
         "CPU": cpu_model(),
+        "CPU identity": cpu_identity(),
         "XLA_FLAGS": os.environ.get("XLA_FLAGS") or "none",
     }
 
 
 def history(old_config: dict | None) -> list[dict]:
-    """The settings a run was trained under, this invocation's last (once)."""
+    """The settings a run was trained under, this invocation's last (once). A setting
+    recorded before a field was added here is the same one if the fields it has agree."""
     settings = list((old_config or {}).get(KEY, []))
     now = current()
-    return settings if settings and settings[-1] == now else [*settings, now]
+    same = settings and all(now.get(k) == v for k, v in settings[-1].items())
+    return settings if same else [*settings, now]
+
+
+# The widest vector instruction sets YNNPACK has kernels for, widest first (x86 flag names).
+VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"))
 
 
 def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or "unknown"
+
+
+def cpu_identity(cpuinfo: dict[str, str] | None = None) -> str:
+    """'<vendor> family <f> model <m> stepping <s> (<widest vector ISA>)' from /proc/cpuinfo
+    (or `cpuinfo`, its first processor's fields); the machine's name where there is none."""
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    if "vendor_id" not in info:
+        return platform.machine() or "unknown"
+    flags = set(info.get("flags", "").split())
+    isa = next((name for flag, name in VECTOR_ISAS if flag in flags), "no vector ISA listed")
+    family, model, stepping = (info.get(k, "?") for k in ("cpu family", "model", "stepping"))
+    return f"{info['vendor_id']} family {family} model {model} stepping {stepping} ({isa})"
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.processor() or "unknown"
-    return next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in text.splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown",
-    )
+        return {}
+    first = text.split("\n\n", 1)[0]
+    pairs = (line.split(":", 1) for line in first.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs}

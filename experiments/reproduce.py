@@ -132,8 +132,8 @@ def main(argv):
 
 
 def versions() -> dict[str, str]:
-    """What decides the arithmetic (bn_smooth.arithmetic: the CPU the compiler generated
-    code for and the XLA flags move float32 VGG numbers), and the other packages."""
+    """What decides the arithmetic (bn_smooth.arithmetic: the CPU and the XLA flags move
+    float32 VGG numbers), and the other packages."""
     import flax
     import numpy
     import optax

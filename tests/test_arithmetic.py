@@ -23,11 +23,32 @@ def test_config_json_records_each_arithmetic_the_run_was_trained_under(tmp_path,
     settings = runlog.read_config(tmp_path)[arithmetic.KEY]
     assert settings[0] == first[0] and len(settings) == 2
     assert settings[1]["XLA_FLAGS"] == "--xla_cpu_prefer_vector_width=512"
+    # A record from before a field was added (the CPU's identity) is the same setting.
+    old = runlog.read_config(tmp_path)
+    del old[arithmetic.KEY][-1]["CPU identity"]
+    runlog.write_config(tmp_path, old)
+    loop.train_and_evaluate(dln_config(num_steps=35), tmp_path)
+    assert len(runlog.read_config(tmp_path)[arithmetic.KEY]) == 2
     # A workdir from before the record resumes.
     old = runlog.read_config(tmp_path)
     del old[arithmetic.KEY]
     runlog.write_config(tmp_path, old)
     assert loop.train_and_evaluate(dln_config(num_steps=40), tmp_path)["step"] == 40
+
+
+def test_the_cpu_is_recorded_by_vendor_family_model_and_widest_vector_isa():
+    """The name alone does not tell two CPUs apart ("AMD EPYC" on both of
+    docs/reproduction.md's AMD machines); YNNPACK's kernels follow the vector ISA."""
+    zen4 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "stepping": "1"}
+    flags = "fpu sse2 avx avx2 avx512f avx512bw"
+    assert (
+        arithmetic.cpu_identity({**zen4, "flags": flags})
+        == "AuthenticAMD family 25 model 17 stepping 1 (AVX-512)"
+    )
+    assert arithmetic.cpu_identity({**zen4, "flags": "sse2 avx avx2 fma"}).endswith("(AVX2)")
+    assert arithmetic.cpu_identity({**zen4, "flags": "sse2"}).endswith("(SSE2)")
+    assert arithmetic.cpu_identity({**zen4}).endswith("(no vector ISA listed)")
+    assert arithmetic.cpu_identity({"processor": "0"}) == arithmetic.platform.machine()
 
 
 @pytest.mark.skipif(shared_cifar_dir() is None, reason="real CIFAR-10 not beside the project")
