@@ -25,11 +25,13 @@ USER_ERROR = 2  # the exit code of a bad input (as argparse and absl use)
 # run on 2 cores). The executables are the same, so are the results.
 COMPILATION_CACHE = Path("~/.cache/bn_smooth/jax").expanduser()
 
-# Float32 training on XLA:CPU follows the code the compiler generates for the host CPU.
-# Capped at AVX2 on x86 (XLA's default vector width, 256 bits, needs no more), that code
-# no longer depends on --xla_cpu_prefer_vector_width or on AVX-512: measured here, a
-# BatchNorm VGG that the flag moves from its first steps trains bit for bit as without
-# it, and as before the cap. A --xla_cpu_max_isa of the user's own wins.
+# Float32 training on XLA:CPU follows the host CPU. Capped at AVX2 on x86 (XLA's default
+# vector width, 256 bits, needs no more), XLA's own code no longer depends on
+# --xla_cpu_prefer_vector_width or on AVX-512: measured here, a BatchNorm VGG that the
+# flag moves from its first steps trains bit for bit as without it, and as before the cap.
+# The cap does not reach the matrix products (YNNPACK picks its kernels by the host's
+# vector instructions) nor the CPU's approximate rsqrt, so two CPUs still train apart
+# (docs/reproduction.md, "Three machines, one code"). A --xla_cpu_max_isa of your own wins.
 PINNED_CODEGEN = "--xla_cpu_max_isa=AVX2"
 
 

@@ -1,7 +1,8 @@
 """Do REPORT.md's verdicts and numbers survive another code-generation setting?
 
-Float32 VGG training on XLA:CPU depends on the code the compiler generates for the host
-CPU, and SGD's chaos amplifies it: another machine moves every VGG number. The entrypoints
+Float32 VGG training on XLA:CPU depends on the host CPU (its code, and the YNNPACK kernels
+its vector instructions pick), and SGD's chaos amplifies it: another machine moves every
+VGG number (docs/reproduction.md, "Three machines, one code"). The entrypoints
 pin the instruction set (experiments.cli.PINNED_CODEGEN), which makes
 --xla_cpu_prefer_vector_width=512 change nothing; an instruction set of the user's own
 wins over the pin. This trains nothing: it compares two suite workdirs trained under two

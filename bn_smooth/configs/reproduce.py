@@ -53,7 +53,7 @@ def dln_extra_seeds(scale: str) -> tuple[int, ...]:
 
 def vgg_seed(norm: str, k: int) -> str:
     """The VGG run of `norm` at lr 0.1 and the suite's seed + k: float32 VGG training on a
-    CPU depends on the code the compiler generates for that CPU, so a VGG number stands
+    CPU depends on that CPU (docs/reproduction.md, three machines), so a VGG number stands
     only as a median over seeds (the extra seeds measure the line search only)."""
     return f"vgg_{norm}_s{k}"
 
