@@ -30,6 +30,22 @@ MUTATIONS = [
         "tests/test_arithmetic.py::test_the_cpu_is_recorded_by_vendor_family_model_and_widest_vector_isa",
     ),
     mutation(
+        "fingerprint-records-pile-up",
+        "a machine's new fingerprint is added beside its old one instead of replacing it",
+        "experiments/arithmetic_fingerprint.py",
+        "return [r for r in records if key(r) != key(record)] + [record]",
+        "return [*records, record]",
+        "tests/test_arithmetic.py::test_fingerprint_records_merge_by_cpu_and_jaxlib_and_agree_per_setting",
+    ),
+    mutation(
+        "fingerprint-without-the-flags",
+        "each setting's process inherits the user's XLA flags instead of the setting's",
+        "experiments/arithmetic_fingerprint.py",
+        "env = dict(os.environ, XLA_FLAGS=xla_flags, PYTHONPATH=str(root))",
+        "env = dict(os.environ, PYTHONPATH=str(root))",
+        "tests/test_arithmetic.py::test_a_fingerprint_repeats_and_sees_the_exact_rsqrt",
+    ),
+    mutation(
         "codegen-unpinned",
         "the entrypoints leave the code generation to the host CPU and XLA_FLAGS",
         "experiments/cli.py",

@@ -105,3 +105,42 @@ def test_a_users_own_instruction_set_wins_and_other_cpus_are_left_alone(monkeypa
     monkeypatch.delenv("XLA_FLAGS")
     cli.pin_codegen()
     assert "XLA_FLAGS" not in os.environ or not os.environ["XLA_FLAGS"]
+
+
+@pytest.mark.skipif(
+    arithmetic.platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="the settings are x86's (XLA's AVX2 cap and its approximate rsqrt)",
+)
+def test_a_fingerprint_repeats_and_sees_the_exact_rsqrt():
+    """Each setting in a fresh process: the same setting gives the same hashes, and the
+    exact rsqrt changes a BatchNorm network's (a flag that changed nothing could not be
+    what makes machines agree)."""
+    from experiments import arithmetic_fingerprint as fp
+
+    programs = (("dln", "batch", 30),)
+    first = fp.fingerprints({k: fp.SETTINGS[k] for k in ("entrypoints", "exact rsqrt")}, programs)
+    again = fp.fingerprints({"entrypoints": fp.SETTINGS["entrypoints"]}, programs)
+    assert again["entrypoints"] == first["entrypoints"]
+    assert first["exact rsqrt"] != first["entrypoints"]
+    assert set(first["exact rsqrt"]) == {"dln batch"}
+
+
+def test_fingerprint_records_merge_by_cpu_and_jaxlib_and_agree_per_setting():
+    from experiments import arithmetic_fingerprint as fp
+
+    def record(cpu, jaxlib, entry, pinned):
+        prints = {"entrypoints": {"vgg batch": entry}, "pinned": {"vgg batch": pinned}}
+        return {"CPU identity": cpu, "jaxlib": jaxlib, "fingerprints": prints}
+
+    intel, amd = "GenuineIntel family 6 (AVX-512)", "AuthenticAMD family 25 (AVX-512)"
+    records = fp.merge([], record(intel, "0.10.2", "a", "p"))
+    records = fp.merge(records, record(amd, "0.10.2", "b", "p"))
+    assert fp.agreement(records) == {"entrypoints": False, "pinned": True}
+    # The same CPU again replaces its record; another jaxlib is another record, and only
+    # the newest record's jaxlib is compared.
+    records = fp.merge(records, record(amd, "0.10.2", "a", "p"))
+    assert len(records) == 2 and fp.agreement(records) == {"entrypoints": True, "pinned": True}
+    records = fp.merge(records, record(amd, "0.11.0", "c", "q"))
+    assert len(records) == 3 and fp.agreement(records) == {"entrypoints": True, "pinned": True}
+    records = fp.merge(records, record(intel, "0.11.0", "c", "r"))
+    assert fp.agreement(records) == {"entrypoints": True, "pinned": False}
