@@ -8,7 +8,7 @@ Trains the benchmark's 1/8-width VGG-11 without and with BatchNorm for 20 steps,
 hashes each loss sequence's float32 bits: one subprocess per setting, since XLA reads its
 flags once. The settings: the entrypoints' (XLA's code capped at AVX2), and the cap with
 the flags that take out what the cap does not reach: the CPU's approximate rsqrt, then
-also YNNPACK, whose kernels the host's vector instructions pick. About two minutes on 2
+also YNNPACK, whose kernels the host's vector instructions pick. About 1.5 minutes on 2
 cores. The machine's record (its CPU by bn_smooth.arithmetic, jaxlib, the hashes) replaces
 any earlier one of the same CPU and jaxlib in --out. Machines with equal hashes under a
 setting train alike under it; a setting under which every recorded machine agrees is the
@@ -68,7 +68,7 @@ def fingerprints(settings=SETTINGS, programs=PROGRAMS) -> dict[str, dict[str, st
     """{setting: fingerprint(programs)}, each in a fresh process with exactly its XLA_FLAGS
     (a user's own are left out: they would be another setting)."""
     child = (
-        "import json, sys; from experiments.arithmetic_fingerprint import fingerprint; "
+        "import json; from experiments.arithmetic_fingerprint import fingerprint; "
         f"print(json.dumps(fingerprint({list(programs)!r})))"
     )
     root = Path(__file__).resolve().parents[1]
