@@ -21,13 +21,14 @@ KEY = "arithmetic"  # in config.json
 def current() -> dict[str, str]:
     import jaxlib
 
+    info = _cpuinfo()  # read once for both of its fields
     return {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "backend": f"{jax.default_backend()} ({jax.device_count()} device(s), "
         f"{platform.machine()})",
-        "CPU": cpu_model(),
-        "CPU identity": cpu_identity(),
+        "CPU": cpu_model(info),
+        "CPU identity": cpu_identity(info),
         "XLA_FLAGS": os.environ.get("XLA_FLAGS") or "none",
     }
 
@@ -45,8 +46,9 @@ def history(old_config: dict | None) -> list[dict]:
 VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"))
 
 
-def cpu_model() -> str:
-    return _cpuinfo().get("model name") or platform.processor() or "unknown"
+def cpu_model(cpuinfo: dict[str, str] | None = None) -> str:
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    return info.get("model name") or platform.processor() or "unknown"
 
 
 def cpu_identity(cpuinfo: dict[str, str] | None = None) -> str:
