@@ -24,7 +24,9 @@ os.environ[cifar10.OFFLINE_ENV] = "1"
 # trajectory amplifies that (a ReLU or a pooling window flips) within a few steps. So it
 # is used only where a test compares runs that are all compiled with it and share their
 # programs (a command's outputs with themselves; a two-process job with one process of
-# two devices, bit for bit), never against numbers computed at the default level.
+# two devices, bit for bit), never against numbers computed at the default level. Nor are
+# its values trusted: at level 0 a noisy BatchNorm's gradient came out wrong inside vmap
+# (docs/speed.md).
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 TEST_CACHE_ENV = "BN_SMOOTH_TEST_JAX_CACHE"  # a compilation cache shared across sessions
 
