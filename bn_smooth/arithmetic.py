@@ -21,7 +21,7 @@ KEY = "arithmetic"  # in config.json
 def current() -> dict[str, str]:
     import jaxlib
 
-    info = _cpuinfo()  # read once for both of its fields
+    info = _cpuinfo()
     return {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
@@ -46,15 +46,14 @@ def history(old_config: dict | None) -> list[dict]:
 VECTOR_ISAS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2"))
 
 
-def cpu_model(cpuinfo: dict[str, str] | None = None) -> str:
-    info = _cpuinfo() if cpuinfo is None else cpuinfo
+def cpu_model(info: dict[str, str]) -> str:
+    """The CPU's name from `info`, the first processor's fields of /proc/cpuinfo."""
     return info.get("model name") or platform.processor() or "unknown"
 
 
-def cpu_identity(cpuinfo: dict[str, str] | None = None) -> str:
-    """'<vendor> family <f> model <m> stepping <s> (<widest vector ISA>)' from /proc/cpuinfo
-    (or `cpuinfo`, its first processor's fields); the machine's name where there is none."""
-    info = _cpuinfo() if cpuinfo is None else cpuinfo
+def cpu_identity(info: dict[str, str]) -> str:
+    """'<vendor> family <f> model <m> stepping <s> (<widest vector ISA>)' from `info`, the
+    first processor's fields of /proc/cpuinfo; the machine's name where there are none."""
     if "vendor_id" not in info:
         return platform.machine() or "unknown"
     flags = set(info.get("flags", "").split())
