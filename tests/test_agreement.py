@@ -69,7 +69,7 @@ def test_figure_1_rows_read_the_paper_at_our_steps():
 
 
 def test_two_settings_compared_number_by_number():
-    from experiments.codegen_check import compare
+    from bn_smooth.paper.codegen_report import compare
 
     a = {"vgg_none": vgg_run("none", (2.0, 3.0, 2.0)), "vgg_batch": vgg_run("batch")}
     b = {"vgg_none": vgg_run("none", (2.0, 6.0, 2.0)), "vgg_batch": vgg_run("batch")}

@@ -54,3 +54,46 @@ def test_each_mutation_changes_todays_code_once_and_names_real_tests(m):
         module = ast.parse((ROOT / path).read_text())
         tests = {f.name for f in ast.walk(module) if isinstance(f, ast.FunctionDef)}
         assert not name or name in tests, f"{m.name}: no test {node}"
+
+
+def _experiments_imports(path: Path) -> set[str]:
+    """The experiments modules `path` imports, anywhere in it (inside functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "experiments":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("experiments."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("experiments.")}
+    return {name for name in found if (ROOT / "experiments" / f"{name}.py").exists()}
+
+
+def _absl_flags(path: Path) -> set[str]:
+    """The names of the absl flags `path` defines when imported."""
+    return {
+        node.args[0].value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("DEFINE_")
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_the_entrypoints_the_tests_import_define_no_flag_twice():
+    """A test worker imports whatever its test files import (xdist gives a worker any files),
+    and absl refuses a flag defined by two modules: the entrypoints the tests import, and
+    what those import, must define different flags (or keep the tested code in bn_smooth)."""
+    imported, todo = set(), set().union(*map(_experiments_imports, (ROOT / "tests").glob("*.py")))
+    while todo:
+        name = todo.pop()
+        imported.add(name)
+        todo |= _experiments_imports(ROOT / "experiments" / f"{name}.py") - imported
+    owners = {}
+    for name in sorted(imported):
+        for flag in _absl_flags(ROOT / "experiments" / f"{name}.py"):
+            owners.setdefault(flag, []).append(name)
+    assert {f: o for f, o in owners.items() if len(o) > 1} == {}
+    assert owners, "the scan found no flags: it no longer reads the entrypoints"
