@@ -53,6 +53,15 @@ MUTATIONS = [
         "    app.run(main, flags_parser=parse_flags)",
         "tests/test_arithmetic.py::test_the_entrypoints_pin_the_code_generation",
     ),
+    mutation(
+        "codegen-pin-overrides-the-user",
+        "the entrypoints add their instruction-set cap beside an instruction set of the user's own",
+        "experiments/cli.py",
+        'in ("x86_64", "amd64") and "--xla_cpu_max_isa" not in xla_flags:',
+        'in ("x86_64", "amd64"):',
+        "tests/test_arithmetic.py::test_the_entrypoints_pin_the_code_generation",
+        "tests/test_arithmetic.py::test_a_users_own_instruction_set_wins_and_other_cpus_are_left_alone",
+    ),
     # Faults: what a corrupt checkpoint, a full disk or a failed set-up leaves
     mutation(
         "corrupt-checkpoint-fatal",
