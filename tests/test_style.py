@@ -1,5 +1,5 @@
-"""The tree's form: ruff's format and lint, modules of one job, and a mutation check that
-still points at today's code."""
+"""The tree's form: ruff's format and lint, modules of one job, a mutation check that still
+points at today's code, and entrypoints the tests can import into one process."""
 
 import ast
 import subprocess
