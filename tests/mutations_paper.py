@@ -316,4 +316,12 @@ MUTATIONS = [
         "SOUND = (CORRECT, TYPO, HYPOTHESIS)",
         THEORY_CLAIM,
     ),
+    mutation(
+        "codegen-moved-inverted",
+        "the code-generation check gives how far a number moved as first / second setting",
+        "bn_smooth/paper/codegen_report.py",
+        'return f"{fmt(b.ours / a.ours)}x" if a.ours else "-"',
+        'return f"{fmt(a.ours / b.ours)}x" if a.ours else "-"',
+        "tests/test_agreement.py::test_two_settings_compared_number_by_number",
+    ),
 ]
