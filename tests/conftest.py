@@ -18,16 +18,18 @@ SHARED_CIFAR = SHARED / "data" / "cifar-10-batches-py"
 # download tests lift this and point the loader at a local file server.
 os.environ[cifar10.OFFLINE_ENV] = "1"
 
-# XLA's backend at optimization level 0: compiling is most of a smoke-scale command's
-# time, and this cuts the smoke suite's by a third. Values then differ from the default
-# level's in float32 rounding, and at the tests' large learning rates a training
+# XLA's backend at optimization level 0, with XLA:CPU's older fusion code generator:
+# compiling is most of a smoke-scale command's time. Level 0 cut the smoke suite's by a
+# third; the older generator then cut a smoke VGG command with every probe kind from
+# 26-28 s to 18-19 s (at the default level it saves nothing). Values differ from the
+# default's in float32 rounding, and at the tests' large learning rates a training
 # trajectory amplifies that (a ReLU or a pooling window flips) within a few steps. So it
 # is used only where a test compares runs that are all compiled with it and share their
 # programs (a command's outputs with themselves; a two-process job with one process of
 # two devices, bit for bit), never against numbers computed at the default level. Nor are
 # its values trusted: at level 0 a noisy BatchNorm's gradient came out wrong inside vmap
 # (docs/speed.md).
-FAST_COMPILE = "--xla_backend_optimization_level=0"
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 TEST_CACHE_ENV = "BN_SMOOTH_TEST_JAX_CACHE"  # a compilation cache shared across sessions
 
 
