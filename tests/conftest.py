@@ -1,6 +1,9 @@
 """Shared fixtures: small CIFAR-10 files in the official format, tiny configs."""
 
+import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -18,28 +21,39 @@ SHARED_CIFAR = SHARED / "data" / "cifar-10-batches-py"
 # download tests lift this and point the loader at a local file server.
 os.environ[cifar10.OFFLINE_ENV] = "1"
 
-# XLA's backend at optimization level 0, with XLA:CPU's older fusion code generator:
-# compiling is most of a smoke-scale command's time. Level 0 cut the smoke suite's by a
-# third; the older generator then cut a smoke VGG command with every probe kind from
-# 26-28 s to 18-19 s (at the default level it saves nothing). Values differ from the
-# default's in float32 rounding, and at the tests' large learning rates a training
-# trajectory amplifies that (a ReLU or a pooling window flips) within a few steps. So it
-# is used only where a test compares runs that are all compiled with it and share their
-# programs (a command's outputs with themselves; a two-process job with one process of
-# two devices, bit for bit), never against numbers computed at the default level. Nor are
-# its values trusted: at level 0 a noisy BatchNorm's gradient came out wrong inside vmap
-# (docs/speed.md).
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+# XLA's backend at optimization level 0, with XLA:CPU's older fusion code generator where
+# this jaxlib has it: compiling is most of a smoke-scale command's time. Level 0 cut the
+# smoke suite's by a third; the older generator then cut a smoke VGG command with every
+# probe kind from 26-28 s to 18-19 s (at the default level it saves nothing). Values
+# differ from the default's in float32 rounding, and at the tests' large learning rates a
+# training trajectory amplifies that (a ReLU or a pooling window flips) within a few
+# steps. So it is used only where a test compares runs that are all compiled with it and
+# share their programs (a command's outputs with themselves; a two-process job with one
+# process of two devices, bit for bit), never against numbers computed at the default
+# level. Nor are its values trusted: at level 0 gradients came out wrong, with either
+# generator (docs/speed.md).
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+OLDER_FUSION_CODE = "--xla_cpu_use_fusion_emitters=false"  # a jaxlib may drop it
 TEST_CACHE_ENV = "BN_SMOOTH_TEST_JAX_CACHE"  # a compilation cache shared across sessions
 
 
 def xla_flags(devices: int | None = None, fast_compile: bool = True) -> str:
     """XLA_FLAGS for a test's command: fast compiles unless told otherwise, and `devices`
     CPU devices if given."""
-    flags = [os.environ.get("XLA_FLAGS", ""), FAST_COMPILE if fast_compile else ""]
+    flags = [os.environ.get("XLA_FLAGS", "")]
+    if fast_compile:
+        flags += [FAST_COMPILE, OLDER_FUSION_CODE if xla_knows(OLDER_FUSION_CODE) else ""]
     if devices:
         flags.append(f"--xla_force_host_platform_device_count={devices}")
     return " ".join(f for f in flags if f)
+
+
+@functools.cache
+def xla_knows(flag: str) -> bool:
+    """Whether this jaxlib's XLA accepts `flag` (an unknown one in XLA_FLAGS is fatal)."""
+    probe = [sys.executable, "-c", "import jax; jax.devices()"]
+    env = {**os.environ, "XLA_FLAGS": flag}
+    return subprocess.run(probe, env=env, capture_output=True).returncode == 0
 
 
 def make_fake_cifar(root: Path, per_batch: int = 64, test: int = 40, seed: int = 0) -> Path:

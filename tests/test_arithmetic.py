@@ -8,7 +8,14 @@ import sys
 import pytest
 
 from bn_smooth import arithmetic, loop, runlog
-from tests.conftest import dln_config, shared_cifar_dir
+from tests.conftest import (
+    FAST_COMPILE,
+    OLDER_FUSION_CODE,
+    dln_config,
+    shared_cifar_dir,
+    xla_flags,
+    xla_knows,
+)
 from tests.test_train import ROOT
 
 
@@ -90,6 +97,12 @@ def test_the_entrypoints_pin_the_code_generation(tmp_path):
     sse = "--xla_cpu_max_isa=SSE4_2"
     flags, other = losses("sse", sse)
     assert flags == sse and other != default
+
+
+def test_the_tests_fast_compiles_ask_only_for_flags_this_xla_knows():
+    assert xla_knows(FAST_COMPILE) and not xla_knows("--xla_cpu_no_such_flag=true")
+    assert (OLDER_FUSION_CODE in xla_flags()) == xla_knows(OLDER_FUSION_CODE)
+    assert OLDER_FUSION_CODE not in xla_flags(fast_compile=False)
 
 
 def test_a_users_own_instruction_set_wins_and_other_cpus_are_left_alone(monkeypatch):
