@@ -24,7 +24,7 @@ os.environ[cifar10.OFFLINE_ENV] = "1"
 # XLA's backend at optimization level 0, with XLA:CPU's older fusion code generator where
 # this jaxlib has it: compiling is most of a smoke-scale command's time. Level 0 cut the
 # smoke suite's by a third; the older generator then cut a smoke VGG command with every
-# probe kind from 26-28 s to 18-19 s (at the default level it saves nothing). Values
+# probe kind to about 0.68x its time (at the default level it saves nothing). Values
 # differ from the default's in float32 rounding, and at the tests' large learning rates a
 # training trajectory amplifies that (a ReLU or a pooling window flips) within a few
 # steps. So it is used only where a test compares runs that are all compiled with it and
