@@ -9,13 +9,17 @@ name (two AMD EPYCs that both call themselves "AMD EPYC" trained different VGG r
 entry per setting it was trained under (`arithmetic`); docs/reproduction.md has the three
 machines measured."""
 
+import functools
 import os
 import platform
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 KEY = "arithmetic"  # in config.json
+# XLA:CPU's products without YNNPACK's dot fusions (a task's `compiler_options`).
+NO_YNNPACK_DOTS = (("xla_cpu_experimental_ynn_fusion_type", ""),)
 
 
 def current() -> dict[str, str]:
@@ -40,6 +44,25 @@ def history(old_config: dict | None) -> list[dict]:
     now = current()
     same = settings and all(now.get(k) == v for k, v in settings[-1].items())
     return settings if same else [*settings, now]
+
+
+def cpu_options(options: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """`options` (XLA:CPU compile options, (name, value) pairs) on the CPU backend where this
+    jaxlib has every one of them, else (): an unknown option fails the compile, and
+    XLA:CPU's experimental ones come and go between releases."""
+    if jax.default_backend() != "cpu" or not xla_accepts(options):
+        return ()
+    return options
+
+
+@functools.cache
+def xla_accepts(options: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a program compiles with these compile options ("No such compile option")."""
+    try:
+        jax.jit(jnp.negative, compiler_options=dict(options)).lower(jnp.zeros(())).compile()
+    except jax.errors.JaxRuntimeError:
+        return False
+    return True
 
 
 # The widest vector instruction sets YNNPACK has kernels for, widest first (x86 flag names).

@@ -136,7 +136,7 @@ def build(kind: str, task, tx, config, params) -> Probe:
     # Every value on every device: each process of a multi-process job reads them whole.
     out = sharding.replicated(task.mesh) if task.mesh is not None else None
     measure = precision.traced_at(precision.of(config, "probes"), probe.measure)
-    return dataclasses.replace(probe, measure=jax.jit(measure, out_shardings=out))
+    return dataclasses.replace(probe, measure=task.jit(measure, out_shardings=out))
 
 
 class Probes:

@@ -58,7 +58,7 @@ def make_sweep_step(task, tx):
     def step(state, data, perm):
         return train.train_step(task, tx, state, data, perm)
 
-    return jax.jit(precision.traced_at(task.precision, jax.vmap(step, in_axes=(0, None, 0))))
+    return task.jit(precision.traced_at(task.precision, jax.vmap(step, in_axes=(0, None, 0))))
 
 
 def epoch_order(task, data, states: train.TrainState) -> train.EpochOrder:

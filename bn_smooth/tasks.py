@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bn_smooth import cifar10, models, norms, precision, sharding
+from bn_smooth import arithmetic, cifar10, models, norms, precision, sharding
 from bn_smooth import data as data_lib
 from bn_smooth.errors import ConfigError
 
@@ -35,7 +35,8 @@ class Task:
 
     With a `mesh`, each batch is sharded over its 'data' axis (bn_smooth.sharding).
     `precision` is that of the training and evaluation programs' products
-    (bn_smooth.precision; the probes have their own).
+    (bn_smooth.precision; the probes have their own). `compiler_options`, XLA's (name,
+    value) pairs, go to every program that trains or probes the task (`jit`).
     """
 
     name: str
@@ -45,6 +46,11 @@ class Task:
     input_shape: tuple
     mesh: jax.sharding.Mesh | None = None
     precision: str = "highest"
+    compiler_options: tuple[tuple[str, str], ...] = ()
+
+    def jit(self, fn, **kwargs):
+        """`jax.jit(fn, **kwargs)`, compiled with the task's options."""
+        return jax.jit(fn, compiler_options=dict(self.compiler_options) or None, **kwargs)
 
     def batch(self, data: data_lib.Dataset, key, step, perm=None):
         """The (inputs, targets) of training step `step` (`perm`: its epoch's order)."""
@@ -107,6 +113,9 @@ def make_task(config) -> tuple[Task, data_lib.Dataset]:
         task = Task(
             "dln", model, summed_squared_error, config.get("batch_size"), (config.model.dim,), mesh
         )
+        if not config.get("ynnpack_dots", True):
+            options = arithmetic.cpu_options(arithmetic.NO_YNNPACK_DOTS)
+            task = dataclasses.replace(task, compiler_options=options)
     else:
         raise ConfigError(f"unknown task {config.task!r}; valid tasks are vgg_cifar, dln")
     task = dataclasses.replace(task, precision=precision.of(config, "train"))

@@ -218,7 +218,7 @@ def make_train_step(task, tx):
     host only waits when it reads the metrics. `default_train_loop` says why
     the default loop is `make_train_chunk` instead.
     """
-    return jax.jit(precision.traced_at(task.precision, functools.partial(train_step, task, tx)))
+    return task.jit(precision.traced_at(task.precision, functools.partial(train_step, task, tx)))
 
 
 def default_train_loop() -> str:
@@ -258,7 +258,7 @@ def make_train_chunk(task, tx):
         (state, _), metrics = jax.lax.scan(body, (state, perm), None, length=num_steps)
         return state, metrics
 
-    return jax.jit(precision.traced_at(task.precision, chunk), static_argnums=2)
+    return task.jit(precision.traced_at(task.precision, chunk), static_argnums=2)
 
 
 class EpochOrder:
@@ -272,7 +272,7 @@ class EpochOrder:
     def __init__(self, task, data, key):
         self.task, self.data, self.key = task, data, key
         order = task.epoch_order  # (data, key, step)
-        self._order = jax.jit(jax.vmap(order, in_axes=(None, 0, None)) if key.ndim else order)
+        self._order = task.jit(jax.vmap(order, in_axes=(None, 0, None)) if key.ndim else order)
         self.epoch, self.perm = None, None
 
     def __call__(self, step: int):

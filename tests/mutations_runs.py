@@ -4,6 +4,10 @@ generation it pins, its checkpoints, its failures, a full disk, a resume.
 
 from tests.mutation import mutation
 
+NO_YNNPACK = (
+    "tests/test_arithmetic.py::test_every_program_of_a_dln_run_compiles_without_ynnpack_dot_fusions"
+)
+
 MUTATIONS = [
     mutation(
         "arithmetic-overwritten",
@@ -28,6 +32,38 @@ MUTATIONS = [
         "isa = next((name for flag, name in VECTOR_ISAS if flag in flags)",
         "isa = next((name for flag, name in VECTOR_ISAS[::-1] if flag in flags)",
         "tests/test_arithmetic.py::test_the_cpu_is_recorded_by_vendor_family_model_and_widest_vector_isa",
+    ),
+    mutation(
+        "dln-options-dropped",
+        "a DLN asked to compile without YNNPACK's dot fusions compiles with them",
+        "bn_smooth/tasks.py",
+        "task = dataclasses.replace(task, compiler_options=options)",
+        "task = dataclasses.replace(task, compiler_options=())",
+        NO_YNNPACK,
+    ),
+    mutation(
+        "probes-without-task-options",
+        "the probes compile without the task's compile options",
+        "bn_smooth/probes.py",
+        "measure=task.jit(measure, out_shardings=out)",
+        "measure=jax.jit(measure, out_shardings=out)",
+        NO_YNNPACK,
+    ),
+    mutation(
+        "window-without-task-options",
+        "the training window compiles without the task's compile options",
+        "bn_smooth/train.py",
+        "return task.jit(precision.traced_at(task.precision, chunk), static_argnums=2)",
+        "return jax.jit(precision.traced_at(task.precision, chunk), static_argnums=2)",
+        NO_YNNPACK,
+    ),
+    mutation(
+        "unknown-options-kept",
+        "compile options this jaxlib lacks are passed on",
+        "bn_smooth/arithmetic.py",
+        'if jax.default_backend() != "cpu" or not xla_accepts(options):',
+        'if jax.default_backend() != "cpu":',
+        "tests/test_arithmetic.py::test_compile_options_this_jaxlib_lacks_are_left_out",
     ),
     mutation(
         "fingerprint-records-pile-up",

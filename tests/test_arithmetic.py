@@ -154,3 +154,44 @@ def test_fingerprint_records_merge_by_cpu_and_jaxlib_and_agree_per_setting():
     assert len(records) == 3 and fp.agreement(records) == {"entrypoints": True, "pinned": True}
     records = fp.merge(records, record(intel, "0.11.0", "c", "r"))
     assert fp.agreement(records) == {"entrypoints": True, "pinned": False}
+
+
+def _compiled_text(jitted, *args, **static) -> str:
+    return jitted.lower(*args, **static).compile().as_text()
+
+
+@pytest.mark.skipif(
+    not arithmetic.cpu_options(arithmetic.NO_YNNPACK_DOTS),
+    reason="this jaxlib's XLA:CPU has no YNNPACK dot fusions to turn off",
+)
+def test_every_program_of_a_dln_run_compiles_without_ynnpack_dot_fusions():
+    """With `ynnpack_dots` False, the training step and window, the sweep's step and the
+    probes of a DLN run hand no product to YNNPACK; by default they do, as jax.jit does."""
+    from bn_smooth import probes, sweep, tasks, train
+
+    def programs(config):
+        task, data = tasks.make_task(config)
+        tx = train.make_optimizer(config)
+        state = train.init_state(task, tx, config.seed)
+        states = sweep.init_states(task, tx, (0, 1))
+        yield _compiled_text(train.make_train_step(task, tx), state, data, None)
+        yield _compiled_text(train.make_train_chunk(task, tx), state, data, 3)
+        yield _compiled_text(sweep.make_sweep_step(task, tx), states, data, None)
+        for kind in ("landscape", "ics", "curvature"):
+            probe = probes.build(kind, task, tx, config, state.params)
+            yield _compiled_text(probe.measure, state, data)
+
+    config = dln_config("batch")
+    config.model.depth = 3  # compiles in seconds; the programs are the 25-layer DLN's
+    config.probe.curvature.update(num_steps=3, k=1)
+    assert all("__ynn_fusion" in text for text in programs(config))
+    config.ynnpack_dots = False
+    assert not any("__ynn_fusion" in text for text in programs(config))
+
+
+def test_compile_options_this_jaxlib_lacks_are_left_out():
+    unknown = (("xla_cpu_no_such_option", "1"),)
+    assert not arithmetic.xla_accepts(unknown)
+    assert arithmetic.cpu_options(unknown) == ()
+    accepted = (("xla_backend_optimization_level", "0"),)
+    assert arithmetic.cpu_options(accepted) == accepted
