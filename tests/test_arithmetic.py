@@ -156,8 +156,8 @@ def test_fingerprint_records_merge_by_cpu_and_jaxlib_and_agree_per_setting():
     assert fp.agreement(records) == {"entrypoints": True, "pinned": False}
 
 
-def _compiled_text(jitted, *args, **static) -> str:
-    return jitted.lower(*args, **static).compile().as_text()
+def _compiled_text(jitted, *args) -> str:
+    return jitted.lower(*args).compile().as_text()
 
 
 @pytest.mark.skipif(
