@@ -74,6 +74,14 @@ MUTATIONS = [
         CLAIMS,
     ),
     mutation(
+        "C4-dln-one-seed",
+        "C4: the DLN's number from seed 0 alone, not a median over seeds",
+        "bn_smooth/paper/agreement.py",
+        "{VGG_MAIN: suite.vgg_seed, DLN_MAIN: suite.dln_seed}",
+        "{VGG_MAIN: suite.vgg_seed}",
+        CLAIMS,
+    ),
+    mutation(
         "C4-study-one-step",
         "C4 study: a single step's ratio reaches two orders",
         "bn_smooth/paper/c4_analysis.py",
@@ -224,6 +232,14 @@ MUTATIONS = [
         "bn_smooth/configs/reproduce.py",
         'f"norm={p},seed={a.seed + k}"',
         'f"norm={p},seed={a.seed}"',
+        SUITE_RUNS,
+    ),
+    mutation(
+        "suite-dln-seeds-unprobed",
+        "the DLN pair's extra seeds do not measure the line search (C4's DLN: one seed)",
+        "bn_smooth/configs/reproduce.py",
+        '("landscape",) if p in ("none", "batch") else ()',
+        "()",
         SUITE_RUNS,
     ),
     mutation(

@@ -168,10 +168,7 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
             panels.DLN_SLOW,
             ("vgg_none_lr0.5", "vgg_batch_lr0.5"),
             panels.VGG_LOW_LR,
-            *(
-                tuple(suite_config.vgg_seed(n, k) for n in ("none", "batch"))
-                for k in suite_config.vgg_extra_seeds(scale)
-            ),
+            *extra_pairs(scale),
         ]
         same_training = [
             panels.VGG_NOISY,
@@ -200,6 +197,23 @@ def test_each_suite_run_trains_what_its_name_and_the_claims_say():
         assert set(probes.RUNNING_TWINS) <= set(probes.schedule(configs["vgg_batch"]))
         lp = [f"{net}_{p}" for net in ("vgg", "dln") for p in ("l1", "l2", "linf")]
         assert all("landscape" in probes.schedule(configs[n]) for n in lp)
+        # C4 takes medians over the main pairs' seeds (bn_smooth.paper.agreement.seeds).
+        for name in (n for pair in extra_pairs(scale) for n in pair):
+            assert "landscape" in probes.schedule(configs[name]), name
+
+
+def extra_pairs(scale):
+    """The main pairs (VGG, DLN) on the suite's extra seeds at `scale`."""
+    return [
+        *(
+            tuple(suite_config.vgg_seed(n, k) for n in ("none", "batch"))
+            for k in suite_config.vgg_extra_seeds(scale)
+        ),
+        *(
+            tuple(suite_config.dln_seed(n, k) for n in ("none", "batch"))
+            for k in suite_config.dln_extra_seeds(scale)
+        ),
+    ]
 
 
 def test_figures_and_claims_read_suite_runs_and_name_the_ones_missing(tmp_path):

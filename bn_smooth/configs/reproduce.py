@@ -42,7 +42,8 @@ DLN_SLOW = ("dln_none_lr1e-7", "dln_batch_lr1e-7")  # where the standard DLN's G
 
 
 def dln_seed(norm: str, k: int) -> str:
-    """The DLN run of `norm` at the suite's seed + k (claim C5's other seeds)."""
+    """The DLN run of `norm` at the suite's seed + k (claim C5's other seeds; the main
+    pair's also measure the line search, for C4)."""
     return f"dln_{norm}_s{k}"
 
 
@@ -184,9 +185,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             for k in vgg_extra_seeds(a.scale)
             for p in ("none", "batch")
         ],
-        # Claim C5 on two more seeds (one at the smoke scale): the final losses only.
+        # Claim C5 on two more seeds (one at the smoke scale): the final losses; the main
+        # pair also measures the line search, so that C4's DLN number is a median over
+        # seeds (one seed's spans three orders of magnitude: docs/speed.md).
         *[
-            _run(dln_seed(p, k), "dln", f"norm={p},seed={a.seed + k}", (), "")
+            _run(
+                dln_seed(p, k),
+                "dln",
+                f"norm={p},seed={a.seed + k}",
+                ("landscape",) if p in ("none", "batch") else (),
+                "",
+            )
             for k in dln_extra_seeds(a.scale)
             for p in ("none", "batch", *LP)
         ],

@@ -3,8 +3,9 @@ table, one row per figure and quantity, judged by one rule (`RULE`) applied mech
 
 The paper's value is read from its series: at a named step (interpolated between its
 plotted points), or as the median over the probes of a step window both runs cover. Ours
-is the same quantity from our runs; on VGG at lr 0.1, the median over the suite's seeds
-(with their range), since one seed's VGG numbers move with the machine.
+is the same quantity from our runs; on the main pairs (VGG at lr 0.1, the DLN at lr 1e-6),
+the median over the suite's seeds (with their range), since one seed's VGG numbers move
+with the machine and the DLN's line search with its rounding.
 """
 
 import dataclasses
@@ -64,18 +65,21 @@ class Row:
 
 
 def seeds(runs, names) -> list[tuple]:
-    """The (standard, BatchNorm) pairs of `names` on every seed the suite trained."""
+    """The (standard, BatchNorm) pairs of `names` on every seed the suite trained: the
+    main pairs (VGG at lr 0.1, the DLN at lr 1e-6) on their extra seeds when those measured
+    the line search too (the DLN's did not before C4 read them)."""
     pairs = [tuple(runs[n] for n in names)]
-    if names == VGG_MAIN:
-        for k in range(1, 10):
-            extra = tuple(suite.vgg_seed(n, k) for n in ("none", "batch"))
-            if all(n in runs for n in extra):
-                pairs.append(tuple(runs[n] for n in extra))
+    extra_name = {VGG_MAIN: suite.vgg_seed, DLN_MAIN: suite.dln_seed}.get(tuple(names))
+    for k in range(1, 10) if extra_name else ():
+        extra = tuple(extra_name(n, k) for n in ("none", "batch"))
+        if all(n in runs and runs[n].landscape()["steps"].size for n in extra):
+            pairs.append(tuple(runs[n] for n in extra))
     return pairs
 
 
 def seed_runs(runs, name: str) -> list:
-    """`name`'s run on each seed of `seeds` (one seed but for the VGG pair at lr 0.1)."""
+    """`name`'s run on each seed of `seeds` (one seed but for the main VGG pair; figures 1
+    and 2 read VGG only)."""
     names = VGG_MAIN if name in VGG_MAIN and all(n in runs for n in VGG_MAIN) else (name,)
     return [pair[names.index(name)] for pair in seeds(runs, names)]
 

@@ -46,15 +46,24 @@ BY_NORM = {
 # numbers, verdict, markdown body).
 
 
+def early_ratios(runs, names) -> list[float]:
+    """The early per-step ratio of the largest gradient change, standard / BatchNorm, of
+    the pair `names` on each seed the suite trained."""
+    return [summaries.early_step_ratio(none, batch) for none, batch in agreement.seeds(runs, names)]
+
+
+def over_seeds(values) -> str:
+    """The seeds' values in brackets, when there are several."""
+    return f" (seeds: {', '.join(fmt(v) for v in values)})" if len(values) > 1 else ""
+
+
 @reads(*VGG_MAIN, *DLN_MAIN)
 def claim_4(runs, study=None, calibration=None):
     """`study`, `calibration`: the C4 study's and the calibration's summaries, cited when
     given."""
     paper = paper_values.paper_early("figure_04b", paper_values.top)
     paper_max = paper_values.paper_early("figure_04b", paper_values.top, max)
-    per_seed = [
-        summaries.early_step_ratio(none, batch) for none, batch in agreement.seeds(runs, VGG_MAIN)
-    ]
+    per_seed = early_ratios(runs, VGG_MAIN)
     ours = float(np.median(per_seed))
     # Not a check: the same steps as the figure's early window, which is our whole run.
     hi = (EARLY * paper_values.PAPER_STEPS) - 1
@@ -63,7 +72,7 @@ def claim_4(runs, study=None, calibration=None):
         for pair in agreement.seeds(runs, VGG_MAIN)
     ]
     same_steps = [r for r in same_steps if np.isfinite(r)]
-    spread = f" (seeds: {', '.join(fmt(r) for r in per_seed)})" if len(per_seed) > 1 else ""
+    spread = over_seeds(per_seed)
     parts = [
         (
             f"VGG, first {EARLY:.0%} of steps after 0: the per-step ratio of the largest "
@@ -95,8 +104,9 @@ def claim_4(runs, study=None, calibration=None):
                     )
                 )
         if net == "DLN":
-            dln = summaries.early_step_ratio(none, batch)
-            summary.append(f"DLN early gradient change {fmt(dln)}x")
+            dln_seeds = early_ratios(runs, DLN_MAIN)
+            dln = float(np.median(dln_seeds))
+            summary.append(f"DLN early gradient change {fmt(dln)}x{over_seeds(dln_seeds)}")
     body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps)
     body += mechanism_report.carried_by(runs)
     if calibration:

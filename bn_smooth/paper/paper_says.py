@@ -77,7 +77,7 @@ def claim_4(
         f"BatchNorm, over its probes in the first {EARLY:.0%} after step 0 (100-2,900): "
         f"median {fmt(paper)}x, largest {fmt(paper_max)}x. Two orders of magnitude "
         f"({two_orders:g}x or more) is not what the figure shows early.",
-        f"VGG {fmt(ours)}x (median over seeds), the DLN {fmt(dln)}x, in our first "
+        f"VGG {fmt(ours)}x, the DLN {fmt(dln)}x (medians over seeds), in our first "
         f"{EARLY:.0%} after step 0"
         + (
             f"; not a check: over the figure's own steps, probes 100-{PAPER_EARLY - 100:,} "

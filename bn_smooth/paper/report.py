@@ -85,8 +85,8 @@ def write(
         "experiments.paper_data`; bn_smooth/paper/data) and drawn dashed on our figures. "
         "Each row compares one quantity of one figure: the paper's value at a step "
         "(interpolated between its plotted points) or its median over the probes of a "
-        "window both cover, and ours; on VGG at lr 0.1, ours is the median over the "
-        "suite's seeds (their range in brackets).\n",
+        "window both cover, and ours; on the main pairs (VGG at lr 0.1, the DLN at lr "
+        "1e-6), ours is the median over the suite's seeds (their range in brackets).\n",
         agreement.markdown(
             agreement.all_rows(runs)
             + (calibration_report.agreement_rows(calibration) if calibration else [])
