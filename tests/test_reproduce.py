@@ -85,7 +85,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     train_rows = runlog.read_metrics(workdir / "vgg_batch", "train")
     assert len(train_rows) == 20
     row = report_row(text, "Standard + BatchNorm, LR=0.1")
-    assert row[2] == fmt(train_rows[-1]["accuracy"])
+    assert row[1:4:2] == ["20", fmt(train_rows[-1]["accuracy"])]  # steps, final accuracy
 
     # ... and a second invocation skips the finished runs and reports what their files say.
     forged = [
@@ -101,7 +101,7 @@ def test_smoke_suite_draws_every_figure_and_reports_every_claim(fake_cifar, tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     text = (figures / "REPORT.md").read_text()
     row = report_row(text, "Standard + BatchNorm, LR=0.1")
-    assert row[2] == "0.988"
+    assert row[3] == "0.988"
     assert "\n## At the paper's width\n" in text and "### The gate" in text
     c1, c4 = (text.split(f"## {c}: ")[1].split("\n## ")[0] for c in ("C1", "C4"))
     assert "Standard, lr 0.1 at step 600: 45.6%" in c1
@@ -330,3 +330,22 @@ def test_side_by_side_runs_start_in_order_and_never_more_than_the_workers(tmp_pa
     assert starts == [0, 1, 2]
     # The third starts only when one of the first two is done.
     assert events[:2] == [("start", 0), ("start", 1)] and events[2][0] == "end"
+
+
+def test_report_names_the_runs_that_train_fewer_steps_than_their_task_first():
+    from types import SimpleNamespace
+
+    from bn_smooth.paper import report
+
+    def run(task, steps):
+        return SimpleNamespace(config={"task": task}, num_steps=steps)
+
+    runs = {
+        "vgg_none": run("vgg_cifar", 3_000),
+        "dln_none": run("dln", 10_000),
+        "vgg_none_lr0.5": run("vgg_cifar", 1_500),
+        "vgg_batch_lr0.01": run("vgg_cifar", 1_500),
+        "dln_l1": run("dln", 10_000),
+    }
+    assert report._shorter_runs(runs) == "vgg_none_lr0.5, vgg_batch_lr0.01 train 1,500 steps. "
+    assert report._shorter_runs({n: runs[n] for n in ("vgg_none", "dln_none")}) == ""

@@ -39,9 +39,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.batch_size = none_or(int)  # None: full batch
     # XLA:CPU hands every product to YNNPACK, whose cost per call dominates the DLN's
     # 10 x 10 products. False compiles the DLN's programs without YNNPACK's dot fusions:
-    # 0.4-0.6x the step time, another float32 rounding, which moves C4's DLN number
-    # (docs/speed.md). CPU only.
-    c.ynnpack_dots = True
+    # 0.4-0.6x the step time, another float32 rounding (docs/speed.md). CPU only; True
+    # is how runs made before 2026-12-08 were compiled.
+    c.ynnpack_dots = False
     c.num_samples = 1_000
     c.model = ml_collections.ConfigDict(dict(depth=25, dim=10))
     c.num_steps = 10_000

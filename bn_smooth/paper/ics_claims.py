@@ -41,7 +41,8 @@ def claim_1(runs, calibration=None):
             rows.append(
                 [
                     f"{run.label}, LR={run.lr:g}",
-                    fmt(vals[run.norm][0]),
+                    f"{run.num_steps:,}",
+                    f"{fmt(vals[run.norm][0])} (step {early:,})",
                     fmt(vals[run.norm][1]),
                     fmt(vals[run.norm][2]),
                     run.status["message"],
@@ -67,15 +68,14 @@ def claim_1(runs, calibration=None):
             stuck <= CHANCE,
         )
     )
-    steps = runs[VGG_MAIN[0]].config["num_steps"]
     body = (
-        f"Training accuracy (running mean over {runs[VGG_MAIN[0]].window} steps) at step "
-        f"{int(EARLY * steps):,} and at the end ({steps:,} steps); test accuracy at the end "
-        "(figure 1).\n\n"
+        f"Training accuracy (running mean over the last 1/30 of a run's steps) after "
+        f"{EARLY:.0%} of its steps and at its end; test accuracy at the end (figure 1).\n\n"
         + table(
             [
                 "run",
-                f"train acc. @ {int(EARLY * steps):,}",
+                "steps",
+                f"train acc. after {EARLY:.0%}",
                 "train acc., final",
                 "test acc., final",
                 "status",

@@ -73,7 +73,8 @@ def write(
         f"repository, on {datetime.date.today().isoformat()}, at the **{suite.scale}** scale, "
         f"seed {suite.seed}: {'; '.join(task_descriptions(runs))}; "
         f"{precision.describe(run.config for run in runs.values())}. "
-        "The paper trains full-width networks for 15,000 steps: at a reduced scale the "
+        + _shorter_runs(runs)
+        + "The paper trains full-width networks for 15,000 steps: at a reduced scale the "
         "numbers differ from the paper's, and the verdicts say where that matters.\n",
         f"Suite wall time: **{total / 60:.1f} min** (sum over its parts below; runs skipped "
         "because they had already finished cost nothing).\n",
@@ -122,6 +123,19 @@ def write(
         + ".\n",
     ]
     path.write_text("\n".join(text))
+
+
+def _shorter_runs(runs: dict[str, Run]) -> str:
+    """A sentence naming the runs that train fewer steps than their task's first run."""
+    first, shorter = {}, {}
+    for name, run in runs.items():
+        first.setdefault(run.config["task"], run.num_steps)
+        if run.num_steps < first[run.config["task"]]:
+            shorter.setdefault(run.num_steps, []).append(name)
+    return "".join(
+        f"{', '.join(names)} {'trains' if len(names) == 1 else 'train'} {steps:,} steps. "
+        for steps, names in shorter.items()
+    )
 
 
 def _test_images(runs: dict[str, Run]) -> str:

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 
+from bn_smooth.arithmetic import cpu_options
 from bn_smooth.theory.instances import quantities, sample
 from bn_smooth.theory.statements import lemma_4_5
 from bn_smooth.theory.table import STATEMENTS, Statement
@@ -14,9 +15,16 @@ TOLERANCE = 1e-8  # relative to each instance's scale; float64 round-off is ~1e-
 # projecting out 1 and yhat), differences below TOLERANCE * SCALE_FLOOR are no violation.
 SCALE_FLOOR = 1e-12
 # Each program runs once, on all its instances: compiled without LLVM's optimizations,
-# the whole check took 60 s instead of 105 s (empty compilation cache, 2 cores), with the
-# same counts and verdicts (values moved in the last bits).
-RUN_ONCE = {"xla_backend_optimization_level": 0}
+# the whole check took 60 s instead of 105 s (empty compilation cache, 2 cores), and with
+# XLA:CPU's older fusion code generator besides, 0.64x that again (docs/speed.md), with
+# the same counts and verdicts (values moved in the last bits).
+OLDER_FUSION_EMITTER = (("xla_cpu_use_fusion_emitters", False),)
+
+
+def run_once() -> dict:
+    """The compile options of the theory's programs (the emitter's only where this jaxlib
+    has it: bn_smooth.arithmetic.cpu_options)."""
+    return {"xla_backend_optimization_level": 0, **dict(cpu_options(OLDER_FUSION_EMITTER))}
 
 
 def _violations(out, relation, lhs_key, rhs_key):
@@ -44,7 +52,7 @@ def _evaluate_group(statements, m: int, loss: str, keys):
     outs = dict(
         zip(
             checks,
-            jax.device_get(jax.jit(jax.vmap(one), compiler_options=RUN_ONCE)(keys)),
+            jax.device_get(jax.jit(jax.vmap(one), compiler_options=run_once())(keys)),
             strict=True,
         )
     )
@@ -144,7 +152,7 @@ def _verdict(r) -> str:
 
 def lemma_4_5_rows(instances: int, seed: int = 0) -> dict:
     keys = jax.random.split(jax.random.key(seed), instances)
-    out = jax.jit(jax.vmap(lemma_4_5), compiler_options=RUN_ONCE)(keys)
+    out = jax.jit(jax.vmap(lemma_4_5), compiler_options=run_once())(keys)
     v, _ = _violations(out, "==", "lhs", "rhs")
     r = {
         "statement": "Lemma 4.5",
