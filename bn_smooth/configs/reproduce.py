@@ -4,8 +4,8 @@
         --config=bn_smooth/configs/reproduce.py:scale=cpu --workdir=runs/reproduce
 
 Arguments: scale (paper: appendix A's settings, for a GPU or TPU; cpu: VGG-11
-at 1/8 width for 3,000 steps (the pairs at lr 0.5 and 0.01: 1,500), under 40 minutes
-on 2 cores; smoke: the same suite in a few minutes, for tests), seed.
+at 1/8 width for 3,000 steps (the pairs at lr 0.5 and 0.01: 1,500), 36 minutes on 2
+cores of an AMD EPYC; smoke: the same suite in a few minutes, for tests), seed.
 
 Each run names an experiment config and its argument; the scale and seed are
 the suite's. `probes` lists the measurements a run makes (the others are
