@@ -82,6 +82,14 @@ MUTATIONS = [
         CLAIMS,
     ),
     mutation(
+        "C4-checks-one-seed",
+        "C4: the secondary checks read seed 0 alone",
+        "bn_smooth/paper/claims.py",
+        "        for a, b in pairs\n    ]",
+        "        for a, b in pairs[:1]\n    ]",
+        CLAIMS,
+    ),
+    mutation(
         "C4-study-one-step",
         "C4 study: a single step's ratio reaches two orders",
         "bn_smooth/paper/c4_analysis.py",

@@ -78,6 +78,24 @@ def test_c4_dln_number_is_a_median_over_the_seeds_that_measured_the_line_search(
     assert "DLN early gradient change 20x (seeds: 30, 10)" in summary, summary
 
 
+def test_c4_secondary_checks_are_medians_over_the_seeds():
+    runs = c4_runs()  # seed 0: every DLN measure 2x-30x smaller with BatchNorm
+    for k in (1, 2):  # the other two: every one 2x larger
+        runs[f"dln_none_s{k}"] = make_run(
+            f"dln_none_s{k}", "none", 1e-6, "dln", landscape=(0.5,) * 3
+        )
+        runs[f"dln_batch_s{k}"] = make_run(
+            f"dln_batch_s{k}", "batch", 1e-6, "dln", landscape=(1.0,) * 3
+        )
+    result = claims.claim_4(runs)
+    assert result[1] == "confirmed, but 2 of 4 secondary checks fail"
+    assert [f.split(":")[0] for f in failing(result)] == [
+        "DLN, first 20% of steps, after 0",
+        "DLN, whole run",
+    ]
+    assert "| DLN | 3 | whole run | 0.5 / 1 (0.5x) |" in result[2]
+
+
 def test_c4_secondary_checks_qualify_a_confirmation():
     # A ratio of exactly 1 in any one measure is not "smaller with BatchNorm", early and late.
     for batch in ((2.0, 1.0, 1.0), (1.0, 1.0, 2.0)):
