@@ -341,6 +341,14 @@ MUTATIONS = [
         THEORY_CLAIM,
     ),
     mutation(
+        "codegen-counts-unmeasured",
+        "the code-generation check counts a claim measured under neither setting as the same",
+        "bn_smooth/paper/codegen_report.py",
+        "if verdict != NOT_MEASURED:",
+        "if True:",
+        "tests/test_agreement.py::test_two_settings_compared_number_by_number",
+    ),
+    mutation(
         "codegen-moved-inverted",
         "the code-generation check gives how far a number moved as first / second setting",
         "bn_smooth/paper/codegen_report.py",

@@ -5,15 +5,18 @@ from bn_smooth.paper import agreement
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import missing
+from bn_smooth.paper.verdicts import NOT_MEASURED
 
 
 def verdicts(runs) -> dict[str, tuple[str, str]]:
-    """{claim: (verdict, summary)} of every claim its runs allow (not the theory's)."""
+    """{claim: (verdict, summary)} of every claim its runs allow and measure (not the
+    theory's, nor C8's, whose sweep no suite workdir holds)."""
     out = {}
     for cid, _, _, _, fn, needs in CLAIMS:
         if needs != "theory" and not missing(fn, runs):
             summary, verdict, _ = fn(*((runs,) if needs == "runs" else (runs, None)))
-            out[cid] = (verdict, summary)
+            if verdict != NOT_MEASURED:
+                out[cid] = (verdict, summary)
     return out
 
 

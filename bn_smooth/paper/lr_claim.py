@@ -12,7 +12,7 @@ from bn_smooth.paper.curvature_report import matched_sharpness
 from bn_smooth.paper.lr_sweep_report import largest
 from bn_smooth.paper.markdown import fmt
 from bn_smooth.paper.panels import reads
-from bn_smooth.paper.verdicts import checklist, three_lines, verdict
+from bn_smooth.paper.verdicts import NOT_MEASURED, checklist, three_lines, verdict
 
 WIDER = 2  # "trains at larger learning rates": at least one step of the factor-2 grid
 COMMAND = (
@@ -44,7 +44,7 @@ def claim_8(runs, sweep: dict | None):
     if sweep is None or not all(
         f"{t}_{n}" in sweep["runs"] for t in ("vgg", "dln") for n in ("none", "batch")
     ):
-        return "n/a", "not measured", f"The learning-rate sweep has not been run: `{COMMAND}`.\n"
+        return "n/a", NOT_MEASURED, f"The learning-rate sweep has not been run: `{COMMAND}`.\n"
     vgg_ok, vgg_text = wider(sweep, "vgg")
     dln_ok, dln_text = wider(sweep, "dln")
     matched = matched_loss(runs)

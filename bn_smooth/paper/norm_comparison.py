@@ -28,7 +28,7 @@ from bn_smooth.paper import panels
 from bn_smooth.paper.lr_claim import WIDER
 from bn_smooth.paper.lr_sweep_report import largest
 from bn_smooth.paper.markdown import fmt, read_summary, table
-from bn_smooth.paper.verdicts import ABOUT_AS_WELL, checklist, verdict
+from bn_smooth.paper.verdicts import ABOUT_AS_WELL, NOT_MEASURED, checklist, verdict
 
 SUMMARY, MARKDOWN, FIGURE = "norm_comparison.json", "norm_comparison.md", "norm_comparison.png"
 CLAIM = (
@@ -130,7 +130,7 @@ def summarize(config, runs) -> dict:
         "claim": CLAIM,
         "norms": norms,
         "checks": [{"text": t, "holds": h} for t, h in parts],
-        "verdict": verdict(parts) if parts else "not measured",
+        "verdict": verdict(parts) if parts else NOT_MEASURED,
     }
 
 

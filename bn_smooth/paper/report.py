@@ -24,6 +24,7 @@ from bn_smooth.paper import (
 from bn_smooth.paper.claims import CLAIMS
 from bn_smooth.paper.markdown import fmt, read_summary, table
 from bn_smooth.paper.panels import missing
+from bn_smooth.paper.verdicts import NOT_MEASURED
 from bn_smooth.results import Run, task_descriptions
 
 
@@ -48,7 +49,7 @@ def write(
         }[needs]
         lacking = missing(fn, runs) if needs != "theory" else []
         if lacking:
-            summary, result = "n/a", "not measured"
+            summary, result = "n/a", NOT_MEASURED
             body = f"Missing run(s): {', '.join(lacking)}.\n"
         else:
             summary, result, body = fn(*args)

@@ -6,6 +6,7 @@ import math
 # Training accuracy within 5 points counts as "about as well" (C2's noisy BatchNorm, C5's
 # lp norms against BatchNorm).
 ABOUT_AS_WELL = 0.05
+NOT_MEASURED = "not measured"  # the verdict of a claim whose runs or study are missing
 
 
 def ratio(a, b) -> float:
