@@ -41,6 +41,7 @@ from tests import (
     mutations_norms,
     mutations_paper,
     mutations_runs,
+    mutations_suite,
 )
 from tests.conftest import SHARED, SHARED_ENV, TEST_CACHE_ENV
 from tests.mutation import Mutation
@@ -51,6 +52,7 @@ MUTATIONS = (
     mutations_paper.MUTATIONS
     + mutations_library.MUTATIONS
     + mutations_runs.MUTATIONS
+    + mutations_suite.MUTATIONS
     + mutations_calibration.MUTATIONS
     + mutations_mechanism.MUTATIONS
     + mutations_norms.MUTATIONS

@@ -8,7 +8,6 @@ from tests.mutation import (
     ICS_CLAIMS,
     MISSING_RUNS,
     PAPER_DATA,
-    SUITE_RUNS,
     THEORY_CLAIM,
     USER_ERRORS,
     mutation,
@@ -76,7 +75,7 @@ MUTATIONS = [
     mutation(
         "C4-dln-one-seed",
         "C4: the DLN's number from seed 0 alone, not a median over seeds",
-        "bn_smooth/paper/agreement.py",
+        "bn_smooth/paper/seed_pairs.py",
         "{VGG_MAIN: suite.vgg_seed, DLN_MAIN: suite.dln_seed}",
         "{VGG_MAIN: suite.vgg_seed}",
         CLAIMS,
@@ -84,7 +83,7 @@ MUTATIONS = [
     mutation(
         "C4-checks-one-seed",
         "C4: the secondary checks read seed 0 alone",
-        "bn_smooth/paper/claims.py",
+        "bn_smooth/paper/seed_pairs.py",
         "        for a, b in pairs\n    ]",
         "        for a, b in pairs[:1]\n    ]",
         CLAIMS,
@@ -145,31 +144,7 @@ MUTATIONS = [
         "np.mean(agree) >= 0.5,",
         CLAIMS,
     ),
-    # The suite: its runs, their names, and what a missing run or a bad input does
-    mutation(
-        "suite-lr",
-        "the suite's runs at lr 0.5 train at 0.1",
-        "bn_smooth/configs/reproduce.py",
-        'f"norm={norm},lr=0.5"',
-        'f"norm={norm},lr=0.1"',
-        SUITE_RUNS,
-    ),
-    mutation(
-        "running-twins-in-batch-mode",
-        "the BatchNorm VGG's evaluation-mode twins measure the training objective",
-        "bn_smooth/configs/vgg_cifar.py",
-        'update(every=0, mode="running")',
-        'update(every=0, mode="batch")',
-        SUITE_RUNS,
-    ),
-    mutation(
-        "suite-names-swapped",
-        "the names of the lr-0.5 runs swapped (none <-> batch)",
-        "bn_smooth/configs/reproduce.py",
-        'VGG_HIGH_LR = ("vgg_none_lr0.5", "vgg_batch_lr0.5")',
-        'VGG_HIGH_LR = ("vgg_batch_lr0.5", "vgg_none_lr0.5")',
-        SUITE_RUNS,
-    ),
+    # The suite: what a missing run or a bad input does (its runs: mutations_suite.py)
     mutation(
         "missing-run-unnamed",
         "a figure or claim whose run is missing is made anyway",
@@ -233,38 +208,6 @@ MUTATIONS = [
         "if self.stop is not None and self.stop.requested:",
         "if False:",
         "tests/test_recovery.py::test_an_interrupted_suite_stops_its_workers_and_says_how_to_resume",
-    ),
-    mutation(
-        "suite-seeds",
-        "C5's extra DLN seeds all train seed 0",
-        "bn_smooth/configs/reproduce.py",
-        'f"norm={p},seed={a.seed + k}"',
-        'f"norm={p},seed={a.seed}"',
-        SUITE_RUNS,
-    ),
-    mutation(
-        "suite-dln-seeds-unprobed",
-        "the DLN pair's extra seeds do not measure the line search (C4's DLN: one seed)",
-        "bn_smooth/configs/reproduce.py",
-        '("landscape",) if p in ("none", "batch") else ()',
-        "()",
-        SUITE_RUNS,
-    ),
-    mutation(
-        "suite-slow-lr",
-        "the lr-1e-7 DLNs train at the paper's 1e-6",
-        "bn_smooth/configs/reproduce.py",
-        'f"norm={p},lr=1e-7"',
-        'f"norm={p},lr=1e-6"',
-        SUITE_RUNS,
-    ),
-    mutation(
-        "suite-noisy",
-        "the noisy-BatchNorm run trains plain BatchNorm",
-        "bn_smooth/configs/reproduce.py",
-        '"norm=noisy_batch,lr=0.1"',
-        '"norm=batch,lr=0.1"',
-        SUITE_RUNS,
     ),
     # The paper's data, read back from its PDF
     mutation(

@@ -14,11 +14,11 @@ import math
 import numpy as np
 
 from bn_smooth import summaries
-from bn_smooth.configs import reproduce as suite
 from bn_smooth.paper import paper_data, paper_values
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import DLN_MAIN, VGG_MAIN
 from bn_smooth.paper.paper_values import line, loss_range, paper_at, paper_median, paper_ratio, top
+from bn_smooth.paper.seed_pairs import seed_runs, seeds
 
 FACTOR, POINTS, COSINE = 2.0, 8.0, 0.1
 RULE = (
@@ -62,26 +62,6 @@ class Row:
 
 # ---------------------------------------------------------------------------
 # Ours
-
-
-def seeds(runs, names) -> list[tuple]:
-    """The (standard, BatchNorm) pairs of `names` on every seed the suite trained: the
-    main pairs (VGG at lr 0.1, the DLN at lr 1e-6) on their extra seeds when those measured
-    the line search too (the DLN's did not before C4 read them)."""
-    pairs = [tuple(runs[n] for n in names)]
-    extra_name = {VGG_MAIN: suite.vgg_seed, DLN_MAIN: suite.dln_seed}.get(tuple(names))
-    for k in range(1, 10) if extra_name else ():
-        extra = tuple(extra_name(n, k) for n in ("none", "batch"))
-        if all(n in runs and runs[n].landscape()["steps"].size for n in extra):
-            pairs.append(tuple(runs[n] for n in extra))
-    return pairs
-
-
-def seed_runs(runs, name: str) -> list:
-    """`name`'s run on each seed of `seeds` (one seed but for the main VGG pair; figures 1
-    and 2 read VGG only)."""
-    names = VGG_MAIN if name in VGG_MAIN and all(n in runs for n in VGG_MAIN) else (name,)
-    return [pair[names.index(name)] for pair in seeds(runs, names)]
 
 
 def window(run, paper_last: float) -> tuple[float, float]:

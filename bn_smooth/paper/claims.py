@@ -18,6 +18,7 @@ from bn_smooth.paper import (
     mechanism_report,
     paper_says,
     paper_values,
+    seed_pairs,
 )
 from bn_smooth.paper.c4_analysis import TWO_ORDERS
 from bn_smooth.paper.ics_claims import claim_1, claim_2, claim_3
@@ -46,51 +47,22 @@ BY_NORM = {
 # numbers, verdict, markdown body).
 
 
-def early_ratios(runs, names) -> list[float]:
-    """The early per-step ratio of the largest gradient change, standard / BatchNorm, of
-    the pair `names` on each seed the suite trained."""
-    return [summaries.early_step_ratio(none, batch) for none, batch in agreement.seeds(runs, names)]
-
-
-def landscape_over_seeds(pairs, early) -> tuple[dict, dict, dict]:
-    """summaries.landscape_medians of the standard and the BatchNorm run, and their ratio,
-    each the median over the (standard, BatchNorm) `pairs` of the seeds."""
-    per_seed = [
-        (summaries.landscape_medians(a, early), summaries.landscape_medians(b, early))
-        for a, b in pairs
-    ]
-
-    def median(value):
-        return {k: float(np.median([value(a, b, k) for a, b in per_seed])) for k in per_seed[0][0]}
-
-    return (
-        median(lambda a, b, k: a[k]),
-        median(lambda a, b, k: b[k]),
-        median(lambda a, b, k: ratio(a[k], b[k])),
-    )
-
-
-def over_seeds(values) -> str:
-    """The seeds' values in brackets, when there are several."""
-    return f" (seeds: {', '.join(fmt(v) for v in values)})" if len(values) > 1 else ""
-
-
 @reads(*VGG_MAIN, *DLN_MAIN)
 def claim_4(runs, study=None, calibration=None):
     """`study`, `calibration`: the C4 study's and the calibration's summaries, cited when
     given."""
     paper = paper_values.paper_early("figure_04b", paper_values.top)
     paper_max = paper_values.paper_early("figure_04b", paper_values.top, max)
-    per_seed = early_ratios(runs, VGG_MAIN)
+    per_seed = seed_pairs.early_ratios(runs, VGG_MAIN)
     ours = float(np.median(per_seed))
     # Not a check: the same steps as the figure's early window, which is our whole run.
     hi = (EARLY * paper_values.PAPER_STEPS) - 1
     same_steps = [
         agreement.ours_window(pair, "gradient change", agreement.WINDOW_START, hi)[2]
-        for pair in agreement.seeds(runs, VGG_MAIN)
+        for pair in seed_pairs.seeds(runs, VGG_MAIN)
     ]
     same_steps = [r for r in same_steps if np.isfinite(r)]
-    spread = over_seeds(per_seed)
+    spread = seed_pairs.over_seeds(per_seed)
     parts = [
         (
             f"VGG, first {EARLY:.0%} of steps after 0: the per-step ratio of the largest "
@@ -102,13 +74,13 @@ def claim_4(runs, study=None, calibration=None):
     ]
     rows, summary = [], [f"VGG early gradient change {fmt(ours)}x (figure 4(b): {fmt(paper)}x)"]
     for net, names in (("VGG", VGG_MAIN), ("DLN", DLN_MAIN)):
-        pairs = agreement.seeds(runs, names)
+        pairs = seed_pairs.seeds(runs, names)
         for early, when in (
             (None, "step 0"),
             (True, f"first {EARLY:.0%} of steps, after 0"),
             (False, "whole run"),
         ):
-            a, b, ratios = landscape_over_seeds(pairs, early)
+            a, b, ratios = seed_pairs.landscape_over_seeds(pairs, early)
             rows.append(
                 [net, len(pairs), when]
                 + [f"{fmt(a[k])} / {fmt(b[k])} ({fmt(ratios[k])}x)" for k in a]
@@ -121,9 +93,11 @@ def claim_4(runs, study=None, calibration=None):
                     )
                 )
         if net == "DLN":
-            dln_seeds = early_ratios(runs, DLN_MAIN)
+            dln_seeds = seed_pairs.early_ratios(runs, DLN_MAIN)
             dln = float(np.median(dln_seeds))
-            summary.append(f"DLN early gradient change {fmt(dln)}x{over_seeds(dln_seeds)}")
+            summary.append(
+                f"DLN early gradient change {fmt(dln)}x{seed_pairs.over_seeds(dln_seeds)}"
+            )
     body = paper_says.claim_4(paper, paper_max, ours, dln, TWO_ORDERS, same_steps)
     body += mechanism_report.carried_by(runs)
     if calibration:

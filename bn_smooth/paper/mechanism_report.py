@@ -5,7 +5,7 @@ early in training, at the smallest step size, at the learning rate and at the la
 import numpy as np
 
 from bn_smooth import mechanism, summaries
-from bn_smooth.paper import agreement, curvature_report
+from bn_smooth.paper import curvature_report, seed_pairs
 from bn_smooth.paper.markdown import fmt, table
 from bn_smooth.paper.panels import DLN_MAIN, DLN_SLOW, VGG_MAIN
 from bn_smooth.summaries import EARLY
@@ -34,7 +34,7 @@ def comparisons(runs) -> list[dict]:
             continue
         pairs = [
             (mechanism.decompose(a), mechanism.decompose(b), a.num_steps)
-            for a, b in agreement.seeds(runs, names)
+            for a, b in seed_pairs.seeds(runs, names)
         ]
         pairs = [p for p in pairs if p[0].steps.size and p[1].steps.size]
         if not pairs:
