@@ -53,13 +53,14 @@ def claim_4(runs, study=None, calibration=None):
     given."""
     paper = paper_values.paper_early("figure_04b", paper_values.top)
     paper_max = paper_values.paper_early("figure_04b", paper_values.top, max)
-    per_seed = seed_pairs.early_ratios(runs, VGG_MAIN)
+    vgg_pairs = seed_pairs.seeds(runs, VGG_MAIN)
+    per_seed = seed_pairs.early_ratios(vgg_pairs)
     ours = float(np.median(per_seed))
     # Not a check: the same steps as the figure's early window, which is our whole run.
     hi = (EARLY * paper_values.PAPER_STEPS) - 1
     same_steps = [
         agreement.ours_window(pair, "gradient change", agreement.WINDOW_START, hi)[2]
-        for pair in seed_pairs.seeds(runs, VGG_MAIN)
+        for pair in vgg_pairs
     ]
     same_steps = [r for r in same_steps if np.isfinite(r)]
     spread = seed_pairs.over_seeds(per_seed)
@@ -73,8 +74,7 @@ def claim_4(runs, study=None, calibration=None):
         )
     ]
     rows, summary = [], [f"VGG early gradient change {fmt(ours)}x (figure 4(b): {fmt(paper)}x)"]
-    for net, names in (("VGG", VGG_MAIN), ("DLN", DLN_MAIN)):
-        pairs = seed_pairs.seeds(runs, names)
+    for net, pairs in (("VGG", vgg_pairs), ("DLN", seed_pairs.seeds(runs, DLN_MAIN))):
         for early, when in (
             (None, "step 0"),
             (True, f"first {EARLY:.0%} of steps, after 0"),
@@ -93,7 +93,7 @@ def claim_4(runs, study=None, calibration=None):
                     )
                 )
         if net == "DLN":
-            dln_seeds = seed_pairs.early_ratios(runs, DLN_MAIN)
+            dln_seeds = seed_pairs.early_ratios(pairs)
             dln = float(np.median(dln_seeds))
             summary.append(
                 f"DLN early gradient change {fmt(dln)}x{seed_pairs.over_seeds(dln_seeds)}"

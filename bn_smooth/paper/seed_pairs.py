@@ -32,10 +32,10 @@ def seed_runs(runs, name: str) -> list:
     return [pair[names.index(name)] for pair in seeds(runs, names)]
 
 
-def early_ratios(runs, names) -> list[float]:
+def early_ratios(pairs) -> list[float]:
     """The early per-step ratio of the largest gradient change, standard / BatchNorm, of
-    the pair `names` on each seed the suite trained."""
-    return [summaries.early_step_ratio(none, batch) for none, batch in seeds(runs, names)]
+    each (standard, BatchNorm) pair of `pairs` (one per seed)."""
+    return [summaries.early_step_ratio(none, batch) for none, batch in pairs]
 
 
 def landscape_over_seeds(pairs, early) -> tuple[dict, dict, dict]:
